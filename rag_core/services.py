@@ -32,19 +32,18 @@ class Services:
         self.db.dispose()
 
 
-def build_services(settings: Settings | None = None) -> Services:
+def build_services(
+    settings: Settings | None = None,
+    *,
+    embedder: Embedder | None = None,
+    generator: Generator | None = None,
+) -> Services:
+    """Connect to the database and wire the services.  Already-loaded models may be
+    passed in (a test session loads each model once)."""
     settings = settings or Settings()
     db = open_database(settings.database_url, settings.data_dir, settings.database_name)
-    embedder = Embedder(settings.embedding_path, batch_size=settings.embedding_batch_size)
-    generator = Generator(
-        settings.llm_path,
-        GenerationParams(
-            context_tokens=settings.llm_context_tokens,
-            max_answer_tokens=settings.llm_max_answer_tokens,
-            temperature=settings.llm_temperature,
-            threads=settings.llm_threads,
-        ),
-    )
+    embedder = embedder or build_embedder(settings)
+    generator = generator or build_generator(settings)
     retriever = Retriever(
         db,
         embedder,
@@ -83,6 +82,22 @@ def build_services(settings: Settings | None = None) -> Services:
         retriever=retriever,
         chat=chat,
         catalog=Catalog(db),
+    )
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    return Embedder(settings.embedding_path, batch_size=settings.embedding_batch_size)
+
+
+def build_generator(settings: Settings) -> Generator:
+    return Generator(
+        settings.llm_path,
+        GenerationParams(
+            context_tokens=settings.llm_context_tokens,
+            max_answer_tokens=settings.llm_max_answer_tokens,
+            temperature=settings.llm_temperature,
+            threads=settings.llm_threads,
+        ),
     )
 
 

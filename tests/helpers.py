@@ -1,0 +1,56 @@
+"""Files made by the tests: real PDFs (fpdf2), encrypted ones (pypdf), broken ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fpdf import FPDF
+from pypdf import PdfReader, PdfWriter
+
+
+def make_pdf(path: Path, pages: Sequence[str], title: str | None = None) -> Path:
+    """A PDF with one page per text (core Helvetica font, Latin-1 text)."""
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    if title:
+        pdf.set_title(title)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+    return path
+
+
+def encrypt_pdf(source: Path, target: Path, password: str = "secret") -> Path:
+    writer = PdfWriter()
+    for page in PdfReader(source).pages:
+        writer.add_page(page)
+    writer.encrypt(user_password=password, owner_password=password, algorithm="AES-256")
+    with target.open("wb") as handle:
+        writer.write(handle)
+    return target
+
+
+CONTRACT_PAGES = [
+    "Master Services Agreement between Acme Corporation and Globex Ltd.\n\n"
+    "This agreement sets out the terms on which Globex provides consulting services to "
+    "Acme Corporation, starting on 1 March 2026.",
+    "Section 7. Termination.\n\n"
+    "Either party may terminate this agreement by giving ninety (90) days written notice "
+    "to the other party. The notice period for termination is ninety days.",
+    "Section 9. Fees and invoicing.\n\n"
+    "Acme shall pay Globex a monthly fee of 12,500 euros, invoiced on the first business "
+    "day of each month. Late payments carry interest of two percent per month.",
+    "Section 12. Confidentiality.\n\n"
+    "Both parties keep confidential all information marked as confidential for five years "
+    "after the end of this agreement.",
+]
+
+CLINIC_TEXT = (
+    "Clinic handbook: paediatric dosing\n\n"
+    "For children aged 6 to 12 years the maximum daily dose of paracetamol is 60 mg per "
+    "kilogram of body weight, split into four doses.\n\n"
+    "Ibuprofen must not be given to children under three months old.\n"
+)

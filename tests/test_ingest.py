@@ -1,0 +1,114 @@
+"""Ingest on the real database and the real embedding model."""
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from rag_core.db import Chunk, Document
+from rag_core.ingest import Outcome
+from rag_core.services import Services
+from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, encrypt_pdf, make_pdf
+
+
+def chunk_pages_of(services: Services, document_id: int) -> list[tuple[int | None, str]]:
+    with services.db.session() as session:
+        rows = session.execute(
+            sa.select(Chunk.page_start, Chunk.text)
+            .where(Chunk.document_id == document_id)
+            .order_by(Chunk.chunk_index)
+        ).all()
+    return [(row.page_start, row.text) for row in rows]
+
+
+def test_pdf_is_ingested_with_correct_page_numbers(services: Services, tmp_path: Path) -> None:
+    pdf = make_pdf(tmp_path / "contract.pdf", CONTRACT_PAGES)
+    result = services.ingestor.ingest_file(pdf)
+    assert result.outcome == Outcome.INGESTED, result.message
+    assert result.document_id is not None
+    pages = chunk_pages_of(services, result.document_id)
+    assert {page for page, _ in pages} == {1, 2, 3, 4}
+    by_page = {page: text for page, text in pages}
+    assert "ninety (90) days" in by_page[2]
+    assert "12,500 euros" in by_page[3]
+    with services.db.session() as session:
+        doc = session.get(Document, result.document_id)
+        assert doc is not None
+        assert (doc.status, doc.page_count, doc.is_active, doc.version) == ("ready", 4, True, 1)
+        assert len(doc.content_hash) == 64
+
+
+def test_reingesting_an_unchanged_file_is_a_no_op(services: Services, tmp_path: Path) -> None:
+    note = tmp_path / "clinic.txt"
+    note.write_text(CLINIC_TEXT)
+    first = services.ingestor.ingest_file(note)
+    second = services.ingestor.ingest_file(note)
+    assert first.outcome == Outcome.INGESTED
+    assert second.outcome == Outcome.UNCHANGED
+    with services.db.session() as session:
+        assert session.scalar(sa.select(sa.func.count(Document.id))) == 1
+        assert session.scalar(sa.select(sa.func.count(Chunk.id))) == first.chunks
+
+
+def test_changed_file_becomes_a_new_version(services: Services, tmp_path: Path) -> None:
+    note = tmp_path / "policy.txt"
+    note.write_text("Visiting hours are from 9 to 11 in the morning.")
+    first = services.ingestor.ingest_file(note)
+    note.write_text("Visiting hours are from 14 to 18 in the afternoon.")
+    second = services.ingestor.ingest_file(note)
+    assert second.outcome == Outcome.INGESTED
+    with services.db.session() as session:
+        versions = session.execute(
+            sa.select(Document.id, Document.version, Document.is_active).order_by(Document.version)
+        ).all()
+        assert [(v.version, v.is_active) for v in versions] == [(1, False), (2, True)]
+        texts = session.scalars(sa.select(Chunk.text)).all()
+    assert texts == ["Visiting hours are from 14 to 18 in the afternoon."]
+    assert first.document_id != second.document_id
+
+
+def test_bad_files_fail_with_a_reason_and_the_run_goes_on(
+    services: Services, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mixed"
+    make_pdf(folder / "a_good.pdf", CONTRACT_PAGES[:1])
+    (folder / "b_empty.pdf").write_bytes(b"")
+    (folder / "c_random.pdf").write_bytes(bytes(range(256)) * 40)
+    encrypt_pdf(make_pdf(tmp_path / "plain.pdf", ["x"]), folder / "d_locked.pdf")
+    (folder / "e_notes.txt").write_text(CLINIC_TEXT)
+    (folder / "f_sheet.xlsx").write_bytes(b"PK")  # folders yield supported files only
+    results = list(services.ingestor.ingest_paths([folder, folder / "f_sheet.xlsx"]))
+    outcome = {r.path.name: (r.outcome.value, r.message) for r in results}
+    assert outcome["a_good.pdf"][0] == "ingested"
+    assert outcome["b_empty.pdf"] == ("failed", "empty file")
+    assert outcome["c_random.pdf"] == ("failed", "damaged or unreadable PDF")
+    assert outcome["d_locked.pdf"] == ("failed", "encrypted PDF (a password is needed)")
+    assert outcome["e_notes.txt"][0] == "ingested"
+    assert outcome["f_sheet.xlsx"][0] == "failed"
+    assert "unsupported file type" in outcome["f_sheet.xlsx"][1]
+
+    counts = services.catalog.status_counts()
+    assert (counts.ready, counts.failed, counts.processing) == (2, 4, 0)
+    failed = {d.title: d.error for d in services.catalog.documents() if d.status == "failed"}
+    assert failed["d_locked.pdf"] == "encrypted PDF (a password is needed)"
+
+
+def test_failed_file_is_retried_once_fixed(services: Services, tmp_path: Path) -> None:
+    path = tmp_path / "later.txt"
+    path.write_text("")
+    assert services.ingestor.ingest_file(path).outcome == Outcome.FAILED
+    assert services.ingestor.ingest_file(path, retry_failed=False).outcome == Outcome.UNCHANGED
+    path.write_text("Now there is text about the fire exit on floor three.")
+    assert services.ingestor.ingest_file(path, retry_failed=False).outcome == Outcome.INGESTED
+    counts = services.catalog.status_counts()
+    assert (counts.ready, counts.failed) == (1, 0)
+
+
+def test_same_content_under_a_second_name_is_not_stored_twice(
+    services: Services, tmp_path: Path
+) -> None:
+    (tmp_path / "a.txt").write_text(CLINIC_TEXT)
+    (tmp_path / "copy of a.txt").write_text(CLINIC_TEXT)
+    services.ingestor.ingest_file(tmp_path / "a.txt")
+    result = services.ingestor.ingest_file(tmp_path / "copy of a.txt")
+    assert result.outcome == Outcome.UNCHANGED
+    assert "same content as" in result.message
