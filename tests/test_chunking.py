@@ -1,5 +1,6 @@
 """Chunking is pure logic: tested with a whitespace token counter."""
 
+import itertools
 from collections.abc import Sequence
 
 import pytest
@@ -34,7 +35,7 @@ def test_every_word_lands_in_some_chunk() -> None:
 def test_neighbouring_chunks_overlap() -> None:
     text = " ".join(f"s{i} a b c d." for i in range(60))  # 6-word sentences, one paragraph
     chunks = chunk_pages([Page(1, text)], words, max_tokens=30, overlap_tokens=12)
-    for left, right in zip(chunks, chunks[1:], strict=False):
+    for left, right in itertools.pairwise(chunks):
         assert set(left.text.split()) & set(right.text.split())
 
 

@@ -68,7 +68,7 @@ def test_pdf_without_text_says_it_may_be_scanned(tmp_path: Path) -> None:
 def test_unsupported_extension(tmp_path: Path) -> None:
     path = tmp_path / "sheet.xlsx"
     path.write_bytes(b"PK\x03\x04")
-    with pytest.raises(UnsupportedFile, match="unsupported file type '.xlsx'"):
+    with pytest.raises(UnsupportedFile, match=r"unsupported file type '\.xlsx'"):
         extract(path)
 
 
