@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_DIR = "all-MiniLM-L6-v2"
@@ -116,6 +116,12 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="How often the watcher checks pending files."
     )
     log_level: str = Field(default="INFO", description="Logging level of the processes.")
+
+    @field_validator("database_url", "embedding_model_path", "llm_model_path", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `KEY=` in .env means "use the default", as .env.example shows.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

