@@ -25,7 +25,12 @@ def run_cli(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedPro
     }
     return subprocess.run(
         [sys.executable, "-m", "rag_core", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -47,8 +52,9 @@ def ingested(database_url: str, tmp_path: Path) -> Path:
 def test_search_json_has_the_contract_shape(
     database_url: str, tmp_path: Path, ingested: Path
 ) -> None:
-    result = run_cli(database_url, tmp_path, "search", "termination notice", "--top-k", "2",
-                     "--json")
+    result = run_cli(
+        database_url, tmp_path, "search", "termination notice", "--top-k", "2", "--json"
+    )
     assert result.returncode == 0, result.stderr
     payload: dict[str, Any] = json.loads(result.stdout)
     assert set(payload) == {"query", "hits"}

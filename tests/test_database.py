@@ -22,7 +22,9 @@ def test_migrations_create_vector_and_fulltext_indexes(database_url: str) -> Non
             ).all()
         )
         version = conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
-        extension = conn.scalar(sa.text("SELECT extversion FROM pg_extension WHERE extname='vector'"))
+        extension = conn.scalar(
+            sa.text("SELECT extversion FROM pg_extension WHERE extname='vector'")
+        )
     engine.dispose()
     assert "USING hnsw (embedding vector_cosine_ops)" in indexes["ix_chunks_embedding_hnsw"]
     assert "USING gin (tsv)" in indexes["ix_chunks_tsv"]
@@ -47,15 +49,20 @@ def test_two_processes_share_one_embedded_server(tmp_path: Path) -> None:
         conn.execute(sa.text("CREATE TABLE note (body text)"))
         server_pid = conn.scalar(sa.text("SELECT pg_postmaster_start_time()"))
     writer = (
-        "import sqlalchemy as sa, sys\n"
+        "import pathlib, sqlalchemy as sa\n"
         "from rag_core.db.engine import embedded_server_url\n"
-        f"e = sa.create_engine(embedded_server_url(__import__('pathlib').Path({str(data_dir)!r}), 'rag'))\n"
+        f"url = embedded_server_url(pathlib.Path({str(data_dir)!r}), 'rag')\n"
+        "e = sa.create_engine(url)\n"
         "with e.begin() as c:\n"
         "    c.execute(sa.text(\"INSERT INTO note VALUES ('from the other process')\"))\n"
         "    print(c.scalar(sa.text('SELECT pg_postmaster_start_time()')))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", writer], cwd=REPO, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", writer],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr

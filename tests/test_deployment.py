@@ -46,7 +46,9 @@ def test_docker_compose_config_is_valid() -> None:
     assert client is not None
     result = subprocess.run(
         [*client, "-f", str(REPO / "docker-compose.yml"), "config", "--quiet"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
 
