@@ -31,6 +31,7 @@ class GenerationParams:
     max_answer_tokens: int = 320
     temperature: float = 0.1
     threads: int = 2
+    use_chat_template: bool = True  # when the GGUF has one
 
 
 class Generator:
@@ -70,17 +71,17 @@ class Generator:
         except ValueError as exc:
             raise ModelNotFound(f"{self.model_path} could not be loaded as a GGUF model.") from exc
         log.info(
-            "loaded answer model %s (chat template: %s)", self.model_path, self._has_template(llm)
+            "loaded answer model %s (chat template: %s)", self.model_path, self._uses_template(llm)
         )
         return llm
 
-    @staticmethod
-    def _has_template(llm: Llama) -> bool:
-        return bool(llm.metadata.get("tokenizer.chat_template"))
+    def _uses_template(self, llm: Llama) -> bool:
+        return self.params.use_chat_template and bool(llm.metadata.get("tokenizer.chat_template"))
 
     @property
-    def has_chat_template(self) -> bool:
-        return self._has_template(self.llm)
+    def uses_chat_template(self) -> bool:
+        """True when prompts go through the GGUF's chat template."""
+        return self._uses_template(self.llm)
 
     @property
     def prompt_budget(self) -> int:
@@ -94,7 +95,7 @@ class Generator:
         """Answer text, piece by piece, as the model writes it."""
         llm = self.llm
         with self._run_lock:
-            if self._has_template(llm):
+            if self._uses_template(llm):
                 chunks: Iterator[Any] = llm.create_chat_completion(
                     messages=[
                         {"role": "system", "content": prompt.system},

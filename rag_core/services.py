@@ -97,6 +97,7 @@ def build_generator(settings: Settings) -> Generator:
             max_answer_tokens=settings.llm_max_answer_tokens,
             temperature=settings.llm_temperature,
             threads=settings.llm_threads,
+            use_chat_template=settings.llm_prompt_format == "auto",
         ),
     )
 

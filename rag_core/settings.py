@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
     llm_model_path: Path | None = Field(
         default=None,
         description=f"GGUF answer model. Default: <models_dir>/{DEFAULT_LLM_FILE}.",
+    )
+    llm_prompt_format: Literal["auto", "completion"] = Field(
+        default="auto",
+        description="auto: the GGUF's own chat template when it has one, else a plain "
+        "completion prompt; completion: always the plain prompt (for a GGUF whose "
+        "template is missing or broken).",
     )
     llm_context_tokens: int = Field(
         default=4096, ge=512, description="Context window given to llama.cpp."

@@ -4,8 +4,11 @@ database per test (cloned from a migrated template), and the real models, loaded
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,9 +33,16 @@ def with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def template_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The embedded server for this test session, with a migrated template database."""
-    data_dir = tmp_path_factory.mktemp("pgdata")
+def template_url() -> str:
+    """The embedded server for this test session, with a migrated template database.
+
+    Its data lives outside pytest's temporary folders: pytest deletes all but its three
+    newest session folders, which would pull the data from under a suite still running
+    beside a newer one."""
+    data_dir = Path(tempfile.mkdtemp(prefix="rag-test-pg-"))
+    # Registered before the server starts, so (atexit runs last-in, first-out) the
+    # folder is removed only after pgserver has stopped the server.
+    atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
     url = embedded_server_url(data_dir, TEMPLATE_DB)
     engine = sa.create_engine(url)
     migrate(engine)

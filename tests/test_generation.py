@@ -1,0 +1,46 @@
+"""The answer model through llama.cpp: chat template and plain-completion fallback."""
+
+from dataclasses import replace
+
+from rag_core.generation import Generator
+from rag_core.prompting import build_prompt
+from rag_core.retrieval import Hit
+
+PASSAGE = Hit(
+    chunk_id=1,
+    document_id=1,
+    title="contract.pdf",
+    source="/drop/contract.pdf",
+    page=2,
+    page_end=2,
+    chunk_index=1,
+    text="The notice period for termination is ninety days.",
+    score=0.8,
+    fused_score=0.03,
+    text_match=True,
+)
+
+
+def test_default_model_uses_its_own_chat_template(generator: Generator) -> None:
+    assert generator.uses_chat_template
+    prompt = build_prompt(
+        "What is the notice period?", [PASSAGE], generator.count_tokens, generator.prompt_budget
+    )
+    answer = "".join(generator.stream(prompt))
+    assert "ninety" in answer.lower() or "90" in answer
+
+
+def test_plain_completion_prompt_for_models_without_a_template(generator: Generator) -> None:
+    plain = Generator(
+        generator.model_path,
+        replace(generator.params, use_chat_template=False, max_answer_tokens=60),
+    )
+    assert not plain.uses_chat_template
+    prompt = build_prompt(
+        "What is the notice period?", [PASSAGE], plain.count_tokens, plain.prompt_budget
+    )
+    pieces = list(plain.stream(prompt))
+    text = "".join(pieces)
+    assert text.strip()
+    # Stop sequences end the answer before the model invents a next question.
+    assert "Question:" not in text and "Sources:" not in text
