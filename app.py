@@ -4,6 +4,7 @@ in rag_core; this file renders.  Run with `make run` (or `streamlit run app.py`)
 from __future__ import annotations
 
 import logging
+import threading
 
 import streamlit as st
 
@@ -24,7 +25,11 @@ def get_services() -> Services:
     per-user state)."""
     settings = Settings()
     configure_logging(settings)
-    return build_services(settings)
+    services = build_services(settings)
+    # Load the models while the first page is read; a question asked meanwhile waits
+    # for them rather than loading them twice.
+    threading.Thread(target=services.warm_up, name="warm-up", daemon=True).start()
+    return services
 
 
 def render_sources(sources: tuple[Hit, ...], cited: tuple[int, ...]) -> None:

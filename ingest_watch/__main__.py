@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     except RagError as exc:
         log.error("%s", exc)
         return 2
+    log.info("loading the embedding model")
+    services.warm_up(answer_model=False)
     watcher = Watcher(
         services.ingestor,
         drop_dir,

@@ -11,10 +11,13 @@ from rag_core.catalog import Catalog
 from rag_core.chat import ChatParams, ChatService
 from rag_core.db import Database, open_database
 from rag_core.embedding import Embedder
+from rag_core.errors import RagError
 from rag_core.generation import GenerationParams, Generator
 from rag_core.ingest import IngestOptions, Ingestor
 from rag_core.retrieval import RetrievalParams, Retriever
 from rag_core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,17 @@ class Services:
 
     def close(self) -> None:
         self.db.dispose()
+
+    def warm_up(self, *, answer_model: bool = True) -> None:
+        """Load the models now instead of on the first file or question (importing the
+        embedding stack alone takes seconds).  A missing model is logged here and
+        reported again, to the user, when it is first needed."""
+        try:
+            self.embedder.embed_one("warm-up")
+            if answer_model:
+                self.generator.count_tokens("warm-up")
+        except RagError as exc:
+            log.error("%s", exc)
 
 
 def build_services(
