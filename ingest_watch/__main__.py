@@ -6,11 +6,14 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
 
-from ingest_watch.watcher import Watcher
+from ingest_watch.watcher import Watcher, serve
+from ingest_watch.worker import Worker
 from rag_core.errors import RagError
+from rag_core.ingest import Outcome
 from rag_core.services import build_services, configure_logging
 from rag_core.settings import Settings
 
@@ -20,19 +23,27 @@ log = logging.getLogger("ingest_watch")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ingest_watch",
-        description="Watch the drop folder (RAG_DROP_DIR, default ./drop) and ingest new "
-        "or changed files once they have stopped changing; on start, ingest files that "
-        "are not in the database yet.",
+        description="Watch the drop folder (RAG_DROP_DIR, default ./drop) and keep the "
+        "database equal to it: new and changed files are ingested once they have stopped "
+        "changing, renamed ones re-pointed, deleted ones retired. On start, everything "
+        "that changed while the watcher was down is caught up. Several watchers (on one "
+        "machine or several sharing DATABASE_URL) share the work through a job queue.",
     )
     parser.add_argument("--drop-dir", type=Path, help="folder to watch (overrides RAG_DROP_DIR)")
     parser.add_argument(
-        "--once", action="store_true", help="ingest what is in the folder now, then exit"
+        "--once",
+        action="store_true",
+        help="bring the database up to date with the folder, then exit",
+    )
+    parser.add_argument(
+        "--no-watch", action="store_true", help="only work through the job queue (an extra worker)"
     )
     args = parser.parse_args(argv)
 
     settings = Settings()
+    if args.drop_dir:
+        settings = settings.model_copy(update={"drop_dir": args.drop_dir.absolute()})
     configure_logging(settings)
-    drop_dir = (args.drop_dir or settings.drop_dir).absolute()
     try:
         services = build_services(settings)
     except RagError as exc:
@@ -41,24 +52,28 @@ def main(argv: list[str] | None = None) -> int:
     log.info("loading the embedding model")
     services.warm_up(answer_model=False)
     watcher = Watcher(
-        services.ingestor,
-        drop_dir,
+        services.queue,
+        services.catalog,
+        settings.drop_dir,
         stable_seconds=settings.watch_stable_seconds,
-        poll_seconds=settings.watch_poll_seconds,
+        rescan_seconds=settings.watch_rescan_seconds,
     )
+    worker = Worker(services.queue, services.ingestor)
+    stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping (signal %d)", signum)
-        watcher.stop_event.set()
+        stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
         if args.once:
-            drop_dir.mkdir(parents=True, exist_ok=True)
-            results = watcher.run_once()
-            return 1 if any(r.outcome == "failed" for r in results) else 0
-        watcher.run()
+            settings.drop_dir.mkdir(parents=True, exist_ok=True)
+            watcher.queue_everything_now()
+            results = worker.drain()
+            return 1 if any(r.outcome == Outcome.FAILED for r in results) else 0
+        serve(None if args.no_watch else watcher, worker, stop, settings.watch_poll_seconds)
         return 0
     finally:
         services.close()

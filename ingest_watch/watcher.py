@@ -1,8 +1,10 @@
-"""Watches the drop folder and ingests each new or changed file once it is stable.
+"""Watches the drop folder and queues a job for every file that appears, changes,
+moves or disappears.  The worker (ingest_watch.worker) does the work.
 
-Filesystem events (watchdog) feed a StabilityTracker; a periodic rescan catches what
-events miss (network shares, events during start-up).  Each file is one step at the
-loop's edge: whatever happens to it is logged and recorded, and the loop goes on.
+Filesystem events (watchdog) feed a StabilityTracker, so a file is queued only once it
+has stopped changing.  Reconciliation compares the whole folder with what the database
+last saw, on start and periodically, to catch what happened while the watcher was down
+and what events miss (network shares).
 """
 
 from __future__ import annotations
@@ -10,13 +12,19 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
+from stat import S_ISREG
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from ingest_watch.stability import StabilityTracker, is_ignored
-from rag_core.ingest import Ingestor, IngestResult, Outcome
+from ingest_watch.worker import Worker
+from rag_core.catalog import Catalog
+from rag_core.folders import document_of_sidecar, is_sidecar, sidecar_path
+from rag_core.ingest import IngestResult, walk_files
+from rag_core.jobs import JobQueue
 
 log = logging.getLogger("ingest_watch")
 
@@ -26,104 +34,144 @@ class _Handler(FileSystemEventHandler):
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("created", "modified", "moved", "closed"):
+        source = Path(os.fsdecode(event.src_path))
+        if event.event_type in ("deleted", "moved"):
+            self.watcher.gone(source)
+        if event.event_type in ("created", "modified", "closed", "moved"):
             target = getattr(event, "dest_path", "") or event.src_path
-            self.watcher.notice(Path(os.fsdecode(target)))
+            self.watcher.changed(Path(os.fsdecode(target)))
 
 
 class Watcher:
     def __init__(
         self,
-        ingestor: Ingestor,
+        queue: JobQueue,
+        catalog: Catalog,
         drop_dir: Path,
         *,
         stable_seconds: float,
-        poll_seconds: float,
         rescan_seconds: float = 30.0,
     ) -> None:
-        self.ingestor = ingestor
-        self.drop_dir = drop_dir
-        self.poll_seconds = poll_seconds
+        self.queue = queue
+        self.catalog = catalog
+        self.drop_dir = drop_dir.absolute()
         self.rescan_seconds = rescan_seconds
         self.tracker = StabilityTracker(stable_seconds)
-        self.stop_event = threading.Event()
-        # (size, mtime) of each file when it was last handled; the rescan only
-        # re-queues files whose signature changed since.
-        self._handled: dict[Path, tuple[int, int]] = {}
+        self._last_reconcile = float("-inf")
 
-    def notice(self, path: Path) -> None:
+    # --- what happened ----------------------------------------------------------------
+
+    def changed(self, path: Path) -> None:
         """A path appeared or changed (a folder: everything under it)."""
         if is_ignored(path, self.drop_dir):
             return
-        if path.is_dir():
-            for child in path.rglob("*"):
-                if child.is_file() and not is_ignored(child, self.drop_dir):
-                    self.tracker.touch(child)
+        if path.is_dir() and not path.is_symlink():
+            for child in walk_files(path):
+                self.changed(child)
         else:
-            self.tracker.touch(path)
+            self.tracker.touch(document_of_sidecar(path) if is_sidecar(path) else path)
 
-    def scan(self) -> int:
-        """Queue every file that is new or changed since it was last handled."""
-        queued = 0
-        for child in self.drop_dir.rglob("*"):
-            if not child.is_file() or is_ignored(child, self.drop_dir):
-                continue
-            stat = child.stat()
-            if self._handled.get(child) != (stat.st_size, stat.st_mtime_ns):
-                self.tracker.touch(child)
-                queued += 1
-        return queued
+    def gone(self, path: Path) -> None:
+        """A path was deleted or moved away: its job retires it (or, for a folder,
+        reconciliation finds what was under it)."""
+        if is_ignored(path, self.drop_dir):
+            return
+        if is_sidecar(path):
+            self.tracker.touch(document_of_sidecar(path))
+        else:
+            self.queue.enqueue(path)
+            self._last_reconcile = float("-inf")  # a folder may have gone: look soon
 
-    def process_ready(self) -> list[IngestResult]:
-        results = []
+    # --- turning it into jobs -----------------------------------------------------------
+
+    def tick(self) -> None:
+        """Queue files that have settled; reconcile when it is time."""
         for path in self.tracker.take_stable():
-            if self.stop_event.is_set():
-                self.tracker.touch(path)  # picked up again at the next start
-                break
-            results.append(self._process(path))
-        return results
+            self.queue.enqueue(path)
+        if time.monotonic() - self._last_reconcile >= self.rescan_seconds:
+            self.reconcile()
 
-    def _process(self, path: Path) -> IngestResult:
-        try:
-            stat = path.stat()
-            result = self.ingestor.ingest_file(path, retry_failed=False)
-        except Exception:
-            # The loop's edge: a database hiccup or a bug must not kill the watcher.
-            log.exception("could not process %s; it will be retried", path)
-            self.tracker.touch(path)
-            return IngestResult(path, Outcome.FAILED, "could not be processed; will retry")
-        self._handled[path] = (stat.st_size, stat.st_mtime_ns)
-        level = logging.WARNING if result.outcome == Outcome.FAILED else logging.INFO
-        log.log(level, "%s", result.line())
-        return result
+    def reconcile(self) -> int:
+        """Compare the folder with the database; every difference becomes pending work
+        (new or changed files wait to settle first).  Returns the number found."""
+        self._last_reconcile = time.monotonic()
+        known = self.catalog.file_signatures(self.drop_dir)
+        differences = 0
+        on_disk: set[Path] = set()
+        for path in walk_files(self.drop_dir):
+            if is_ignored(path, self.drop_dir) or is_sidecar(path):
+                continue
+            on_disk.add(path)
+            seen = known.get(path)
+            size: int | None = None
+            mtime: int | None = None
+            regular = False
+            try:
+                stat = path.stat()
+                size, mtime, regular = stat.st_size, stat.st_mtime_ns, S_ISREG(stat.st_mode)
+            except OSError:  # a broken or looping link
+                pass
+            sidecar = _mtime(sidecar_path(path))
+            if (
+                seen is None
+                or not seen.present
+                or (seen.size_bytes, seen.mtime_ns) != (size, mtime)
+                or seen.sidecar_mtime_ns != sidecar
+            ):
+                differences += 1
+                if regular:
+                    self.tracker.touch(path)
+                else:  # a link to nowhere, a pipe: nothing will settle; its job says why
+                    self.queue.enqueue(path)
+        for path, seen in known.items():
+            if seen.present and path not in on_disk:
+                self.queue.enqueue(path)
+                differences += 1
+        if differences:
+            log.info("%d files to check in %s", differences, self.drop_dir)
+        return differences
 
-    def run_once(self) -> list[IngestResult]:
-        """Ingest everything in the folder now (no quiet period) and return."""
-        self.scan()
-        results = []
+    def queue_everything_now(self) -> None:
+        """Reconcile and queue at once, without the quiet period (one-shot runs)."""
+        self.reconcile()
         for path in self.tracker.take_all():
-            results.append(self._process(path))
-        return results
+            self.queue.enqueue(path)
 
-    def run(self) -> None:
-        """Watch until `stop_event` is set."""
-        self.drop_dir.mkdir(parents=True, exist_ok=True)
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def serve(
+    watcher: Watcher | None, worker: Worker, stop: threading.Event, poll_seconds: float
+) -> None:
+    """The watcher process's loop: watch (unless `watcher` is None) and work until
+    `stop` is set."""
+    observer = None
+    if watcher is not None:
+        watcher.drop_dir.mkdir(parents=True, exist_ok=True)
         observer = Observer()
-        observer.schedule(_Handler(self), str(self.drop_dir), recursive=True)
+        observer.schedule(_Handler(watcher), str(watcher.drop_dir), recursive=True)
         observer.start()
-        log.info("watching %s", self.drop_dir)
-        try:
-            queued = self.scan()
-            if queued:
-                log.info("%d files to check in %s", queued, self.drop_dir)
-            since_rescan = 0.0
-            while not self.stop_event.wait(self.poll_seconds):
-                self.process_ready()
-                since_rescan += self.poll_seconds
-                if since_rescan >= self.rescan_seconds:
-                    self.scan()
-                    since_rescan = 0.0
-        finally:
+        log.info("watching %s", watcher.drop_dir)
+    try:
+        while not stop.is_set():
+            result: IngestResult | None = None
+            try:
+                if watcher is not None:
+                    watcher.tick()
+                result = worker.run_one()
+            except Exception:
+                # The loop's edge: the database is unreachable for a moment, or a bug.
+                log.exception("watcher loop error; retrying in 5 s")
+                stop.wait(5)
+            if result is None:
+                stop.wait(poll_seconds)
+    finally:
+        if observer is not None:
             observer.stop()
             observer.join(timeout=5)
-            log.info("watcher stopped")
+        log.info("watcher stopped")

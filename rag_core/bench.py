@@ -79,7 +79,8 @@ def bench_drop(settings: Settings, corpus: Path, pages: int, files: int) -> dict
     a finished copy) to its passages being returned by search."""
     from fpdf import FPDF
 
-    from ingest_watch.watcher import Watcher
+    from ingest_watch.watcher import Watcher, serve
+    from ingest_watch.worker import Worker
     from rag_core.services import build_services
 
     work = Path(tempfile.mkdtemp(prefix="rag-bench-"))
@@ -104,12 +105,13 @@ def bench_drop(settings: Settings, corpus: Path, pages: int, files: int) -> dict
     drop = run_settings.drop_dir
     drop.mkdir(parents=True)
     watcher = Watcher(
-        services.ingestor,
-        drop,
-        stable_seconds=run_settings.watch_stable_seconds,
-        poll_seconds=run_settings.watch_poll_seconds,
+        services.queue, services.catalog, drop, stable_seconds=run_settings.watch_stable_seconds
     )
-    thread = threading.Thread(target=watcher.run, daemon=True)
+    stop = threading.Event()
+    worker = Worker(services.queue, services.ingestor)
+    thread = threading.Thread(
+        target=serve, args=(watcher, worker, stop, run_settings.watch_poll_seconds), daemon=True
+    )
     thread.start()
     rows: list[dict[str, Any]] = []
     try:
@@ -122,7 +124,7 @@ def bench_drop(settings: Settings, corpus: Path, pages: int, files: int) -> dict
             chunks = services.catalog.status_counts().chunks
             rows.append({"file": path.name, "pages": pages, "seconds": round(seconds, 2)})
     finally:
-        watcher.stop_event.set()
+        stop.set()
         thread.join()
         services.close()
     durations = [float(row["seconds"]) for row in rows]

@@ -1,21 +1,26 @@
-"""What the library holds: documents by status, failures with reasons, filter values.
+"""What the library holds: files by status, failures with reasons, filter values.
 
-A file's status is the status of its newest version: a changed file whose new version
-failed shows as failed (with the reason) while its old version is still searchable.
+One row per file present in the drop folder.  A file's status is its newest attempt's:
+a changed file whose new version failed shows as failed (with the reason) while its old
+version is still searchable.  A file that cannot even be read carries its own error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
-from rag_core.db import Chunk, Database, Document, DocumentStatus
+from rag_core.db import Chunk, Database, Document, FileRecord, Job, JobStatus
+
+FAILED = "failed"
 
 
 @dataclass(frozen=True)
 class StatusCounts:
+    queued: int  # jobs waiting
     ready: int
     processing: int
     failed: int
@@ -28,7 +33,7 @@ class StatusCounts:
 
 @dataclass(frozen=True)
 class DocumentRow:
-    id: int
+    id: int | None  # the newest attempt's document
     title: str
     source: str
     status: str
@@ -36,16 +41,38 @@ class DocumentRow:
     document_type: str | None
     tags: tuple[str, ...]
     pages: int | None
-    version: int
+    version: int | None
     updated_at: datetime
+    progress: tuple[int, int] | None = None  # chunks embedded, of total, while processing
 
 
-def _latest_versions() -> sa.Subquery:
+@dataclass(frozen=True)
+class FileSignature:
+    present: bool
+    size_bytes: int | None
+    mtime_ns: int | None
+    sidecar_mtime_ns: int | None
+
+
+def _present_files() -> sa.Select[tuple[object, ...]]:
+    latest = sa.orm.aliased(Document)
+    status = sa.case((FileRecord.error.is_not(None), FAILED), else_=latest.status)
     return (
-        sa.select(Document)
-        .distinct(Document.source_path)
-        .order_by(Document.source_path, Document.version.desc())
-        .subquery()
+        sa.select(
+            latest.id,
+            sa.func.coalesce(latest.title, FileRecord.path).label("title"),
+            FileRecord.path,
+            sa.func.coalesce(status, "queued").label("status"),
+            sa.func.coalesce(FileRecord.error, latest.error).label("error"),
+            latest.document_type,
+            latest.tags,
+            latest.page_count,
+            latest.version,
+            sa.func.greatest(FileRecord.updated_at, latest.updated_at).label("updated_at"),
+        )
+        .select_from(FileRecord)
+        .outerjoin(latest, latest.id == FileRecord.latest_document_id)
+        .where(FileRecord.present)
     )
 
 
@@ -54,10 +81,10 @@ class Catalog:
         self.db = db
 
     def status_counts(self) -> StatusCounts:
-        latest = _latest_versions()
+        files = _present_files().subquery()
         with self.db.session() as session:
             rows = session.execute(
-                sa.select(latest.c.status, sa.func.count()).group_by(latest.c.status)
+                sa.select(files.c.status, sa.func.count()).group_by(files.c.status)
             ).all()
             by_status: dict[str, int] = {row[0]: row[1] for row in rows}
             chunks = session.scalar(
@@ -65,26 +92,38 @@ class Catalog:
                 .join(Document, Document.id == Chunk.document_id)
                 .where(Document.is_active)
             )
+            queued = session.scalar(
+                sa.select(sa.func.count(Job.id)).where(Job.status == JobStatus.QUEUED)
+            )
         return StatusCounts(
-            ready=by_status.get(DocumentStatus.READY, 0),
-            processing=by_status.get(DocumentStatus.PROCESSING, 0),
-            failed=by_status.get(DocumentStatus.FAILED, 0),
+            queued=queued or 0,
+            ready=by_status.get("ready", 0),
+            processing=by_status.get("processing", 0),
+            failed=by_status.get(FAILED, 0),
             chunks=chunks or 0,
         )
 
-    def documents(self, status: DocumentStatus | None = None) -> list[DocumentRow]:
-        """Newest version of every file, newest change first."""
-        latest = _latest_versions()
-        query = sa.select(latest).order_by(latest.c.updated_at.desc())
+    def documents(self, status: str | None = None) -> list[DocumentRow]:
+        """Every present file, most recently changed first."""
+        files = _present_files().subquery()
+        query = sa.select(files).order_by(files.c.updated_at.desc(), files.c.path)
         if status is not None:
-            query = query.where(latest.c.status == status)
+            query = query.where(files.c.status == status)
         with self.db.session() as session:
             rows = session.execute(query).all()
+            running = {
+                row.path: (row.progress_done, row.progress_total)
+                for row in session.execute(
+                    sa.select(Job.path, Job.progress_done, Job.progress_total).where(
+                        Job.status == JobStatus.RUNNING, Job.progress_total.is_not(None)
+                    )
+                )
+            }
         return [
             DocumentRow(
                 id=row.id,
                 title=row.title,
-                source=row.source_path,
+                source=row.path,
                 status=row.status,
                 error=row.error,
                 document_type=row.document_type,
@@ -92,9 +131,33 @@ class Catalog:
                 pages=row.page_count,
                 version=row.version,
                 updated_at=row.updated_at,
+                progress=running.get(row.path),
             )
             for row in rows
         ]
+
+    def file_signatures(self, under: Path) -> dict[Path, FileSignature]:
+        """What the database last saw of every file under a folder."""
+        prefix = str(under).rstrip("/") + "/"
+        with self.db.session() as session:
+            rows = session.execute(
+                sa.select(
+                    FileRecord.path,
+                    FileRecord.present,
+                    FileRecord.size_bytes,
+                    FileRecord.mtime_ns,
+                    FileRecord.sidecar_mtime_ns,
+                ).where(sa.func.starts_with(FileRecord.path, prefix))
+            ).all()
+        return {
+            Path(row.path): FileSignature(
+                row.present, row.size_bytes, row.mtime_ns, row.sidecar_mtime_ns
+            )
+            for row in rows
+        }
+
+    def failures(self) -> list[DocumentRow]:
+        return self.documents(status=FAILED)
 
     def document_types(self) -> list[str]:
         with self.db.session() as session:

@@ -6,6 +6,7 @@ Output contract (checks depend on it):
                              chunk_index, score, text}]}
   ask QUESTION [--json]     {"answer", "abstained", "sources": [same fields as hits]}
   status [--json]           documents by status, chunks
+  retry [PATH...]           queue failed files (all, or these) for another try
 Exit status 2 means the command could not run (bad question, missing model, no
 database); the message says why.
 """
@@ -67,6 +68,15 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="documents by status and chunk count")
     status.add_argument("--json", action="store_true", help="print JSON")
 
+    retry = sub.add_parser("retry", help="queue failed files for another try by the watcher")
+    retry.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="files to retry (default: every failed file)",
+    )
+
     sub.add_parser("models", help="link the packaged default models into models_cache/")
     return parser
 
@@ -84,7 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         services = build_services(settings)
         try:
-            handler = {"ingest": _ingest, "search": _search, "ask": _ask, "status": _status}
+            handler = {
+                "ingest": _ingest,
+                "search": _search,
+                "ask": _ask,
+                "status": _status,
+                "retry": _retry,
+            }
             return handler[args.command](services, args)
         finally:
             services.close()
@@ -158,7 +174,9 @@ def _ask(services: Any, args: argparse.Namespace) -> int:
 
 def _status(services: Any, args: argparse.Namespace) -> int:
     counts = services.catalog.status_counts()
-    failed = [doc for doc in services.catalog.documents() if doc.status == "failed"]
+    files = services.catalog.documents()
+    failed = [doc for doc in files if doc.status == "failed"]
+    running = [doc for doc in files if doc.progress is not None]
     if args.json:
         _print_json(
             {
@@ -166,19 +184,40 @@ def _status(services: Any, args: argparse.Namespace) -> int:
                     "ready": counts.ready,
                     "processing": counts.processing,
                     "failed": counts.failed,
+                    "queued": counts.queued,
                     "total": counts.documents,
                 },
                 "chunks": counts.chunks,
                 "failed": [{"source": doc.source, "error": doc.error} for doc in failed],
+                "processing": [
+                    {
+                        "source": doc.source,
+                        "chunks_done": doc.progress[0],
+                        "chunks_total": doc.progress[1],
+                    }
+                    for doc in running
+                ],
             }
         )
         return 0
     print(
         f"documents: {counts.ready} ready, {counts.processing} processing, "
-        f"{counts.failed} failed; {counts.chunks} chunks"
+        f"{counts.failed} failed, {counts.queued} queued; {counts.chunks} chunks"
     )
+    for doc in running:
+        done, total = doc.progress
+        print(f"  processing  {doc.source}: {done}/{total} chunks embedded")
     for doc in failed:
-        print(f"  failed  {doc.source}: {doc.error}")
+        print(f"  failed      {doc.source}: {doc.error}")
+    return 0
+
+
+def _retry(services: Any, args: argparse.Namespace) -> int:
+    queued = services.retry_failed(args.paths or None)
+    for path in queued:
+        print(f"queued      {path}")
+    for path in sorted({path.absolute() for path in args.paths} - set(queued)):
+        print(f"not failed  {path}")
     return 0
 
 

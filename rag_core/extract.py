@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PdfReadError, PdfStreamError
+from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError, PdfStreamError
 
 from rag_core.errors import ExtractionFailed, UnsupportedFile
 
@@ -50,8 +50,9 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES
 
 
-def extract(path: Path) -> Extracted:
-    """Read a file into pages.  Raises UnsupportedFile or ExtractionFailed."""
+def extract(path: Path, max_pages: int = 100_000, max_chars: int = 1_000_000_000) -> Extracted:
+    """Read a file into pages.  Raises UnsupportedFile or ExtractionFailed (also when
+    the file has more than `max_pages` pages or `max_chars` characters of text)."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
@@ -63,10 +64,14 @@ def extract(path: Path) -> Extracted:
     if size == 0:
         raise ExtractionFailed("empty file")
     if suffix in PDF_SUFFIXES:
-        pages, title = _extract_pdf(path)
+        pages, title = _extract_pdf(path, max_pages, max_chars)
         kind = "pdf"
     else:
+        if size > max_chars * 4:  # no encoding takes more than 4 bytes a character
+            raise ExtractionFailed(_too_many_chars(max_chars))
         pages, title = [Page(None, _read_text(path))], ""
+        if len(pages[0].text) > max_chars:
+            raise ExtractionFailed(_too_many_chars(max_chars))
         kind = "markdown" if suffix in {".md", ".markdown"} else "text"
     pages = [Page(p.number, normalize_text(p.text)) for p in pages]
     if not any(p.text.strip() for p in pages):
@@ -75,7 +80,11 @@ def extract(path: Path) -> Extracted:
     return Extracted(pages=pages, title=title or _title_from_name(path), document_type=kind)
 
 
-def _extract_pdf(path: Path) -> tuple[list[Page], str]:
+def _too_many_chars(max_chars: int) -> str:
+    return f"more than {max_chars:,} characters of text (the limit)"
+
+
+def _extract_pdf(path: Path, max_pages: int, max_chars: int) -> tuple[list[Page], str]:
     try:
         reader = PdfReader(path)
         if reader.is_encrypted:
@@ -86,15 +95,27 @@ def _extract_pdf(path: Path) -> tuple[list[Page], str]:
                     raise ExtractionFailed("encrypted PDF (a password is needed)")
             except NotImplementedError as exc:
                 raise ExtractionFailed("encrypted PDF with an unsupported cipher") from exc
-        pages = [
-            Page(number, page.extract_text() or "")
-            for number, page in enumerate(reader.pages, start=1)
-        ]
+        page_count = len(reader.pages)
+        if page_count > max_pages:
+            raise ExtractionFailed(f"exceeds {max_pages:,} pages ({page_count:,} pages)")
+        pages = []
+        total = 0
+        for number, page in enumerate(reader.pages, start=1):
+            text = page.extract_text() or ""
+            total += len(text)
+            if total > max_chars:
+                raise ExtractionFailed(_too_many_chars(max_chars))
+            pages.append(Page(number, text))
         title = _pdf_title(reader)
     except ExtractionFailed:
         raise
     except FileNotDecryptedError as exc:
         raise ExtractionFailed("encrypted PDF (a password is needed)") from exc
+    except LimitReachedError as exc:
+        # pypdf's own guard against decompression bombs and runaway content streams.
+        log.info("pypdf stopped reading %s: %r", path, exc)
+        reason = "PDF is beyond the reader's safety limits (a compression bomb?)"
+        raise ExtractionFailed(reason) from exc
     except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError) as exc:
         log.info("pypdf could not read %s: %r", path, exc)
         raise ExtractionFailed("damaged or unreadable PDF") from exc
@@ -117,7 +138,12 @@ def _pdf_title(reader: PdfReader) -> str:
 def _read_text(path: Path) -> str:
     raw = path.read_bytes()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ExtractionFailed("damaged UTF-16 text") from exc
+    if b"\x00" in raw[:8192]:
+        raise ExtractionFailed("binary content, not text")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:

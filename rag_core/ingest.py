@@ -1,35 +1,52 @@
-"""The pipeline for one file: hash -> extract -> chunk -> embed -> store.
+"""Bring one path's document up to date: hash -> extract -> chunk -> embed -> store.
 
-Idempotent by content hash: an unchanged file is not read twice.  A changed file becomes
-a new version, written in one transaction that also retires the old version, so a crash
-leaves either the old version or the new one searchable, never half of one.
+A document is one content (unique by hash); a path points at the document it holds.
+- Unchanged file: nothing happens.  Renamed, moved or copied file whose content is
+  known: the path is pointed at the existing document, nothing is re-embedded.
+- Changed file: a new document is made and swapped in for the path in one transaction
+  that also stores its chunks, so a crash leaves either the old version or the new one
+  searchable, never half of one.
+- Missing file: the path is marked absent; a document no present path holds is hidden
+  from search (kept, with its chunks, for the audit trail and for when it comes back).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from rag_core.chunking import TextChunk, chunk_pages
-from rag_core.db import Chunk, Database, Document, DocumentStatus
+from rag_core.db import Chunk, Database, Document, DocumentStatus, FileRecord
 from rag_core.embedding import Embedder
 from rag_core.errors import ExtractionFailed, RagError
-from rag_core.extract import Extracted, extract, is_supported
+from rag_core.extract import Extracted, is_supported
+from rag_core.folders import FolderMeta, folder_meta, is_sidecar
+from rag_core.heartbeat import Heartbeat
+from rag_core.isolation import ExtractionLimits, extract_isolated
 
 log = logging.getLogger(__name__)
 
+Progress = Callable[[int, int], None]  # (chunks embedded, chunks in all)
+_EMBED_SLICE = 64  # chunks embedded between progress reports
+
 
 class Outcome(StrEnum):
-    INGESTED = "ingested"
+    INGESTED = "ingested"  # new content, embedded and stored
+    LINKED = "linked"  # known content under this path; nothing re-embedded
     UNCHANGED = "unchanged"
+    RETIRED = "retired"  # the file is gone; hidden from search
     FAILED = "failed"
+    BUSY = "busy"  # the same content is being processed elsewhere; try again later
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,11 @@ class IngestOptions:
     chunk_tokens: int
     chunk_overlap_tokens: int
     max_file_bytes: int
+    limits: ExtractionLimits = field(default_factory=ExtractionLimits)
+    drop_dir: Path | None = None  # subfolders of it name document types
+    # A document "processing" whose worker has not signalled for this long was
+    # abandoned by a dead worker, and may be taken over.
+    stale_seconds: float = 30.0
 
 
 class Ingestor:
@@ -65,7 +87,7 @@ class Ingestor:
         *,
         retry_failed: bool = True,
         document_type: str | None = None,
-        tags: Iterable[str] = (),
+        tags: Sequence[str] = (),
     ) -> Iterator[IngestResult]:
         """Ingest files and every supported file under folders, one result per file."""
         for path in expand_paths(paths):
@@ -79,33 +101,64 @@ class Ingestor:
         *,
         retry_failed: bool = True,
         document_type: str | None = None,
-        tags: Iterable[str] = (),
+        tags: Sequence[str] = (),
+        progress: Progress | None = None,
     ) -> IngestResult:
-        """Ingest one file.  Never raises for a bad file: the reason is recorded on the
-        document (status failed) and returned."""
+        """Bring `path` up to date.  Never raises for a bad file: the reason is recorded
+        (document or path status failed) and returned.  `retry_failed=False` leaves
+        content that failed before alone until it changes."""
         started = time.perf_counter()
         path = path.absolute()
+        if not path.exists() and not path.is_symlink():
+            return self.retire(path)
         try:
-            size = path.stat().st_size
+            if not path.is_file():
+                raise ExtractionFailed(_not_a_file_reason(path))
+            stat = path.stat()
             content_hash = file_sha256(path)
-        except FileNotFoundError:
-            return IngestResult(path, Outcome.FAILED, "file not found")
-        except IsADirectoryError:
-            return IngestResult(path, Outcome.FAILED, "is a folder, not a file")
+        except ExtractionFailed as exc:
+            return self._path_failed(path, str(exc))
         except OSError as exc:
             log.warning("cannot read %s: %r", path, exc)
-            return IngestResult(path, Outcome.FAILED, "file cannot be opened (permissions?)")
+            return self._path_failed(path, "file cannot be opened (permissions?)")
 
-        skip = self._unchanged_reason(path, content_hash, retry_failed)
-        if skip is not None:
-            return IngestResult(path, Outcome.UNCHANGED, skip)
+        meta = folder_meta(path, self.options.drop_dir)
+        if document_type or tags:
+            meta = FolderMeta(
+                document_type=document_type or meta.document_type,
+                title=meta.title,
+                tags=tuple(tags) or meta.tags,
+                metadata=meta.metadata,
+                sidecar_mtime_ns=meta.sidecar_mtime_ns,
+            )
+        try:
+            decision = self._claim(
+                path, stat.st_size, stat.st_mtime_ns, content_hash, meta, retry_failed
+            )
+        except sa.exc.IntegrityError:
+            # Another worker inserted the same content a moment ago.
+            return IngestResult(path, Outcome.BUSY, "same content is being processed")
+        if isinstance(decision, IngestResult):
+            return decision
+        document_id = decision
 
-        document_id = self._start_attempt(path, content_hash, size)
+        with Heartbeat(lambda: self._touch(document_id), every=self.options.stale_seconds / 3):
+            return self._process(path, document_id, stat.st_size, meta, progress, started)
+
+    def _process(
+        self,
+        path: Path,
+        document_id: int,
+        size: int,
+        meta: FolderMeta,
+        progress: Progress | None,
+        started: float,
+    ) -> IngestResult:
         try:
             if size > self.options.max_file_bytes:
                 limit_mb = self.options.max_file_bytes / 1_000_000
                 raise ExtractionFailed(f"file is larger than the {limit_mb:g} MB limit")
-            extracted = extract(path)
+            extracted = extract_isolated(path, self.options.limits)
             chunks = chunk_pages(
                 extracted.pages,
                 self.embedder.count_tokens,
@@ -114,10 +167,8 @@ class Ingestor:
             )
             if not chunks:
                 raise ExtractionFailed("no text in file")
-            vectors = self.embedder.embed([c.text for c in chunks])
-            self._commit_version(
-                document_id, path, extracted, chunks, vectors, document_type, list(tags)
-            )
+            vectors = self._embed(chunks, progress)
+            self._commit(document_id, path, extracted, chunks, vectors, meta)
         except RagError as exc:
             self._mark_failed(document_id, str(exc))
             return IngestResult(path, Outcome.FAILED, str(exc), document_id)
@@ -140,82 +191,147 @@ class Ingestor:
             seconds,
         )
 
-    # --- database steps ---------------------------------------------------------------
-
-    def _unchanged_reason(self, path: Path, content_hash: str, retry_failed: bool) -> str | None:
+    def retire(self, path: Path) -> IngestResult:
+        """The file at `path` is gone: mark the path absent and hide a document that
+        no present path holds any more."""
+        path = path.absolute()
         with self.db.session() as session:
-            latest = session.scalars(
-                sa.select(Document)
-                .where(Document.source_path == str(path))
-                .order_by(Document.version.desc())
-                .limit(1)
-            ).first()
-            if latest is not None and latest.content_hash == content_hash:
-                if latest.status == DocumentStatus.READY:
-                    return "unchanged, already ingested"
-                if latest.status == DocumentStatus.FAILED and not retry_failed:
-                    return f"unchanged since it failed: {latest.error}"
-            twin = session.scalars(
-                sa.select(Document.source_path).where(
-                    Document.content_hash == content_hash,
-                    Document.is_active,
-                    Document.source_path != str(path),
+            record = session.get(FileRecord, str(path), with_for_update=True)
+            if record is None or not record.present:
+                return IngestResult(
+                    path,
+                    Outcome.FAILED if record is None else Outcome.UNCHANGED,
+                    "file not found" if record is None else "already retired",
                 )
-            ).first()
-            if twin is not None:
-                return f"same content as {twin}, already ingested"
-        return None
-
-    def _start_attempt(self, path: Path, content_hash: str, size: int) -> int:
-        """Record a 'processing' row for a new version; earlier unfinished or failed
-        attempts for this file are replaced by it."""
-        with self.db.session() as session:
-            session.execute(
-                sa.delete(Document).where(
-                    Document.source_path == str(path),
-                    Document.status != DocumentStatus.READY,
-                )
-            )
-            newest = session.scalar(
-                sa.select(sa.func.max(Document.version)).where(Document.source_path == str(path))
-            )
-            document = Document(
-                title=path.name,
-                source_path=str(path),
-                content_hash=content_hash,
-                status=DocumentStatus.PROCESSING,
-                version=(newest or 0) + 1,
-                is_active=False,
-                size_bytes=size,
-            )
-            session.add(document)
+            record.present = False
             session.flush()
+            _refresh_documents(session, [record.document_id, record.latest_document_id])
+            still = record.document_id is not None and session.scalar(
+                sa.select(Document.is_active).where(Document.id == record.document_id)
+            )
+        message = (
+            "file removed; its content stays under another name"
+            if still
+            else ("file removed; retired from search")
+        )
+        return IngestResult(path, Outcome.RETIRED, message, record.document_id)
+
+    # --- steps ------------------------------------------------------------------------
+
+    def _claim(
+        self,
+        path: Path,
+        size: int,
+        mtime_ns: int,
+        content_hash: str,
+        meta: FolderMeta,
+        retry_failed: bool,
+    ) -> IngestResult | int:
+        """Settle what needs no work, or mark a document 'processing' and return its id."""
+        with self.db.session() as session:
+            record = session.get(FileRecord, str(path), with_for_update=True)
+            if record is None:
+                record = FileRecord(path=str(path))
+                session.add(record)
+            was_present = bool(record.present) if record.present is not None else False
+            record.present = True
+            record.size_bytes, record.mtime_ns = size, mtime_ns
+            record.sidecar_mtime_ns = meta.sidecar_mtime_ns
+            record.error = None
+            document = session.scalars(
+                sa.select(Document).where(Document.content_hash == content_hash).with_for_update()
+            ).first()
+
+            if document is not None and document.status == DocumentStatus.READY:
+                previous = record.document_id
+                record.document_id = record.latest_document_id = document.id
+                _apply_meta(document, meta, path)
+                session.flush()
+                _refresh_documents(session, [previous, document.id])
+                _drop_unreferenced_chunks(session, [previous])
+                if previous == document.id and was_present:
+                    return IngestResult(path, Outcome.UNCHANGED, "unchanged", document.id)
+                others = session.scalars(
+                    sa.select(FileRecord.path).where(
+                        FileRecord.document_id == document.id,
+                        FileRecord.present,
+                        FileRecord.path != str(path),
+                    )
+                ).first()
+                message = (
+                    f"same content as {others}; linked, nothing re-embedded"
+                    if others
+                    else "known content; back in search, nothing re-embedded"
+                )
+                return IngestResult(path, Outcome.LINKED, message, document.id)
+
+            if document is not None and document.status == DocumentStatus.FAILED:
+                record.latest_document_id = document.id
+                if not retry_failed:
+                    return IngestResult(
+                        path,
+                        Outcome.UNCHANGED,
+                        f"unchanged since it failed: {document.error}",
+                        document.id,
+                    )
+            if document is not None and document.status == DocumentStatus.PROCESSING:
+                idle = session.scalar(
+                    sa.select(sa.extract("epoch", sa.func.now() - Document.updated_at)).where(
+                        Document.id == document.id
+                    )
+                )
+                if idle is not None and float(idle) < self.options.stale_seconds:
+                    return IngestResult(path, Outcome.BUSY, "same content is being processed")
+                log.warning("taking over %s, abandoned while processing", path)
+
+            if document is None:
+                previous_version = session.scalar(
+                    sa.select(Document.version).where(
+                        Document.id == (record.latest_document_id or record.document_id)
+                    )
+                )
+                document = Document(
+                    title=meta.title or path.name,
+                    source_path=str(path),
+                    content_hash=content_hash,
+                    document_type=meta.document_type,
+                    tags=list(meta.tags),
+                    metadata_=dict(meta.metadata),
+                    version=(previous_version or 0) + 1,
+                    is_active=False,
+                    size_bytes=size,
+                    status=DocumentStatus.PROCESSING,
+                )
+                session.add(document)
+            document.status = DocumentStatus.PROCESSING
+            document.error = None
+            document.updated_at = sa.func.now()  # type: ignore[assignment]
+            session.flush()
+            record.latest_document_id = document.id
             return document.id
 
-    def _commit_version(
+    def _embed(self, chunks: list[TextChunk], progress: Progress | None) -> np.ndarray:
+        texts = [c.text for c in chunks]
+        parts = []
+        for start in range(0, len(texts), _EMBED_SLICE):
+            parts.append(self.embedder.embed(texts[start : start + _EMBED_SLICE]))
+            if progress is not None:
+                progress(min(start + _EMBED_SLICE, len(texts)), len(texts))
+        return np.concatenate(parts)
+
+    def _commit(
         self,
         document_id: int,
         path: Path,
         extracted: Extracted,
         chunks: list[TextChunk],
-        vectors: object,
-        document_type: str | None,
-        tags: list[str],
+        vectors: np.ndarray,
+        meta: FolderMeta,
     ) -> None:
         with self.db.session() as session:
-            old_ids = list(
-                session.scalars(
-                    sa.select(Document.id).where(
-                        Document.source_path == str(path), Document.is_active
-                    )
-                )
-            )
-            if old_ids:
-                # Old versions stay as rows (audit trail) but lose their chunks.
-                session.execute(sa.delete(Chunk).where(Chunk.document_id.in_(old_ids)))
-                session.execute(
-                    sa.update(Document).where(Document.id.in_(old_ids)).values(is_active=False)
-                )
+            document = session.get(Document, document_id, with_for_update=True)
+            assert document is not None
+            session.execute(sa.delete(Chunk).where(Chunk.document_id == document_id))
             session.execute(
                 sa.insert(Chunk),
                 [
@@ -228,23 +344,30 @@ class Ingestor:
                         "token_count": chunk.token_count,
                         "embedding": vector,
                     }
-                    for chunk, vector in zip(chunks, vectors, strict=True)  # type: ignore[call-overload]
+                    for chunk, vector in zip(chunks, vectors, strict=True)
                 ],
             )
-            metadata = {"pdf_title": extracted.title} if extracted.document_type == "pdf" else {}
+            document.status = DocumentStatus.READY
+            document.error = None
+            document.page_count = extracted.page_count
+            document.document_type = meta.document_type or extracted.document_type
+            if extracted.document_type == "pdf" and extracted.title:
+                document.metadata_ = {**document.metadata_, "pdf_title": extracted.title}
+            record = session.get(FileRecord, str(path), with_for_update=True)
+            assert record is not None
+            previous = record.document_id
+            record.document_id = record.latest_document_id = document_id
+            session.flush()
+            _refresh_documents(session, [previous, document_id])
+            _drop_unreferenced_chunks(session, [previous])
+
+    def _touch(self, document_id: int) -> None:
+        """Tell other workers this document is still being worked on."""
+        with self.db.session() as session:
             session.execute(
                 sa.update(Document)
-                .where(Document.id == document_id)
-                .values(
-                    status=DocumentStatus.READY,
-                    error=None,
-                    is_active=True,
-                    page_count=extracted.page_count,
-                    document_type=document_type or extracted.document_type,
-                    tags=tags,
-                    metadata_=metadata,
-                    updated_at=sa.func.now(),
-                )
+                .where(Document.id == document_id, Document.status == DocumentStatus.PROCESSING)
+                .values(updated_at=sa.func.now())
             )
 
     def _mark_failed(self, document_id: int, reason: str) -> None:
@@ -255,18 +378,104 @@ class Ingestor:
                 .values(status=DocumentStatus.FAILED, error=reason, updated_at=sa.func.now())
             )
 
+    def _path_failed(self, path: Path, reason: str) -> IngestResult:
+        """Record a failure of the path itself (there is no content to make a document
+        of), with what the file looked like, so it is tried again only once it changes."""
+        try:
+            stat = path.stat()
+            signature: tuple[int | None, int | None] = (stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            signature = (None, None)
+        with self.db.session() as session:
+            record = session.get(FileRecord, str(path), with_for_update=True)
+            if record is None:
+                record = FileRecord(path=str(path))
+                session.add(record)
+            record.present = True
+            record.error = reason
+            record.size_bytes, record.mtime_ns = signature
+            record.sidecar_mtime_ns = None
+        return IngestResult(path, Outcome.FAILED, reason)
+
+
+def _apply_meta(document: Document, meta: FolderMeta, path: Path) -> None:
+    """Folder and sidecar metadata, applied without re-embedding.  The path placed most
+    recently speaks for the document: moving a file into drop/contracts/ makes it a
+    contract, renaming it renames the document."""
+    document.title = meta.title or path.name
+    if meta.document_type:
+        document.document_type = meta.document_type
+    if meta.sidecar_mtime_ns is not None:
+        document.tags = list(meta.tags)
+        document.metadata_ = {**document.metadata_, **meta.metadata}
+
+
+def _refresh_documents(session: Session, ids: Iterable[int | None]) -> None:
+    """Keep `is_active` = ready and held by a present path, and `source_path` = its
+    first present path."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return
+    session.execute(
+        sa.text("""
+            UPDATE documents d
+            SET is_active = d.status = 'ready' AND EXISTS (
+                    SELECT 1 FROM files f WHERE f.document_id = d.id AND f.present),
+                source_path = COALESCE(
+                    (SELECT min(f.path) FROM files f WHERE f.document_id = d.id AND f.present),
+                    d.source_path),
+                updated_at = now()
+            WHERE d.id = ANY(:ids)
+        """),
+        {"ids": wanted},
+    )
+
+
+def _drop_unreferenced_chunks(session: Session, ids: Iterable[int | None]) -> None:
+    """An old version no path points at any more keeps its row (audit trail) but not
+    its chunks.  A deleted file's version keeps them: it may come back."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return
+    session.execute(
+        sa.text("""
+            DELETE FROM chunks c WHERE c.document_id = ANY(:ids)
+            AND NOT EXISTS (SELECT 1 FROM files f WHERE f.document_id = c.document_id)
+        """),
+        {"ids": wanted},
+    )
+
+
+def _not_a_file_reason(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        return "broken or looping symbolic link"
+    if path.is_dir():
+        return "is a folder, not a file"
+    return "not a regular file"
+
 
 def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files as given; folders walked recursively for supported files, in name order.
-    Hidden files and folders are skipped."""
+    """Files as given; folders walked recursively (links not followed) for supported
+    files, in name order.  Hidden files and folders and sidecars are skipped."""
     for path in paths:
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                if child.is_file() and not hidden and is_supported(child):
-                    yield child
+            found = []
+            for child in walk_files(path):
+                if is_supported(child) and not is_sidecar(child):
+                    found.append(child)
+            yield from sorted(found)
         else:
             yield path
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """Every non-hidden file (or link) under `root`; symbolic links to folders are not
+    followed, so a link loop cannot trap the walk."""
+    for folder, folders, files in os.walk(root, followlinks=False):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in files:
+            if not name.startswith("."):
+                yield Path(folder) / name
 
 
 def file_sha256(path: Path) -> str:

@@ -5,7 +5,9 @@ services.  Models load lazily on first use; the database connects here."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rag_core.catalog import Catalog
 from rag_core.chat import ChatParams, ChatService
@@ -14,6 +16,8 @@ from rag_core.embedding import Embedder
 from rag_core.errors import RagError
 from rag_core.generation import GenerationParams, Generator
 from rag_core.ingest import IngestOptions, Ingestor
+from rag_core.isolation import ExtractionLimits
+from rag_core.jobs import JobQueue, QueueParams
 from rag_core.retrieval import RetrievalParams, Retriever
 from rag_core.settings import Settings
 
@@ -30,9 +34,19 @@ class Services:
     retriever: Retriever
     chat: ChatService
     catalog: Catalog
+    queue: JobQueue
 
     def close(self) -> None:
         self.db.dispose()
+
+    def retry_failed(self, paths: Iterable[Path] | None = None) -> list[Path]:
+        """Queue failed files (all, or those of `paths` that failed) for another try
+        by the watcher, even if unchanged.  Returns the paths queued."""
+        failed = {Path(row.source) for row in self.catalog.failures()}
+        wanted = failed if paths is None else {path.absolute() for path in paths} & failed
+        for path in sorted(wanted):
+            self.queue.enqueue(path, force=True)
+        return sorted(wanted)
 
     def warm_up(self, *, answer_model: bool = True) -> None:
         """Load the models now instead of on the first file or question (importing the
@@ -74,6 +88,20 @@ def build_services(
             chunk_tokens=settings.chunk_tokens,
             chunk_overlap_tokens=settings.chunk_overlap_tokens,
             max_file_bytes=int(settings.max_file_mb * 1_000_000),
+            limits=ExtractionLimits(
+                timeout_seconds=settings.extract_timeout_seconds,
+                memory_mb=settings.extract_memory_mb,
+                max_pages=settings.max_pages,
+                max_chars=settings.max_chars,
+            ),
+            drop_dir=settings.drop_dir,
+            stale_seconds=settings.job_lease_seconds,
+        ),
+    )
+    queue = JobQueue(
+        db,
+        QueueParams(
+            lease_seconds=settings.job_lease_seconds, max_attempts=settings.job_max_attempts
         ),
     )
     chat = ChatService(
@@ -96,6 +124,7 @@ def build_services(
         retriever=retriever,
         chat=chat,
         catalog=Catalog(db),
+        queue=queue,
     )
 
 

@@ -109,7 +109,30 @@ class Settings(BaseSettings):
         default=2000, ge=1, description="Longest question accepted, in characters."
     )
     max_file_mb: float = Field(
-        default=200.0, gt=0, description="Files larger than this are refused."
+        default=100.0, gt=0, description="Files larger than this (MB) are refused."
+    )
+    max_pages: int = Field(default=2000, ge=1, description="PDFs with more pages are refused.")
+    max_chars: int = Field(
+        default=10_000_000, ge=1, description="Files with more characters of text are refused."
+    )
+    extract_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Reading one file (in a separate process) is stopped after this long.",
+    )
+    extract_memory_mb: int = Field(
+        default=2048, ge=64, description="Memory the process reading one file may use."
+    )
+
+    # --- job queue -------------------------------------------------------------------
+    job_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a worker's claim on a job lasts unless renewed (it renews "
+        "every third of it); the job of a worker that died is taken over after this.",
+    )
+    job_max_attempts: int = Field(
+        default=5, ge=1, description="Unexpected failures of a job before it is given up."
     )
 
     # --- watcher ---------------------------------------------------------------------
@@ -120,7 +143,13 @@ class Settings(BaseSettings):
         "for this long.",
     )
     watch_poll_seconds: float = Field(
-        default=0.5, gt=0, description="How often the watcher checks pending files."
+        default=0.5, gt=0, description="How often the watcher checks pending files and jobs."
+    )
+    watch_rescan_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the whole drop folder is compared with the database, to "
+        "catch what file events missed.",
     )
     log_level: str = Field(default="INFO", description="Logging level of the processes.")
 

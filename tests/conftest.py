@@ -9,13 +9,18 @@ import itertools
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from ingest_watch.watcher import Watcher, serve
+from ingest_watch.worker import Worker
+from rag_core.db import Job, JobStatus
 from rag_core.db.engine import embedded_server_url, migrate
 from rag_core.embedding import Embedder
 from rag_core.generation import Generator
@@ -96,7 +101,7 @@ def services(settings: Settings, embedder: Embedder, generator: Generator) -> It
     built.close()
 
 
-_MODEL_FIXTURES = {"embedder", "generator", "services"}
+_MODEL_FIXTURES = {"embedder", "generator", "services", "live_watcher"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -104,3 +109,43 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.models)
+
+
+@dataclass
+class LiveWatcher:
+    """`python -m ingest_watch`'s loop, running in a thread of the test."""
+
+    watcher: Watcher
+    worker: Worker
+    stop: threading.Event
+    thread: threading.Thread
+
+    def idle(self) -> bool:
+        """Nothing waiting to settle, nothing queued or running."""
+        if self.watcher.tracker.pending():
+            return False
+        with self.worker.queue.db.session() as session:
+            busy = session.scalar(
+                sa.select(sa.func.count(Job.id)).where(
+                    Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])
+                )
+            )
+        return busy == 0 and not self.watcher.tracker.pending()
+
+
+@pytest.fixture
+def live_watcher(services: Services) -> Iterator[LiveWatcher]:
+    drop = services.settings.drop_dir
+    drop.mkdir(parents=True, exist_ok=True)
+    watcher = Watcher(
+        services.queue, services.catalog, drop, stable_seconds=0.5, rescan_seconds=2.0
+    )
+    worker = Worker(services.queue, services.ingestor)
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(watcher, worker, stop, 0.1), daemon=True)
+    thread.start()
+    live = LiveWatcher(watcher, worker, stop, thread)
+    yield live
+    stop.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fpdf import FPDF
@@ -54,3 +55,13 @@ CLINIC_TEXT = (
     "kilogram of body weight, split into four doses.\n\n"
     "Ibuprofen must not be given to children under three months old.\n"
 )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0, every: float = 0.1) -> bool:
+    """Poll until `condition()` holds; False if it never did within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return condition()

@@ -86,7 +86,14 @@ def test_ask_and_status_json(database_url: str, tmp_path: Path, ingested: Path) 
     status = run_cli(database_url, tmp_path, "status", "--json")
     assert status.returncode == 0, status.stderr
     counts = json.loads(status.stdout)
-    assert counts["documents"] == {"ready": 1, "processing": 0, "failed": 1, "total": 2}
+    assert counts["documents"] == {
+        "ready": 1,
+        "processing": 0,
+        "failed": 1,
+        "queued": 0,
+        "total": 2,
+    }
+    assert counts["processing"] == []
     assert counts["chunks"] >= 4
     assert counts["failed"] == [
         {"source": str(ingested / "scan.pdf"), "error": "damaged or unreadable PDF"}

@@ -28,8 +28,55 @@ def test_migrations_create_vector_and_fulltext_indexes(database_url: str) -> Non
     engine.dispose()
     assert "USING hnsw (embedding vector_cosine_ops)" in indexes["ix_chunks_embedding_hnsw"]
     assert "USING gin (tsv)" in indexes["ix_chunks_tsv"]
-    assert version == "0001"
+    assert version == "0002"
     assert extension is not None and extension.startswith("0.8")
+
+
+def test_upgrade_from_0001_keeps_every_path(template_url: str, database_url: str) -> None:
+    """A database made by the first release gets a files row per path on upgrade."""
+    from alembic import command
+    from alembic.config import Config
+
+    from rag_core.db.engine import MIGRATIONS_DIR
+    from tests.conftest import with_database
+
+    name = "upgrade_check"
+    admin = sa.create_engine(with_database(template_url, "postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = sa.create_engine(with_database(template_url, name))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            sa.text("""
+            INSERT INTO documents (title, source_path, content_hash, status, version, is_active)
+            VALUES ('a', '/d/a.pdf', 'h1', 'ready', 1, false),
+                   ('a', '/d/a.pdf', 'h2', 'ready', 2, true),
+                   ('b', '/d/b.pdf', 'h3', 'failed', 1, false)
+        """)
+        )
+        conn.commit()
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("""
+            SELECT f.path, d.content_hash AS served, l.content_hash AS latest, f.present
+            FROM files f LEFT JOIN documents d ON d.id = f.document_id
+            JOIN documents l ON l.id = f.latest_document_id ORDER BY f.path
+        """)
+        ).all()
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("/d/a.pdf", "h2", "h2", True),
+        ("/d/b.pdf", None, "h3", True),
+    ]
 
 
 def test_dead_processes_are_pruned_from_the_server_pid_list(tmp_path: Path) -> None:

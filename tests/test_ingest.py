@@ -103,12 +103,18 @@ def test_failed_file_is_retried_once_fixed(services: Services, tmp_path: Path) -
     assert (counts.ready, counts.failed) == (1, 0)
 
 
-def test_same_content_under_a_second_name_is_not_stored_twice(
+def test_same_content_under_a_second_name_is_stored_once(
     services: Services, tmp_path: Path
 ) -> None:
     (tmp_path / "a.txt").write_text(CLINIC_TEXT)
     (tmp_path / "copy of a.txt").write_text(CLINIC_TEXT)
-    services.ingestor.ingest_file(tmp_path / "a.txt")
+    first = services.ingestor.ingest_file(tmp_path / "a.txt")
     result = services.ingestor.ingest_file(tmp_path / "copy of a.txt")
-    assert result.outcome == Outcome.UNCHANGED
-    assert "same content as" in result.message
+    assert result.outcome == Outcome.LINKED
+    assert "nothing re-embedded" in result.message
+    assert result.document_id == first.document_id
+    with services.db.session() as session:
+        assert session.scalar(sa.select(sa.func.count(Document.id))) == 1
+        assert session.scalar(sa.select(sa.func.count(Chunk.id))) == first.chunks
+    listed = sorted(Path(d.source).name for d in services.catalog.documents())
+    assert listed == ["a.txt", "copy of a.txt"]

@@ -1,7 +1,16 @@
 """Database: the embedded-server bootstrap, the engine, the ORM schema and migrations."""
 
 from rag_core.db.engine import Database, open_database
-from rag_core.db.models import Base, Chunk, Document, DocumentStatus, QueryLog
+from rag_core.db.models import (
+    Base,
+    Chunk,
+    Document,
+    DocumentStatus,
+    FileRecord,
+    Job,
+    JobStatus,
+    QueryLog,
+)
 
 __all__ = [
     "Base",
@@ -9,6 +18,9 @@ __all__ = [
     "Database",
     "Document",
     "DocumentStatus",
+    "FileRecord",
+    "Job",
+    "JobStatus",
     "QueryLog",
     "open_database",
 ]

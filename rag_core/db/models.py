@@ -1,9 +1,11 @@
 """The ORM schema (SQLAlchemy 2).  The tables are created by the Alembic migrations in
 `rag_core/db/migrations`, never by `create_all`.
 
-A Document row is one *version* of one file: `is_active` marks the version that search
-serves for its source path; a newer row that is still processing or that failed stays
-inactive, so the old version stays searchable until the new one is committed.
+A Document is one *content* (unique by hash) and a File is one path in the drop folder
+pointing at the document it holds.  Renaming a file moves a path, two files with the same
+content share one document, and a changed file points at a new document once that one
+is ready, so the old version stays searchable until the new one is committed.
+`Document.is_active` is kept equal to "ready and held by at least one present file".
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ class Document(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     title: Mapped[str] = mapped_column(Text)
-    source_path: Mapped[str] = mapped_column(Text, index=True)
-    content_hash: Mapped[str] = mapped_column(Text, index=True)
+    source_path: Mapped[str] = mapped_column(Text, index=True)  # first present path
+    content_hash: Mapped[str] = mapped_column(Text, unique=True)
     document_type: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default="{}")
@@ -89,6 +91,53 @@ class Chunk(Base):
     )
 
     document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class FileRecord(Base):
+    __tablename__ = "files"
+
+    path: Mapped[str] = mapped_column(Text, primary_key=True)
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL"), index=True
+    )
+    latest_document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL"), index=True
+    )
+    present: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    sidecar_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    force: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_by: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    progress_done: Mapped[int | None] = mapped_column(Integer)
+    progress_total: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 class QueryLog(Base):

@@ -1,0 +1,73 @@
+"""Takes jobs from the PostgreSQL queue and brings each path's document up to date."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from rag_core.heartbeat import Heartbeat
+from rag_core.ingest import Ingestor, IngestResult, Outcome
+from rag_core.jobs import ClaimedJob, JobQueue
+
+log = logging.getLogger("ingest_watch")
+
+BUSY_RETRY_SECONDS = 2.0
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, queue: JobQueue, ingestor: Ingestor, name: str | None = None) -> None:
+        self.queue = queue
+        self.ingestor = ingestor
+        self.name = name or worker_name()
+
+    def run_one(self) -> IngestResult | None:
+        """Process one claimable job; None when there is none."""
+        job = self.queue.claim(self.name)
+        if job is None:
+            return None
+        progress: dict[str, int | None] = {"done": None, "total": None}
+
+        def renew() -> None:
+            self.queue.heartbeat(job, progress["done"], progress["total"])
+
+        def report(done: int, total: int) -> None:
+            progress["done"], progress["total"] = done, total
+
+        try:
+            with Heartbeat(renew, every=self.queue.params.lease_seconds / 3):
+                result = self.ingestor.ingest_file(
+                    job.path, retry_failed=job.force, progress=report
+                )
+        except Exception:
+            # The loop's edge: the database went away, or a bug.  The job is retried
+            # with backoff; the file's own problems never get here (they are results).
+            log.exception("job for %s failed; it will be retried", job.path)
+            self._retry(job, "unexpected error (details in the watcher's log)")
+            return IngestResult(job.path, Outcome.FAILED, "will be retried")
+        if result.outcome == Outcome.BUSY:
+            self.queue.complete(job)
+            self.queue.enqueue(job.path, delay_seconds=BUSY_RETRY_SECONDS, force=job.force)
+        else:
+            self.queue.complete(job)
+        level = logging.WARNING if result.outcome == Outcome.FAILED else logging.INFO
+        log.log(level, "%s", result.line())
+        return result
+
+    def drain(self) -> list[IngestResult]:
+        """Process jobs until none is claimable now."""
+        results = []
+        while (result := self.run_one()) is not None:
+            results.append(result)
+        return results
+
+    def _retry(self, job: ClaimedJob, reason: str) -> None:
+        try:
+            self.queue.retry_or_fail(job, reason)
+        except Exception:
+            # If even that fails, the job's lease runs out and it is retried anyway.
+            log.exception("could not reschedule the job for %s", job.path)

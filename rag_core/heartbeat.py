@@ -1,0 +1,42 @@
+"""Call a function every few seconds while a block of work runs (lease renewal)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """`with Heartbeat(renew, every=10):` calls `renew()` every 10 s until the block
+    ends.  A failing beat is logged and retried at the next beat: a short database
+    hiccup must not kill the work it guards."""
+
+    def __init__(self, beat: Callable[[], None], every: float) -> None:
+        self._beat = beat
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self._beat()
+            except Exception:
+                log.exception("heartbeat failed")
