@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 import streamlit as st
 
@@ -52,20 +53,47 @@ def render_answer_notes(answer: Answer) -> None:
         )
 
 
+@st.fragment(run_every=5)
+def library_status(services: Services) -> None:
+    """Counts, progress of files being read, and failures with a retry; refreshed
+    every few seconds while the page is open."""
+    counts: StatusCounts = services.catalog.status_counts()
+    queued, processing, ready, failed = st.columns(4)
+    queued.metric("Queued", counts.queued)
+    processing.metric("Processing", counts.processing)
+    ready.metric("Ready", counts.ready)
+    failed.metric("Failed", counts.failed)
+    st.caption(f"{counts.chunks:,} passages · drop folder `{services.settings.drop_dir}`")
+    rows = services.catalog.documents()
+    for row in rows:
+        if row.progress is not None:
+            done, total = row.progress
+            st.progress(done / max(total, 1), text=f"{row.title}: {done}/{total} passages")
+    failures = [row for row in rows if row.status == "failed"]
+    if failures:
+        with st.expander(f"Failed files ({len(failures)})"):
+            for row in failures:
+                st.markdown(f"**{row.title}** — {row.error}")
+                st.button(
+                    "Retry",
+                    key=f"retry:{row.source}",
+                    on_click=retry,
+                    args=(services, [Path(row.source)]),
+                )
+            if len(failures) > 1:
+                st.button("Retry all", key="retry:all", on_click=retry, args=(services, None))
+
+
+def retry(services: Services, paths: list[Path] | None) -> None:
+    """A retry button's action; it runs before the page redraws, so the counts show it."""
+    queued = services.retry_failed(paths)
+    st.toast(f"{len(queued)} file(s) queued for another try; the watcher picks them up.")
+
+
 def sidebar(services: Services) -> tuple[Filters, int]:
     st.sidebar.header("Library")
-    counts: StatusCounts = services.catalog.status_counts()
-    ready, processing, failed = st.sidebar.columns(3)
-    ready.metric("Ready", counts.ready)
-    processing.metric("Processing", counts.processing)
-    failed.metric("Failed", counts.failed)
-    st.sidebar.caption(f"{counts.chunks:,} passages · drop folder `{services.settings.drop_dir}`")
-    if counts.failed:
-        with st.sidebar.expander("Failed files"):
-            for doc in services.catalog.documents():
-                if doc.status == "failed":
-                    st.markdown(f"**{doc.title}** — {doc.error}")
-
+    with st.sidebar:
+        library_status(services)
     st.sidebar.header("Search")
     types = st.sidebar.multiselect("Document type", services.catalog.document_types())
     tags = st.sidebar.multiselect("Tags (any)", services.catalog.tags())

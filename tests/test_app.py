@@ -4,9 +4,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from rag_core.db import Job
 from rag_core.services import Services
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import CONTRACT_PAGES, make_pdf
@@ -35,9 +37,21 @@ def app(
 
 def test_sidebar_shows_library_status_and_failures(app: AppTest) -> None:
     metrics = {m.label: m.value for m in app.sidebar.metric}
-    assert metrics == {"Ready": "1", "Processing": "0", "Failed": "1"}
+    assert metrics == {"Queued": "0", "Processing": "0", "Ready": "1", "Failed": "1"}
     assert any("broken.pdf" in md.value and "damaged" in md.value for md in app.sidebar.markdown)
     assert app.sidebar.multiselect[0].options == ["pdf"]
+
+
+def test_retry_queues_a_failed_file(app: AppTest, services: Services) -> None:
+    [retry] = [button for button in app.sidebar.button if button.label == "Retry"]
+    retry.click().run()
+    assert not app.exception
+    with services.db.session() as session:
+        jobs = session.execute(sa.select(Job.path, Job.status, Job.force)).all()
+    assert [(Path(path).name, status, force) for path, status, force in jobs] == [
+        ("broken.pdf", "queued", True)
+    ]
+    assert {m.label: m.value for m in app.sidebar.metric}["Queued"] == "1"
 
 
 def test_question_gets_a_streamed_answer_with_sources(app: AppTest) -> None:
