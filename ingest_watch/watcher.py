@@ -157,6 +157,8 @@ def serve(
         observer.schedule(_Handler(watcher), str(watcher.drop_dir), recursive=True)
         observer.start()
         log.info("watching %s", watcher.drop_dir)
+    else:
+        log.info("working through the job queue")
     try:
         while not stop.is_set():
             result: IngestResult | None = None

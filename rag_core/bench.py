@@ -2,10 +2,11 @@
 
     python -m rag_core.bench embed [--chunks 512] [--batch-sizes 16,32,64]
     python -m rag_core.bench drop  [--pages 20] [--files 5]
+    python -m rag_core.bench workers [--pages 20] [--files 10] [--workers 1,2]
 
 Texts are real scientific abstracts from the SciFact corpus (../shared/eval/scifact-dev,
-or --corpus PATH).  `drop` runs on a throw-away embedded PostgreSQL in a temporary
-folder and needs fpdf2 (requirements-dev.txt) to write its PDFs.
+or --corpus PATH).  `drop` and `workers` run on a throw-away embedded PostgreSQL in a
+temporary folder and need fpdf2 (requirements-dev.txt) to write their PDFs.
 """
 
 from __future__ import annotations
@@ -74,11 +75,28 @@ def bench_embed(
     return {"benchmark": "embed", "load_seconds": round(load_seconds, 2), "runs": rows}
 
 
+def write_pdfs(folder: Path, corpus: Path, pages: int, files: int) -> list[Path]:
+    """`files` PDFs of `pages` pages, two abstracts a page."""
+    from fpdf import FPDF
+
+    texts = corpus_texts(corpus)
+    pdfs = []
+    for number in range(files):
+        pdf = FPDF()
+        pdf.set_font("Helvetica", size=10)
+        for _ in range(pages):
+            pdf.add_page()
+            body = "\n\n".join(next(texts) for _ in range(2))
+            pdf.multi_cell(0, 5, body.encode("latin-1", "replace").decode("latin-1"))
+        path = folder / f"report_{number}.pdf"
+        pdf.output(str(path))
+        pdfs.append(path)
+    return pdfs
+
+
 def bench_drop(settings: Settings, corpus: Path, pages: int, files: int) -> dict[str, Any]:
     """Time from a PDF landing in the drop folder (written elsewhere, then moved in, as
     a finished copy) to its passages being returned by search."""
-    from fpdf import FPDF
-
     from ingest_watch.watcher import Watcher, serve
     from ingest_watch.worker import Worker
     from rag_core.services import build_services
@@ -89,18 +107,7 @@ def bench_drop(settings: Settings, corpus: Path, pages: int, files: int) -> dict
     )
     services = build_services(run_settings)
     services.embedder.embed(["warm up"])  # a running watcher has its model loaded
-    texts = corpus_texts(corpus)
-    pdfs = []
-    for number in range(files):
-        pdf = FPDF()
-        pdf.set_font("Helvetica", size=10)
-        for _ in range(pages):
-            pdf.add_page()
-            body = "\n\n".join(next(texts) for _ in range(2))
-            pdf.multi_cell(0, 5, body.encode("latin-1", "replace").decode("latin-1"))
-        path = work / f"report_{number}.pdf"
-        pdf.output(str(path))
-        pdfs.append(path)
+    pdfs = write_pdfs(work, corpus, pages, files)
 
     drop = run_settings.drop_dir
     drop.mkdir(parents=True)
@@ -147,6 +154,98 @@ def bench_drop(settings: Settings, corpus: Path, pages: int, files: int) -> dict
     }
 
 
+def bench_workers(corpus: Path, pages: int, files: int, worker_counts: list[int]) -> dict[str, Any]:
+    """Throughput of 1, 2, … `python -m ingest_watch` processes (one watching, the others
+    `--no-watch`) on `files` PDFs dropped at once, timed from the drop to the last one
+    ready, with every process started and its model loaded beforehand."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+
+    from rag_core.db import Document, open_database
+
+    rows = []
+    for count in worker_counts:
+        work = Path(tempfile.mkdtemp(prefix="rag-bench-workers-"))
+        (work / "drop").mkdir()
+        pdfs = write_pdfs(work, corpus, pages, files)
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key != "DATABASE_URL" and not key.startswith("RAG_")
+        }
+        env.update(
+            {
+                "RAG_DATA_DIR": str(work / "data"),
+                "RAG_DROP_DIR": str(work / "drop"),
+                "RAG_MODELS_DIR": str(Settings().models_dir),
+            }
+        )
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+        db = open_database(None, work / "data", Settings().database_name)
+        logs = [work / f"worker{i}.log" for i in range(count)]
+        processes = []
+        for i, log_path in enumerate(logs):
+            command = [sys.executable, "-m", "ingest_watch"] + ([] if i == 0 else ["--no-watch"])
+            with log_path.open("w") as log_file:
+                processes.append(
+                    subprocess.Popen(
+                        command, env=env, cwd=work, stdout=log_file, stderr=subprocess.STDOUT
+                    )
+                )
+        try:
+            markers = ("watching", "working through the job queue")
+            while not all(any(m in path.read_text() for m in markers) for path in logs):
+                if any(p.poll() is not None for p in processes):
+                    raise RuntimeError(f"a worker exited; see {work}")
+                time.sleep(0.2)
+            started = time.perf_counter()
+            for path in pdfs:
+                path.rename(work / "drop" / path.name)
+            done = sa.select(sa.func.count(Document.id)).where(
+                Document.status.in_(["ready", "failed"])
+            )
+            while True:
+                with db.session() as session:
+                    if session.scalar(done) == files:
+                        failed = session.scalar(
+                            sa.select(sa.func.count(Document.id)).where(Document.status == "failed")
+                        )
+                        break
+                time.sleep(0.1)
+            if failed:
+                raise RuntimeError(f"{failed} files failed; see the logs in {work}")
+            seconds = time.perf_counter() - started
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            for process in processes:
+                process.wait(timeout=60)
+            db.dispose()
+        shares = [path.read_text().count(" ingested ") for path in logs]
+        rows.append(
+            {
+                "workers": count,
+                "files": files,
+                "pages": files * pages,
+                "seconds": round(seconds, 2),
+                "pages_per_s": round(files * pages / seconds, 2),
+                "files_per_worker": shares,
+            }
+        )
+    print(f"{files} PDFs of {pages} pages dropped at once; from the drop to all ready")
+    print(f"{'workers':>8} {'seconds':>8} {'pages/s':>8}  files per worker")
+    for row in rows:
+        print(
+            f"{row['workers']:>8} {row['seconds']:>8} {row['pages_per_s']:>8}  "
+            f"{row['files_per_worker']}"
+        )
+    return {"benchmark": "workers", "runs": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rag_core.bench",
@@ -164,12 +263,19 @@ def main(argv: list[str] | None = None) -> int:
     drop = sub.add_parser("drop", help="drop-to-searchable time of PDFs")
     drop.add_argument("--pages", type=int, default=20)
     drop.add_argument("--files", type=int, default=5)
+    workers = sub.add_parser("workers", help="throughput of several worker processes")
+    workers.add_argument("--pages", type=int, default=20)
+    workers.add_argument("--files", type=int, default=10)
+    workers.add_argument("--workers", default="1,2", help="worker counts to compare")
     args = parser.parse_args(argv)
 
     settings = Settings()
     if args.benchmark == "embed":
         sizes = [int(size) for size in args.batch_sizes.split(",")]
         result = bench_embed(settings, args.corpus, args.chunks, sizes)
+    elif args.benchmark == "workers":
+        counts = [int(count) for count in args.workers.split(",")]
+        result = bench_workers(args.corpus, args.pages, args.files, counts)
     else:
         result = bench_drop(settings, args.corpus, args.pages, args.files)
     if args.json:
