@@ -58,11 +58,12 @@ def library_status(services: Services) -> None:
     """Counts, progress of files being read, and failures with a retry; refreshed
     every few seconds while the page is open."""
     counts: StatusCounts = services.catalog.status_counts()
-    queued, processing, ready, failed = st.columns(4)
-    queued.metric("Queued", counts.queued)
-    processing.metric("Processing", counts.processing)
+    ready, failed = st.columns(2)
     ready.metric("Ready", counts.ready)
     failed.metric("Failed", counts.failed)
+    queued, processing = st.columns(2)
+    queued.metric("Queued", counts.queued)
+    processing.metric("Processing", counts.processing)
     st.caption(f"{counts.chunks:,} passages · drop folder `{services.settings.drop_dir}`")
     rows = services.catalog.documents()
     for row in rows:

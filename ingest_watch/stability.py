@@ -33,12 +33,24 @@ class StabilityTracker:
         self.stable_seconds = stable_seconds
         self._clock = clock
         self._pending: dict[Path, tuple[tuple[int, int] | None, float]] = {}
+        self._handed_out: dict[Path, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
-    def touch(self, path: Path) -> None:
-        """Note that a file appeared or changed; its quiet period starts again."""
+    def touch(self, path: Path, *, force: bool = False) -> None:
+        """Note that a file appeared or changed; its quiet period starts again.  A file
+        that looks exactly as when it was last handed out is left alone unless `force`:
+        reading a file raises events too (its access time changes)."""
+        current = _signature(path)
         with self._lock:
+            if not force and current is not None and self._handed_out.get(path) == current:
+                return
             self._pending[path] = (None, self._clock())
+
+    def forget(self, path: Path) -> None:
+        """The file is gone."""
+        with self._lock:
+            self._pending.pop(path, None)
+            self._handed_out.pop(path, None)
 
     def pending(self) -> int:
         with self._lock:
@@ -58,13 +70,19 @@ class StabilityTracker:
                     self._pending[path] = (current, now)
                 elif now - since >= self.stable_seconds:
                     del self._pending[path]
+                    self._handed_out[path] = current
                     ready.append(path)
         return sorted(ready)
 
     def take_all(self) -> list[Path]:
         """Every pending file that still exists, without waiting (for one-shot runs)."""
         with self._lock:
-            paths = [path for path in self._pending if _signature(path) is not None]
+            paths = []
+            for path in self._pending:
+                current = _signature(path)
+                if current is not None:
+                    self._handed_out[path] = current
+                    paths.append(path)
             self._pending.clear()
         return sorted(paths)
 

@@ -68,8 +68,10 @@ class Watcher:
         if path.is_dir() and not path.is_symlink():
             for child in walk_files(path):
                 self.changed(child)
+        elif is_sidecar(path):
+            self.tracker.touch(document_of_sidecar(path), force=True)
         else:
-            self.tracker.touch(document_of_sidecar(path) if is_sidecar(path) else path)
+            self.tracker.touch(path)
 
     def gone(self, path: Path) -> None:
         """A path was deleted or moved away: its job retires it (or, for a folder,
@@ -77,8 +79,9 @@ class Watcher:
         if is_ignored(path, self.drop_dir):
             return
         if is_sidecar(path):
-            self.tracker.touch(document_of_sidecar(path))
+            self.tracker.touch(document_of_sidecar(path), force=True)
         else:
+            self.tracker.forget(path)
             self.queue.enqueue(path)
             self._last_reconcile = float("-inf")  # a folder may have gone: look soon
 
@@ -120,7 +123,7 @@ class Watcher:
             ):
                 differences += 1
                 if regular:
-                    self.tracker.touch(path)
+                    self.tracker.touch(path, force=True)
                 else:  # a link to nowhere, a pipe: nothing will settle; its job says why
                     self.queue.enqueue(path)
         for path, seen in known.items():

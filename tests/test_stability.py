@@ -62,3 +62,23 @@ def test_temporary_and_hidden_names_are_ignored(tmp_path: Path) -> None:
         assert is_ignored(tmp_path / name, tmp_path), name
     assert is_ignored(tmp_path / ".git" / "x.pdf", tmp_path)
     assert not is_ignored(tmp_path / "contracts" / "acme.pdf", tmp_path)
+
+
+def test_reading_a_handed_out_file_does_not_queue_it_again(tmp_path: Path) -> None:
+    tracker = StabilityTracker(stable_seconds=0.0)
+    path = tmp_path / "a.txt"
+    path.write_text("content")
+    tracker.touch(path)
+    tracker.take_stable()
+    assert tracker.take_stable() == [path]
+    path.read_text()  # the worker reads it: an access-time event, same size and mtime
+    tracker.touch(path)
+    assert tracker.pending() == 0
+    tracker.touch(path, force=True)  # e.g. its sidecar changed
+    assert tracker.pending() == 1
+    tracker.take_stable()
+    tracker.take_stable()
+    path.write_text("new content")
+    os.utime(path, ns=(1, 10**18))
+    tracker.touch(path)  # a real change
+    assert tracker.pending() == 1
