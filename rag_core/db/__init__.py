@@ -1,6 +1,6 @@
 """Database: the embedded-server bootstrap, the engine, the ORM schema and migrations."""
 
-from rag_core.db.engine import Database, open_database
+from rag_core.db.engine import Database, open_database, open_side_database
 from rag_core.db.models import (
     Base,
     Chunk,
@@ -23,4 +23,5 @@ __all__ = [
     "JobStatus",
     "QueryLog",
     "open_database",
+    "open_side_database",
 ]

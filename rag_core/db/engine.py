@@ -80,6 +80,19 @@ def migrate(engine: Engine) -> None:
             conn.commit()
 
 
+def open_side_database(database_url: str | None, data_dir: Path, name: str) -> Database:
+    """A database of its own (`name`) on the appliance's server: the embedded one in
+    `data_dir`, or the server of `database_url`.  For work that must not touch the
+    library, such as evaluation runs."""
+    if database_url is None:
+        return open_database(None, data_dir, name)
+    url = make_url(_with_psycopg_driver(database_url))
+    _create_database(url.set(database="postgres").render_as_string(hide_password=False), name)
+    return open_database(
+        url.set(database=name).render_as_string(hide_password=False), data_dir, name
+    )
+
+
 def embedded_server_url(data_dir: Path, database_name: str) -> str:
     """Start (or attach to) the embedded server and make sure the database exists."""
     data_dir.mkdir(parents=True, exist_ok=True)

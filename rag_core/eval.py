@@ -1,0 +1,374 @@
+"""Retrieval evaluation on a dataset in the BEIR layout.
+
+    python -m rag_core.eval DATASET_DIR [--modes vector,fulltext,hybrid] [--k 10]
+                            [--max-queries N] [--json OUT]
+
+DATASET_DIR holds `corpus.jsonl` (_id, title, text), `queries.jsonl` (_id, text) and
+`qrels/<split>.tsv` (query-id, corpus-id, score; `test`, else `dev`).  The corpus is
+loaded into a database of its own on the appliance's server (never the library), once:
+a later run with the same corpus and chunk settings reuses it.  Every judged query is
+run in every mode; recall@1/5/10, MRR@10 and nDCG@10 are over documents (a document's
+rank is that of its best passage), latency is per query including its embedding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from rag_core.chunking import chunk_pages
+from rag_core.db import Chunk, Database, Document, DocumentStatus, open_side_database
+from rag_core.embedding import Embedder
+from rag_core.extract import Page
+from rag_core.retrieval import Filters, Mode, RetrievalParams, Retriever
+from rag_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CUTOFFS = (1, 5, 10)
+_LOAD_BATCH = 256  # chunks embedded and inserted together
+
+
+@dataclass(frozen=True)
+class BeirDataset:
+    name: str
+    corpus: dict[str, tuple[str, str]]  # id -> (title, text)
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]  # query id -> {corpus id: relevance}
+    fingerprint: str  # changes when the corpus file does
+
+
+def load_beir(folder: Path, split: str | None = None) -> BeirDataset:
+    if split is None:
+        split = "test" if (folder / "qrels" / "test.tsv").exists() else "dev"
+    corpus: dict[str, tuple[str, str]] = {}
+    for record in _jsonl(folder / "corpus.jsonl"):
+        corpus[str(record["_id"])] = (record.get("title") or "", record.get("text") or "")
+    queries = {str(r["_id"]): str(r["text"]) for r in _jsonl(folder / "queries.jsonl")}
+    qrels: dict[str, dict[str, int]] = {}
+    with (folder / "qrels" / f"{split}.tsv").open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle):
+            fields = line.rstrip("\n").split("\t")
+            if line_number == 0 and not fields[-1].lstrip("-").isdigit():
+                continue  # header
+            query_id, corpus_id, score = fields[0], fields[1], int(fields[2])
+            if score > 0 and query_id in queries:
+                qrels.setdefault(query_id, {})[corpus_id] = score
+    stat = (folder / "corpus.jsonl").stat()
+    fingerprint = hashlib.sha256(f"{stat.st_size}:{len(corpus)}".encode()).hexdigest()[:10]
+    return BeirDataset(folder.resolve().name, corpus, queries, qrels, fingerprint)
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+# --- metrics ------------------------------------------------------------------------
+
+
+def document_ranking(chunk_documents: Sequence[str], k: int) -> list[str]:
+    """Documents in the order of their best passage, at most k."""
+    ranking: list[str] = []
+    for document in chunk_documents:
+        if document not in ranking:
+            ranking.append(document)
+            if len(ranking) == k:
+                break
+    return ranking
+
+
+def query_metrics(ranking: Sequence[str], relevant: Mapping[str, int]) -> dict[str, float]:
+    """recall@1/5/10, MRR@10 and nDCG@10 (graded gains) of one ranked list."""
+    metrics = {
+        f"recall@{n}": sum(1 for d in ranking[:n] if d in relevant) / len(relevant) for n in CUTOFFS
+    }
+    first = next((i for i, d in enumerate(ranking[:10], start=1) if d in relevant), None)
+    metrics["mrr@10"] = 1.0 / first if first else 0.0
+    dcg = sum(relevant.get(d, 0) / math.log2(i + 1) for i, d in enumerate(ranking[:10], start=1))
+    ideal = sorted(relevant.values(), reverse=True)[:10]
+    idcg = sum(gain / math.log2(i + 1) for i, gain in enumerate(ideal, start=1))
+    metrics["ndcg@10"] = dcg / idcg
+    return metrics
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+# --- loading the corpus -----------------------------------------------------------------
+
+
+def database_name(dataset: BeirDataset, settings: Settings) -> str:
+    slug = "".join(c if c.isalnum() else "_" for c in dataset.name.lower())[:30]
+    key = f"{dataset.fingerprint}:{settings.chunk_tokens}:{settings.chunk_overlap_tokens}"
+    return f"eval_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
+def load_corpus(db: Database, embedder: Embedder, dataset: BeirDataset, settings: Settings) -> int:
+    """Chunk, embed and store the corpus unless this database already holds it.
+    Returns the number of chunks stored now (0 when reused)."""
+    with db.session() as session:
+        held = session.scalar(sa.select(sa.func.count(Document.id)).where(Document.is_active))
+    if held == len(dataset.corpus):
+        log.info("reusing the loaded corpus (%d documents)", held)
+        return 0
+    with db.session() as session:
+        session.execute(sa.delete(Document))
+    started = time.perf_counter()
+    pending: list[tuple[str, str, list[Any]]] = []
+    stored = 0
+    for number, (corpus_id, (title, text)) in enumerate(dataset.corpus.items(), start=1):
+        body = f"{title}\n\n{text}" if title else text
+        chunks = chunk_pages(
+            [Page(None, body)],
+            embedder.count_tokens,
+            settings.chunk_tokens,
+            settings.chunk_overlap_tokens,
+        )
+        pending.append((corpus_id, title, chunks))
+        if sum(len(c) for _, _, c in pending) >= _LOAD_BATCH or number == len(dataset.corpus):
+            stored += _store(db, embedder, pending)
+            pending = []
+            rate = stored / (time.perf_counter() - started)
+            print(
+                f"\rloading corpus: {number}/{len(dataset.corpus)} documents, "
+                f"{stored} chunks ({rate:.0f} chunks/s)",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(file=sys.stderr)
+    return stored
+
+
+def _store(db: Database, embedder: Embedder, batch: list[tuple[str, str, list[Any]]]) -> int:
+    texts = [chunk.text for _, _, chunks in batch for chunk in chunks]
+    vectors = iter(embedder.embed(texts))
+    with db.session() as session:
+        for corpus_id, title, chunks in batch:
+            document = Document(
+                title=title or corpus_id,
+                source_path=f"beir:{corpus_id}",
+                content_hash=f"beir:{corpus_id}",
+                metadata_={"corpus_id": corpus_id},
+                status=DocumentStatus.READY,
+                is_active=True,
+            )
+            session.add(document)
+            session.flush()
+            session.execute(
+                sa.insert(Chunk),
+                [
+                    {
+                        "document_id": document.id,
+                        "chunk_index": chunk.index,
+                        "text": chunk.text,
+                        "page_start": None,
+                        "page_end": None,
+                        "token_count": chunk.token_count,
+                        "embedding": next(vectors),
+                    }
+                    for chunk in chunks
+                ],
+            )
+    return len(texts)
+
+
+# --- running the queries ------------------------------------------------------------------
+
+
+def evaluate(
+    retriever: Retriever,
+    dataset: BeirDataset,
+    modes: Sequence[Mode],
+    k: int,
+    max_queries: int | None = None,
+) -> dict[str, dict[str, float]]:
+    """Mean metrics and latency per mode."""
+    with retriever.db.session() as session:
+        corpus_of: dict[int, str] = {
+            row.id: row.corpus_id
+            for row in session.execute(
+                sa.select(Document.id, Document.metadata_["corpus_id"].astext.label("corpus_id"))
+            )
+        }
+    judged = [q for q in dataset.queries if q in dataset.qrels][:max_queries]
+    results: dict[str, dict[str, float]] = {}
+    for mode in modes:
+        totals: dict[str, float] = {}
+        latencies = []
+        for query_id in judged:
+            started = time.perf_counter()
+            # Passages, not documents, are ranked: ask for more to fill k documents.
+            hits = retriever.search(dataset.queries[query_id], top_k=3 * k, mode=mode)
+            latencies.append(time.perf_counter() - started)
+            ranking = document_ranking([corpus_of[hit.document_id] for hit in hits], k)
+            for name, value in query_metrics(ranking, dataset.qrels[query_id]).items():
+                totals[name] = totals.get(name, 0.0) + value
+        row = {name: value / len(judged) for name, value in totals.items()}
+        row["latency_p50_ms"] = 1000 * statistics.median(latencies)
+        row["latency_p95_ms"] = 1000 * percentile(latencies, 0.95)
+        row["queries"] = len(judged)
+        results[mode.value] = row
+    return results
+
+
+def abstention(
+    retriever: Retriever,
+    dataset: BeirDataset,
+    floors: Sequence[float],
+    max_queries: int | None = None,
+) -> list[dict[str, float]]:
+    """How a relevance floor splits answerable from unanswerable questions.
+
+    Each judged query is asked twice: as it is (answerable: its documents are there)
+    and with its relevant documents hidden (unanswerable, and hard: the documents on
+    the same topic are still there).  A query abstains when no passage reaches the floor
+    and none contains every word of it, as in the chat."""
+    with retriever.db.session() as session:
+        id_of: dict[str, int] = {
+            row.corpus_id: row.id
+            for row in session.execute(
+                sa.select(Document.id, Document.metadata_["corpus_id"].astext.label("corpus_id"))
+            )
+        }
+    judged = [q for q in dataset.queries if q in dataset.qrels][:max_queries]
+    answerable: list[tuple[float, bool]] = []
+    unanswerable: list[tuple[float, bool]] = []
+    for query_id in judged:
+        text = dataset.queries[query_id]
+        vector = retriever.embedder.embed_one(text)
+        hidden = tuple(id_of[d] for d in dataset.qrels[query_id] if d in id_of)
+        for filters, into in (
+            (Filters(), answerable),
+            (Filters(exclude_document_ids=hidden), unanswerable),
+        ):
+            hits = retriever.search_vector(text, vector, top_k=10, filters=filters)
+            best = max((hit.score for hit in hits), default=-1.0)
+            into.append((best, any(hit.text_match for hit in hits)))
+    rows = []
+    for floor in floors:
+        rows.append(
+            {
+                "floor": floor,
+                "false_abstention": _abstains(answerable, floor),
+                "abstention_unanswerable": _abstains(unanswerable, floor),
+            }
+        )
+    return rows
+
+
+def _abstains(outcomes: Sequence[tuple[float, bool]], floor: float) -> float:
+    return sum(1 for best, match in outcomes if best < floor and not match) / len(outcomes)
+
+
+def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
+    columns = [f"recall@{n}" for n in CUTOFFS] + ["mrr@10", "ndcg@10"]
+    lines = [f"{'mode':<10}" + "".join(f"{c:>10}" for c in columns) + f"{'p50 ms':>9}{'p95 ms':>9}"]
+    for mode, row in results.items():
+        lines.append(
+            f"{mode:<10}"
+            + "".join(f"{row[c]:>10.3f}" for c in columns)
+            + f"{row['latency_p50_ms']:>9.1f}{row['latency_p95_ms']:>9.1f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rag_core.eval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("dataset", type=Path, help="folder in the BEIR layout")
+    parser.add_argument(
+        "--modes", default="vector,fulltext,hybrid", help="comma-separated: vector,fulltext,hybrid"
+    )
+    parser.add_argument("--k", type=int, default=10, help="documents ranked per query")
+    parser.add_argument("--split", help="qrels file to use (default: test, else dev)")
+    parser.add_argument("--max-queries", type=int, help="only the first N judged queries")
+    parser.add_argument(
+        "--floors",
+        help="also measure abstention at these relevance floors (comma-separated cosines)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    try:
+        modes = [Mode(name.strip()) for name in args.modes.split(",")]
+    except ValueError:
+        parser.error(f"--modes takes {', '.join(m.value for m in Mode)}")
+    if not (args.dataset / "corpus.jsonl").exists():
+        parser.error(f"{args.dataset} has no corpus.jsonl (is it in the BEIR layout?)")
+
+    from rag_core.services import build_embedder, configure_logging
+
+    settings = Settings()
+    configure_logging(settings)
+    dataset = load_beir(args.dataset, args.split)
+    db = open_side_database(
+        settings.database_url, settings.data_dir, database_name(dataset, settings)
+    )
+    try:
+        embedder = build_embedder(settings)
+        load_corpus(db, embedder, dataset, settings)
+        retriever = Retriever(
+            db,
+            embedder,
+            RetrievalParams(
+                candidates=settings.candidates,
+                rrf_k=settings.rrf_k,
+                ef_search=settings.hnsw_ef_search,
+            ),
+        )
+        results = evaluate(retriever, dataset, modes, args.k, args.max_queries)
+        floors = [float(f) for f in args.floors.split(",")] if args.floors else []
+        abstaining = abstention(retriever, dataset, floors, args.max_queries) if floors else []
+    finally:
+        db.dispose()
+    queries = next(iter(results.values()))["queries"]
+    print(f"{dataset.name}: {len(dataset.corpus)} documents, {queries:.0f} judged queries")
+    print(format_table(results))
+    if abstaining:
+        print("\nrelevance floor: abstains on answerable / on unanswerable (relevant hidden)")
+        for row in abstaining:
+            print(
+                f"  {row['floor']:.2f}: {row['false_abstention']:6.1%} / "
+                f"{row['abstention_unanswerable']:6.1%}"
+            )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "dataset": dataset.name,
+            "documents": len(dataset.corpus),
+            "k": args.k,
+            "settings": {
+                "candidates": settings.candidates,
+                "rrf_k": settings.rrf_k,
+                "hnsw_ef_search": settings.hnsw_ef_search,
+                "chunk_tokens": settings.chunk_tokens,
+            },
+            "results": results,
+            "abstention": abstaining,
+        }
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

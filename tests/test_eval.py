@@ -1,0 +1,110 @@
+"""The retrieval evaluation: its metrics by hand, and the command on a small dataset in
+the BEIR layout with the real database and embedding model."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag_core.eval import document_ranking, load_beir, query_metrics
+from tests.conftest import MODELS_DIR, REPO
+from tests.helpers import CONTRACT_PAGES
+
+
+def test_metrics_of_one_ranking() -> None:
+    relevant = {"a": 1, "b": 2}
+    metrics = query_metrics(["x", "b", "y", "z", "a"], relevant)
+    assert metrics["recall@1"] == 0.0
+    assert metrics["recall@5"] == 1.0
+    assert metrics["mrr@10"] == 0.5
+    dcg = 2 / math.log2(3) + 1 / math.log2(6)
+    ideal = 2 / math.log2(2) + 1 / math.log2(3)
+    assert metrics["ndcg@10"] == pytest.approx(dcg / ideal)
+    assert query_metrics([], relevant)["ndcg@10"] == 0.0
+
+
+def test_documents_are_ranked_by_their_best_passage() -> None:
+    assert document_ranking(["d1", "d2", "d1", "d3", "d4"], 3) == ["d1", "d2", "d3"]
+
+
+def write_dataset(folder: Path) -> None:
+    corpus = {f"contract-{i}": ("Acme agreement", text) for i, text in enumerate(CONTRACT_PAGES)}
+    corpus["dosing"] = (
+        "Clinic handbook",
+        "Children aged 6 to 12 get at most 60 mg/kg paracetamol a day.",
+    )
+    corpus["parking"] = (
+        "Facilities",
+        "Parking permits are renewed every January at the front desk.",
+    )
+    queries = {
+        "q1": "How long is the notice period to terminate the agreement?",
+        "q2": "maximum paracetamol dose for children",
+        "q3": "When do parking permits need renewing?",
+    }
+    qrels = [("q1", "contract-1", 1), ("q2", "dosing", 1), ("q3", "parking", 1)]
+    (folder / "qrels").mkdir(parents=True)
+    with (folder / "corpus.jsonl").open("w") as handle:
+        for doc_id, (title, text) in corpus.items():
+            handle.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
+    with (folder / "queries.jsonl").open("w") as handle:
+        for query_id, text in queries.items():
+            handle.write(json.dumps({"_id": query_id, "text": text}) + "\n")
+    rows = "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels)
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
+
+
+def test_load_beir_reads_the_layout(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "tiny")
+    dataset = load_beir(tmp_path / "tiny")
+    assert len(dataset.corpus) == 6 and len(dataset.queries) == 3
+    assert dataset.qrels["q2"] == {"dosing": 1}
+
+
+@pytest.mark.models
+def test_eval_command_prints_and_writes_every_mode(database_url: str, tmp_path: Path) -> None:
+    write_dataset(tmp_path / "tiny")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "RAG_MODELS_DIR": str(MODELS_DIR),
+        "PYTHONPATH": str(REPO),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "rag_core.eval",
+        str(tmp_path / "tiny"),
+        "--floors",
+        "0.3,0.99",
+    ]
+    out = tmp_path / "figures.json"
+    for _ in range(2):  # the second run reuses the loaded corpus
+        done = subprocess.run(
+            [*command, "--json", str(out)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    assert "reusing the loaded corpus (6 documents)" in done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "tiny: 6 documents, 3 judged queries"
+    assert [line.split()[0] for line in lines[2:5]] == ["vector", "fulltext", "hybrid"]
+    results = json.loads(out.read_text())["results"]
+    for mode in ("vector", "fulltext", "hybrid"):
+        assert set(results[mode]) >= {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"}
+    # Easy questions: the hybrid ranking finds each one's document.
+    assert results["hybrid"]["recall@5"] == 1.0
+    floors = json.loads(out.read_text())["abstention"]
+    assert [row["floor"] for row in floors] == [0.3, 0.99]
+    # No passage of a 6-document corpus is 0.99 similar to a question: all abstain but
+    # those whose words all appear in a passage.
+    assert floors[1]["false_abstention"] > floors[0]["false_abstention"]
