@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from rag_core.eval import document_ranking, load_beir, query_metrics
+from rag_core.eval import (
+    document_ranking,
+    evaluate,
+    format_table,
+    load_beir,
+    load_corpus,
+    query_metrics,
+)
+from rag_core.retrieval import Mode
+from rag_core.services import Services
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import CONTRACT_PAGES
 
@@ -108,3 +117,18 @@ def test_eval_command_prints_and_writes_every_mode(database_url: str, tmp_path: 
     # No passage of a 6-document corpus is 0.99 similar to a question: all abstain but
     # those whose words all appear in a passage.
     assert floors[1]["false_abstention"] > floors[0]["false_abstention"]
+
+
+@pytest.mark.models
+def test_hybrid_is_at_least_as_good_as_either_mode_on_the_dev_set(
+    services: Services, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The smoke run of the committed development set (real man pages, real queries)."""
+    dataset = load_beir(REPO / "eval" / "manpages-smoke")
+    load_corpus(services.db, services.embedder, dataset, services.settings)
+    results = evaluate(services.retriever, dataset, list(Mode), k=10)
+    with capsys.disabled():
+        print("\n" + format_table(results))
+    best_single = max(results["vector"]["ndcg@10"], results["fulltext"]["ndcg@10"])
+    assert results["hybrid"]["ndcg@10"] >= best_single
+    assert results["hybrid"]["recall@10"] >= 0.9
