@@ -113,7 +113,7 @@ class ChatService:
         """Start answering.  Raises QuestionRejected before any work for a bad question."""
         started = time.perf_counter()
         question = self.check_question(question)
-        vector = self.embedder.embed_one(question)
+        vector = self.retriever.embed_query(question)
         hits = self.retriever.search_vector(
             question, vector, top_k=top_k or self.params.top_k, filters=filters
         )

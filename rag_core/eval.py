@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from rag_core.chunking import chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, open_side_database
 from rag_core.embedding import Embedder
 from rag_core.extract import Page
-from rag_core.retrieval import Filters, Mode, RetrievalParams, Retriever
+from rag_core.retrieval import Filters, Mode, Retriever
 from rag_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.dataset / "corpus.jsonl").exists():
         parser.error(f"{args.dataset} has no corpus.jsonl (is it in the BEIR layout?)")
 
-    from rag_core.services import build_embedder, configure_logging
+    from rag_core.services import build_embedder, configure_logging, retrieval_params
 
     settings = Settings()
     configure_logging(settings)
@@ -327,15 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         embedder = build_embedder(settings)
         load_corpus(db, embedder, dataset, settings)
-        retriever = Retriever(
-            db,
-            embedder,
-            RetrievalParams(
-                candidates=settings.candidates,
-                rrf_k=settings.rrf_k,
-                ef_search=settings.hnsw_ef_search,
-            ),
-        )
+        # No query cache: every mode's latency includes embedding the question.
+        params = replace(retrieval_params(settings), query_cache_size=0)
+        retriever = Retriever(db, embedder, params)
         results = evaluate(retriever, dataset, modes, args.k, args.max_queries)
         floors = [float(f) for f in args.floors.split(",")] if args.floors else []
         abstaining = abstention(retriever, dataset, floors, args.max_queries) if floors else []
@@ -360,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
             "settings": {
                 "candidates": settings.candidates,
                 "rrf_k": settings.rrf_k,
+                "rrf_vector_weight": settings.rrf_vector_weight,
+                "rrf_text_weight": settings.rrf_text_weight,
                 "hnsw_ef_search": settings.hnsw_ef_search,
                 "chunk_tokens": settings.chunk_tokens,
             },

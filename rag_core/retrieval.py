@@ -10,6 +10,8 @@ RRF scores are ranks, not a measure of how related a passage is.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -73,6 +75,9 @@ class RetrievalParams:
     candidates: int = 40
     rrf_k: int = 60
     ef_search: int = 80
+    vector_weight: float = 1.0
+    text_weight: float = 1.0
+    query_cache_size: int = 1024
 
 
 _VECTOR_CTE = """
@@ -110,8 +115,8 @@ SELECT c.id AS chunk_id, d.id AS document_id, d.title, d.source_path, c.page_sta
        f.fused_score, m.text_match
 FROM (
     SELECT COALESCE(v.id, t.id) AS id,
-           COALESCE(1.0 / (:rrf_k + v.rank), 0) + COALESCE(1.0 / (:rrf_k + t.rank), 0)
-               AS fused_score
+           COALESCE(:vector_weight / (:rrf_k + v.rank), 0)
+               + COALESCE(:text_weight / (:rrf_k + t.rank), 0) AS fused_score
     FROM vector_hits v FULL OUTER JOIN text_hits t ON v.id = t.id
 ) f
 JOIN chunks c ON c.id = f.id
@@ -129,6 +134,24 @@ class Retriever:
         self.db = db
         self.embedder = embedder
         self.params = params
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """The question's embedding, from a bounded in-process cache (least recently
+        used out): staff ask the same questions again, and each embedding costs ~10 ms."""
+        with self._cache_lock:
+            cached = self._cache.get(query)
+            if cached is not None:
+                self._cache.move_to_end(query)
+                return cached
+        vector = self.embedder.embed_one(query)
+        if self.params.query_cache_size:
+            with self._cache_lock:
+                self._cache[query] = vector
+                while len(self._cache) > self.params.query_cache_size:
+                    self._cache.popitem(last=False)
+        return vector
 
     def search(
         self,
@@ -139,7 +162,7 @@ class Retriever:
         mode: Mode = Mode.HYBRID,
     ) -> list[Hit]:
         return self.search_vector(
-            query, self.embedder.embed_one(query), top_k=top_k, filters=filters, mode=mode
+            query, self.embed_query(query), top_k=top_k, filters=filters, mode=mode
         )
 
     def search_vector(
@@ -168,6 +191,8 @@ class Retriever:
             "qtext": query,
             "candidates": max(self.params.candidates, top_k),
             "rrf_k": self.params.rrf_k,
+            "vector_weight": self.params.vector_weight,
+            "text_weight": self.params.text_weight,
             "top_k": top_k,
         }
         with self.db.session() as session:

@@ -72,15 +72,7 @@ def build_services(
     db = open_database(settings.database_url, settings.data_dir, settings.database_name)
     embedder = embedder or build_embedder(settings)
     generator = generator or build_generator(settings)
-    retriever = Retriever(
-        db,
-        embedder,
-        RetrievalParams(
-            candidates=settings.candidates,
-            rrf_k=settings.rrf_k,
-            ef_search=settings.hnsw_ef_search,
-        ),
-    )
+    retriever = Retriever(db, embedder, retrieval_params(settings))
     ingestor = Ingestor(
         db,
         embedder,
@@ -125,6 +117,17 @@ def build_services(
         chat=chat,
         catalog=Catalog(db),
         queue=queue,
+    )
+
+
+def retrieval_params(settings: Settings) -> RetrievalParams:
+    return RetrievalParams(
+        candidates=settings.candidates,
+        rrf_k=settings.rrf_k,
+        ef_search=settings.hnsw_ef_search,
+        vector_weight=settings.rrf_vector_weight,
+        text_weight=settings.rrf_text_weight,
+        query_cache_size=settings.query_cache_size,
     )
 
 

@@ -95,6 +95,15 @@ class Settings(BaseSettings):
         default=40, ge=1, description="Candidates taken from each retriever before fusion."
     )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    rrf_vector_weight: float = Field(
+        default=1.0, ge=0.0, description="Weight of the vector ranking in the fusion."
+    )
+    rrf_text_weight: float = Field(
+        default=1.0, ge=0.0, description="Weight of the full-text ranking in the fusion."
+    )
+    query_cache_size: int = Field(
+        default=1024, ge=0, description="Question embeddings kept in memory (0: none)."
+    )
     relevance_floor: float = Field(
         default=0.30,
         description="Cosine similarity below which a passage counts as unrelated; when "

@@ -1,6 +1,9 @@
 from pathlib import Path
 
-from rag_core.retrieval import Filters, Mode
+import numpy as np
+
+from rag_core.embedding import Embedder
+from rag_core.retrieval import Filters, Mode, RetrievalParams, Retriever
 from rag_core.services import Services
 from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, make_pdf
 
@@ -57,3 +60,42 @@ def test_filters_restrict_by_type_and_tag(services: Services, tmp_path: Path) ->
 def test_top_k_limits_the_hits(services: Services, tmp_path: Path) -> None:
     ingest_library(services, tmp_path)
     assert len(services.retriever.search("agreement", top_k=2)) == 2
+
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.calls: list[str] = []
+
+    def embed_one(self, text: str) -> np.ndarray:
+        self.calls.append(text)
+        return self.embedder.embed_one(text)
+
+
+def test_question_embeddings_are_cached_and_bounded(services: Services) -> None:
+    counting = CountingEmbedder(services.embedder)
+    params = RetrievalParams(query_cache_size=2)
+    retriever = Retriever(services.db, counting, params)  # type: ignore[arg-type]
+    first = retriever.embed_query("notice period")
+    again = retriever.embed_query("notice period")
+    assert counting.calls == ["notice period"]
+    assert np.array_equal(first, again)
+    assert np.allclose(first, services.embedder.embed_one("notice period"))
+    retriever.embed_query("fees")
+    retriever.embed_query("confidentiality")  # the cache holds two: "notice period" goes
+    retriever.embed_query("notice period")
+    assert counting.calls == ["notice period", "fees", "confidentiality", "notice period"]
+
+
+def test_fusion_weights_decide_which_ranking_leads(services: Services, tmp_path: Path) -> None:
+    ingest_library(services, tmp_path)
+    query = "Globex consulting fee"
+    by_text = Retriever(services.db, services.embedder, RetrievalParams(vector_weight=0.0))
+    by_vector = Retriever(services.db, services.embedder, RetrievalParams(text_weight=0.0))
+    text_only = [h.chunk_id for h in services.retriever.search(query, top_k=3, mode=Mode.FULLTEXT)]
+    vector_only = [h.chunk_id for h in services.retriever.search(query, top_k=3, mode=Mode.VECTOR)]
+    assert text_only and text_only != vector_only[: len(text_only)]
+    assert [h.chunk_id for h in by_text.search(query, top_k=3)][: len(text_only)] == text_only
+    assert [h.chunk_id for h in by_vector.search(query, top_k=3)] == vector_only
