@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import streamlit as st
@@ -97,11 +98,50 @@ def sidebar(services: Services) -> tuple[Filters, int]:
         library_status(services)
     st.sidebar.header("Search")
     types = st.sidebar.multiselect("Document type", services.catalog.document_types())
-    tags = st.sidebar.multiselect("Tags (any)", services.catalog.tags())
+    tags = st.sidebar.multiselect("Tags", services.catalog.tags())
+    every_tag = st.sidebar.toggle("Documents with every tag chosen", disabled=len(tags) < 2)
+    drop_dir = services.settings.drop_dir.absolute()
+    folder = st.sidebar.selectbox(
+        "Folder", services.catalog.folders(drop_dir), index=None, placeholder="Any folder"
+    )
+    added = st.sidebar.date_input("Added between", value=[], format="YYYY-MM-DD")
+    added_from, added_until = date_range(added)
     top_k = st.sidebar.slider("Passages to use", 1, 20, services.settings.top_k)
     if st.sidebar.button("New conversation"):
         st.session_state.messages = []
-    return Filters(document_types=tuple(types), tags=tuple(tags)), top_k
+    filters = Filters(
+        document_types=tuple(types),
+        tags=() if every_tag else tuple(tags),
+        all_tags=tuple(tags) if every_tag else (),
+        folder=str(drop_dir / folder) if folder else None,
+        added_from=added_from,
+        added_until=added_until,
+    )
+    return filters, top_k
+
+
+def date_range(picked: object) -> tuple[datetime | None, datetime | None]:
+    """The date picker's days as a half-open range of local times (one day picked:
+    from that day on)."""
+    days = list(picked) if isinstance(picked, tuple | list) else []
+    if not days:
+        return None, None
+    start = datetime.combine(days[0], time.min).astimezone()
+    if len(days) < 2:
+        return start, None
+    return start, datetime.combine(days[1] + timedelta(days=1), time.min).astimezone()
+
+
+def render_similar(services: Services, answer: Answer) -> None:
+    exclude = (answer.query_id,) if answer.query_id is not None else ()
+    similar = services.similar_questions(answer.question, exclude=exclude)
+    if not similar:
+        return
+    with st.expander(f"Similar past questions ({len(similar)})"):
+        for past in similar:
+            when = past.asked_at.astimezone().strftime("%Y-%m-%d %H:%M")
+            st.markdown(f"**{past.question}** — {when}")
+            st.caption((past.answer or "")[:400])
 
 
 def main() -> None:
@@ -149,6 +189,7 @@ def main() -> None:
         assert answer is not None
         render_answer_notes(answer)
         render_sources(answer.sources, answer.cited)
+        render_similar(services, answer)
     messages.append({"role": "user", "content": question})
     messages.append({"role": "assistant", "content": answer.text, "answer": answer})
 

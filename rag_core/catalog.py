@@ -175,3 +175,20 @@ class Catalog:
         inner = sa.select(tag).where(Document.is_active).subquery()
         with self.db.session() as session:
             return list(session.scalars(sa.select(inner.c.tag).distinct().order_by(inner.c.tag)))
+
+    def folders(self, root: Path) -> list[str]:
+        """Folders below `root` (the drop folder) holding searchable files, relative to
+        it, each with every folder between it and `root`."""
+        with self.db.session() as session:
+            paths = session.scalars(
+                sa.select(FileRecord.path)
+                .join(Document, Document.id == FileRecord.document_id)
+                .where(FileRecord.present, Document.is_active)
+            ).all()
+        folders: set[str] = set()
+        for path in paths:
+            for parent in Path(path).parents:
+                if parent == root or not parent.is_relative_to(root):
+                    break
+                folders.add(str(parent.relative_to(root)))
+        return sorted(folders)

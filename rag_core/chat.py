@@ -15,6 +15,7 @@ from functools import partial
 
 import numpy as np
 
+from rag_core.context import build_passages
 from rag_core.db import Database, QueryLog
 from rag_core.embedding import Embedder
 from rag_core.errors import QuestionRejected
@@ -46,6 +47,7 @@ class ChatParams:
     relevance_floor: float
     question_max_chars: int
     top_k: int
+    context_neighbours: int = 1  # chunks added on each side of a hit in the prompt
 
 
 class AnswerStream:
@@ -121,8 +123,9 @@ class ChatService:
         if not relevant:
             finish = partial(self._finish, question, vector, True, (), hits, started)
             return AnswerStream(iter([ABSTAIN_MESSAGE]), (), True, finish)
+        passages = build_passages(self.db, relevant, self.params.context_neighbours)
         prompt = build_prompt(
-            question, relevant, self.generator.count_tokens, self.generator.prompt_budget
+            question, passages, self.generator.count_tokens, self.generator.prompt_budget
         )
         finish = partial(self._finish, question, vector, False, prompt.sources, hits, started)
         return AnswerStream(self.generator.stream(prompt), prompt.sources, False, finish)

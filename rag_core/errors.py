@@ -7,6 +7,7 @@ appliance; library errors are translated where they enter our code (`raise ... f
     ├── ModelNotFound          model file/folder missing from models_cache or settings
     ├── ModelMismatch          embedding model does not fit the database schema
     ├── DatabaseUnavailable    cannot reach or start PostgreSQL
+    ├── ConfigurationError     a setting names something that does not exist
     └── QuestionRejected       empty or over-long question
 """
 
@@ -32,6 +33,10 @@ class ModelMismatch(RagError):
 
 
 class DatabaseUnavailable(RagError):
+    pass
+
+
+class ConfigurationError(RagError):
     pass
 
 

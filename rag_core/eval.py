@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from rag_core.chunking import chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, open_side_database
+from rag_core.db.textsearch import searchable_title
 from rag_core.embedding import Embedder
 from rag_core.extract import Page
 from rag_core.retrieval import Filters, Mode, Retriever
@@ -179,6 +180,7 @@ def _store(db: Database, embedder: Embedder, batch: list[tuple[str, str, list[An
                         "document_id": document.id,
                         "chunk_index": chunk.index,
                         "text": chunk.text,
+                        "heading": searchable_title(title),
                         "page_start": None,
                         "page_end": None,
                         "token_count": chunk.token_count,
@@ -322,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
     dataset = load_beir(args.dataset, args.split)
     db = open_side_database(
-        settings.database_url, settings.data_dir, database_name(dataset, settings)
+        settings.database_url,
+        settings.data_dir,
+        database_name(dataset, settings),
+        settings.text_search_config,
     )
     try:
         embedder = build_embedder(settings)

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from rag_core.chunking import TextChunk, chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, FileRecord
+from rag_core.db.textsearch import searchable_title
 from rag_core.embedding import Embedder
 from rag_core.errors import ExtractionFailed, RagError
 from rag_core.extract import Extracted, is_supported
@@ -332,6 +333,7 @@ class Ingestor:
             document = session.get(Document, document_id, with_for_update=True)
             assert document is not None
             session.execute(sa.delete(Chunk).where(Chunk.document_id == document_id))
+            heading = searchable_title(document.title)
             session.execute(
                 sa.insert(Chunk),
                 [
@@ -339,6 +341,7 @@ class Ingestor:
                         "document_id": document_id,
                         "chunk_index": chunk.index,
                         "text": chunk.text,
+                        "heading": heading,
                         "page_start": chunk.page_start,
                         "page_end": chunk.page_end,
                         "token_count": chunk.token_count,
@@ -402,7 +405,16 @@ def _apply_meta(document: Document, meta: FolderMeta, path: Path) -> None:
     """Folder and sidecar metadata, applied without re-embedding.  The path placed most
     recently speaks for the document: moving a file into drop/contracts/ makes it a
     contract, renaming it renames the document."""
-    document.title = meta.title or path.name
+    title = meta.title or path.name
+    if title != document.title:
+        document.title = title
+        session = object_session(document)
+        assert session is not None
+        session.execute(
+            sa.update(Chunk)
+            .where(Chunk.document_id == document.id)
+            .values(heading=searchable_title(title))
+        )
     if meta.document_type:
         document.document_type = meta.document_type
     if meta.sidecar_mtime_ns is not None:

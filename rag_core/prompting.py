@@ -45,8 +45,9 @@ def source_label(hit: Hit) -> str:
 def build_prompt(
     question: str, hits: Sequence[Hit], count_tokens: Callable[[str], int], budget_tokens: int
 ) -> Prompt:
-    """Number the passages in rank order and keep as many as fit `budget_tokens`
-    (system text and question included).  The best passage is always kept, cut to fit."""
+    """Number the passages in rank order and keep those that fit `budget_tokens`
+    (system text and question included).  The best passage is always kept, cut to fit;
+    a later one too long for the room left is passed over for shorter ones after it."""
     question_part = f"Question: {question.strip()}\n"
     used = count_tokens(SYSTEM_PROMPT) + count_tokens(question_part) + 16
     blocks: list[str] = []
@@ -56,7 +57,7 @@ def build_prompt(
         cost = count_tokens(block)
         if used + cost > budget_tokens:
             if kept:
-                break
+                continue
             # Even the best passage is too long: keep its start.
             room = max(budget_tokens - used, 32)
             text = hit.text[: max(room * 3, 100)]

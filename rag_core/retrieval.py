@@ -13,6 +13,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +22,8 @@ import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 
 from rag_core.db import Database
-from rag_core.db.models import EMBEDDING_DIM, TSV_CONFIG
+from rag_core.db.models import EMBEDDING_DIM
+from rag_core.db.textsearch import DEFAULT_CONFIG
 from rag_core.embedding import Embedder
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,10 @@ class Filters:
 
     document_types: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()  # a document matches if it has any of them
-    source_prefix: str | None = None
+    all_tags: tuple[str, ...] = ()  # ... and every one of these
+    folder: str | None = None  # absolute; files anywhere below it
+    added_from: datetime | None = None  # when the document came into the library
+    added_until: datetime | None = None  # (exclusive)
     exclude_document_ids: tuple[int, ...] = ()  # e.g. to ask as if they were not there
 
 
@@ -78,6 +83,8 @@ class RetrievalParams:
     vector_weight: float = 1.0
     text_weight: float = 1.0
     query_cache_size: int = 1024
+    text_search_config: str = DEFAULT_CONFIG  # the language the stored column uses
+    title_weight: float = 1.0  # a title word counts this many times a body word
 
 
 _VECTOR_CTE = """
@@ -94,14 +101,18 @@ vector_hits AS (
 # for a question in a whole sentence; measured on SciFact, nDCG@10 0.04).
 _TEXT_CTE = """
 text_hits AS (
-    SELECT c.id, row_number() OVER (ORDER BY ts_rank(c.tsv, q.query, 1) DESC) AS rank
+    SELECT c.id, row_number() OVER (ORDER BY ts_rank(q.weights, c.tsv, q.query, 1) DESC) AS rank
     FROM chunks c
     JOIN documents d ON d.id = c.document_id
     CROSS JOIN (
-        SELECT replace(plainto_tsquery('{config}', :qtext)::text, ' & ', ' | ')::tsquery
-    ) AS q(query)
+        SELECT replace(
+            plainto_tsquery(CAST(:ts_config AS regconfig), :qtext)::text, ' & ', ' | '
+        )::tsquery,
+        -- weights of D (body), C, B, A (title); ts_rank takes none above 1
+        ARRAY[:body_weight, :body_weight, :body_weight, 1.0]::float4[]
+    ) AS q(query, weights)
     WHERE c.tsv @@ q.query AND d.is_active AND d.status = 'ready' {filters}
-    ORDER BY ts_rank(c.tsv, q.query, 1) DESC
+    ORDER BY ts_rank(q.weights, c.tsv, q.query, 1) DESC
     LIMIT :candidates
 )"""
 
@@ -121,7 +132,7 @@ FROM (
 ) f
 JOIN chunks c ON c.id = f.id
 CROSS JOIN LATERAL (
-    SELECT c.tsv @@ websearch_to_tsquery('{config}', :qtext) AS text_match
+    SELECT c.tsv @@ websearch_to_tsquery(CAST(:ts_config AS regconfig), :qtext) AS text_match
 ) m
 JOIN documents d ON d.id = c.document_id
 ORDER BY f.fused_score DESC, similarity DESC
@@ -177,18 +188,15 @@ class Retriever:
         """Top passages for a question whose embedding the caller already has."""
         where, params = _filter_sql(filters)
         vector_cte = _VECTOR_CTE.format(filters=where) if mode != Mode.FULLTEXT else _EMPTY_VECTOR
-        text_cte = (
-            _TEXT_CTE.format(filters=where, config=TSV_CONFIG)
-            if mode != Mode.VECTOR
-            else _EMPTY_TEXT
-        )
-        fused = _FUSED.format(config=TSV_CONFIG)
-        statement = sa.text(f"WITH {vector_cte},\n{text_cte}\n{fused}").bindparams(
+        text_cte = _TEXT_CTE.format(filters=where) if mode != Mode.VECTOR else _EMPTY_TEXT
+        statement = sa.text(f"WITH {vector_cte},\n{text_cte}\n{_FUSED}").bindparams(
             sa.bindparam("qvec", type_=Vector(EMBEDDING_DIM))
         )
         params |= {
             "qvec": query_vector,
             "qtext": query,
+            "ts_config": self.params.text_search_config,
+            "body_weight": 1.0 / self.params.title_weight,
             "candidates": max(self.params.candidates, top_k),
             "rrf_k": self.params.rrf_k,
             "vector_weight": self.params.vector_weight,
@@ -235,7 +243,20 @@ def _filter_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
     if filters.exclude_document_ids:
         clauses.append("NOT d.id = ANY(:exclude_document_ids)")
         params["exclude_document_ids"] = list(filters.exclude_document_ids)
-    if filters.source_prefix:
-        clauses.append("starts_with(d.source_path, :source_prefix)")
-        params["source_prefix"] = filters.source_prefix
+    if filters.all_tags:
+        clauses.append("d.tags @> CAST(:all_tags AS text[])")
+        params["all_tags"] = list(filters.all_tags)
+    if filters.folder:
+        # Any present path of the document counts: one content may sit in two folders.
+        clauses.append(
+            "EXISTS (SELECT 1 FROM files f WHERE f.document_id = d.id AND f.present"
+            " AND starts_with(f.path, :folder))"
+        )
+        params["folder"] = filters.folder.rstrip("/") + "/"
+    if filters.added_from:
+        clauses.append("d.created_at >= :added_from")
+        params["added_from"] = filters.added_from
+    if filters.added_until:
+        clauses.append("d.created_at < :added_until")
+        params["added_until"] = filters.added_until
     return "".join(f" AND {clause}" for clause in clauses), params

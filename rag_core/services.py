@@ -15,6 +15,7 @@ from rag_core.db import Database, open_database
 from rag_core.embedding import Embedder
 from rag_core.errors import RagError
 from rag_core.generation import GenerationParams, Generator
+from rag_core.history import History, PastQuestion
 from rag_core.ingest import IngestOptions, Ingestor
 from rag_core.isolation import ExtractionLimits
 from rag_core.jobs import JobQueue, QueueParams
@@ -35,6 +36,7 @@ class Services:
     chat: ChatService
     catalog: Catalog
     queue: JobQueue
+    history: History
 
     def close(self) -> None:
         self.db.dispose()
@@ -47,6 +49,15 @@ class Services:
         for path in sorted(wanted):
             self.queue.enqueue(path, force=True)
         return sorted(wanted)
+
+    def similar_questions(self, question: str, exclude: tuple[int, ...] = ()) -> list[PastQuestion]:
+        """Past questions close in meaning to `question` (its embedding is usually
+        cached: it was just asked)."""
+        return self.history.similar(
+            self.retriever.embed_query(question),
+            min_similarity=self.settings.similar_question_floor,
+            exclude=exclude,
+        )
 
     def warm_up(self, *, answer_model: bool = True) -> None:
         """Load the models now instead of on the first file or question (importing the
@@ -69,7 +80,12 @@ def build_services(
     """Connect to the database and wire the services.  Already-loaded models may be
     passed in (a test session loads each model once)."""
     settings = settings or Settings()
-    db = open_database(settings.database_url, settings.data_dir, settings.database_name)
+    db = open_database(
+        settings.database_url,
+        settings.data_dir,
+        settings.database_name,
+        settings.text_search_config,
+    )
     embedder = embedder or build_embedder(settings)
     generator = generator or build_generator(settings)
     retriever = Retriever(db, embedder, retrieval_params(settings))
@@ -105,6 +121,7 @@ def build_services(
             relevance_floor=settings.relevance_floor,
             question_max_chars=settings.question_max_chars,
             top_k=settings.top_k,
+            context_neighbours=settings.context_neighbours,
         ),
     )
     return Services(
@@ -117,6 +134,7 @@ def build_services(
         chat=chat,
         catalog=Catalog(db),
         queue=queue,
+        history=History(db),
     )
 
 
@@ -128,6 +146,8 @@ def retrieval_params(settings: Settings) -> RetrievalParams:
         vector_weight=settings.rrf_vector_weight,
         text_weight=settings.rrf_text_weight,
         query_cache_size=settings.query_cache_size,
+        text_search_config=settings.text_search_config,
+        title_weight=settings.title_weight,
     )
 
 

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
 
     # --- retrieval -------------------------------------------------------------------
     top_k: int = Field(default=5, ge=1, le=50, description="Passages retrieved per question.")
+    context_neighbours: int = Field(
+        default=1,
+        ge=0,
+        le=3,
+        description="Neighbouring chunks quoted with each hit on either side, so the "
+        "model reads a passage in its context (0: the hits alone).",
+    )
     candidates: int = Field(
         default=40, ge=1, description="Candidates taken from each retriever before fusion."
     )
@@ -103,6 +110,25 @@ class Settings(BaseSettings):
     )
     query_cache_size: int = Field(
         default=1024, ge=0, description="Question embeddings kept in memory (0: none)."
+    )
+    title_weight: float = Field(
+        default=1.0,
+        ge=1.0,
+        description="How many body words a word of the document title counts for in "
+        "full-text ranking.",
+    )
+    text_search_config: str = Field(
+        default="english",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description="Language of full-text search (a PostgreSQL text-search "
+        "configuration: english, german, french, ..., or simple for no stemming). "
+        "Changing it re-indexes the passages once, at the next start.",
+    )
+    similar_question_floor: float = Field(
+        default=0.75,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity from which a past question counts as similar to a new one.",
     )
     relevance_floor: float = Field(
         default=0.30,

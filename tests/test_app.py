@@ -81,3 +81,13 @@ def test_overlong_question_gets_a_polite_warning(app: AppTest) -> None:
     app.chat_input[0].set_value("why " * 1000).run()
     assert not app.exception
     assert "too long" in app.warning[0].value
+
+
+def test_a_question_asked_before_is_shown_as_similar(app: AppTest) -> None:
+    app.chat_input[0].set_value("Who painted the Mona Lisa?").run()
+    app.chat_input[0].set_value("Which painter made the Mona Lisa?").run()
+    assert not app.exception
+    second = app.chat_message[3]
+    [similar] = second.expander
+    assert similar.label == "Similar past questions (1)"
+    assert "Who painted the Mona Lisa?" in similar.markdown[0].value

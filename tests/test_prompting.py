@@ -55,3 +55,11 @@ def test_cited_numbers_ignores_unknown_sources_and_repeats() -> None:
 
 def test_label_for_text_files_has_no_page() -> None:
     assert source_label(hit(1, "t", page=None)) == "doc1.pdf"
+
+
+def test_a_passage_too_long_for_the_room_left_gives_way_to_shorter_ones() -> None:
+    hits = [hit(1, "w " * 50), hit(2, "w " * 500), hit(3, "w " * 50)]
+    budget = words(SYSTEM_PROMPT) + 16 + 2 * 60
+    prompt = build_prompt("q", hits, words, budget)
+    assert [h.chunk_id for h in prompt.sources] == [1, 3]
+    assert "[2] doc3.pdf" in prompt.user

@@ -1,8 +1,12 @@
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from rag_core.db.engine import migrate
 from rag_core.embedding import Embedder
+from rag_core.errors import ConfigurationError
 from rag_core.retrieval import Filters, Mode, RetrievalParams, Retriever
 from rag_core.services import Services
 from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, make_pdf
@@ -57,6 +61,29 @@ def test_filters_restrict_by_type_and_tag(services: Services, tmp_path: Path) ->
     assert services.catalog.tags() == ["acme", "dosing", "legal"]
 
 
+def test_filters_by_all_tags_folder_and_date(services: Services, tmp_path: Path) -> None:
+    ingest_library(services, tmp_path)
+    question = "notice period"
+
+    def titles(filters: Filters) -> set[str]:
+        return {h.title for h in services.retriever.search(question, top_k=10, filters=filters)}
+
+    assert titles(Filters(all_tags=("acme", "legal"))) == {"contract.pdf"}
+    assert titles(Filters(all_tags=("acme", "dosing"))) == set()
+    assert titles(Filters(tags=("acme", "dosing"))) == {"contract.pdf", "handbook.txt"}
+
+    (tmp_path / "ward" / "night").mkdir(parents=True)
+    (tmp_path / "ward" / "night" / "rota.txt").write_text("Night notice: rota changes.")
+    list(services.ingestor.ingest_paths([tmp_path / "ward"]))
+    assert titles(Filters(folder=str(tmp_path / "ward"))) == {"rota.txt"}
+    assert titles(Filters(folder=str(tmp_path / "war"))) == set()  # folders, not prefixes
+    assert services.catalog.folders(tmp_path) == ["ward", "ward/night"]
+
+    now = datetime.now(UTC)
+    assert titles(Filters(added_from=now + timedelta(hours=1))) == set()
+    assert len(titles(Filters(added_from=now - timedelta(hours=1), added_until=now))) == 3
+
+
 def test_top_k_limits_the_hits(services: Services, tmp_path: Path) -> None:
     ingest_library(services, tmp_path)
     assert len(services.retriever.search("agreement", top_k=2)) == 2
@@ -99,3 +126,39 @@ def test_fusion_weights_decide_which_ranking_leads(services: Services, tmp_path:
     assert text_only and text_only != vector_only[: len(text_only)]
     assert [h.chunk_id for h in by_text.search(query, top_k=3)][: len(text_only)] == text_only
     assert [h.chunk_id for h in by_vector.search(query, top_k=3)] == vector_only
+
+
+def fulltext_titles(retriever: Retriever, query: str) -> list[str]:
+    return [h.title for h in retriever.search(query, top_k=5, mode=Mode.FULLTEXT)]
+
+
+def test_title_words_rank_above_body_words(services: Services, tmp_path: Path) -> None:
+    (tmp_path / "warfarin_guidelines.txt").write_text(
+        "Check the INR every week during the first month and adjust the dose."
+    )
+    (tmp_path / "ward-notes.txt").write_text(
+        "Bed 4 was moved. A patient on warfarin asked about diet. The lift is broken."
+    )
+    list(services.ingestor.ingest_paths(sorted(tmp_path.glob("*.txt"))))
+    titles = fulltext_titles(services.retriever, "warfarin")
+    assert titles == ["warfarin_guidelines.txt", "ward-notes.txt"]
+    # Renaming a file renames its document, and search follows the new title.
+    renamed = tmp_path / "anticoagulation.txt"
+    (tmp_path / "warfarin_guidelines.txt").rename(renamed)
+    list(services.ingestor.ingest_paths([renamed]))
+    assert fulltext_titles(services.retriever, "anticoagulation") == ["anticoagulation.txt"]
+    assert fulltext_titles(services.retriever, "warfarin") == ["ward-notes.txt"]
+
+
+def test_text_search_language_is_a_setting(services: Services, tmp_path: Path) -> None:
+    (tmp_path / "pumps.txt").write_text("The infusion pumps were running all night.")
+    list(services.ingestor.ingest_paths([tmp_path / "pumps.txt"]))
+    assert fulltext_titles(services.retriever, "runs") == ["pumps.txt"]  # english stems
+
+    migrate(services.db.engine, "simple")  # what a restart with the new setting does
+    simple = Retriever(services.db, services.embedder, RetrievalParams(text_search_config="simple"))
+    assert fulltext_titles(simple, "runs") == []
+    assert fulltext_titles(simple, "running") == ["pumps.txt"]
+
+    with pytest.raises(ConfigurationError, match="english"):
+        migrate(services.db.engine, "klingon")

@@ -21,6 +21,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from rag_core.db.textsearch import DEFAULT_CONFIG, use_text_search_config
 from rag_core.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,17 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(database_url: str | None, data_dir: Path, database_name: str) -> Database:
+def open_database(
+    database_url: str | None,
+    data_dir: Path,
+    database_name: str,
+    text_search_config: str = DEFAULT_CONFIG,
+) -> Database:
     """Connect (starting the embedded server if no URL is given), migrate, and return."""
     url = database_url or embedded_server_url(data_dir, database_name)
     engine = sa.create_engine(_with_psycopg_driver(url), pool_pre_ping=True)
     try:
-        migrate(engine)
+        migrate(engine, text_search_config)
     except sa.exc.OperationalError as exc:
         engine.dispose()
         host = make_url(url).host or "the embedded server"
@@ -64,9 +70,10 @@ def open_database(database_url: str | None, data_dir: Path, database_name: str) 
     return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision.  Safe to call from several
-    processes at once: an advisory lock lets one migrate while the others wait."""
+def migrate(engine: Engine, text_search_config: str = DEFAULT_CONFIG) -> None:
+    """Bring the schema to the newest Alembic revision, its full text stemmed in
+    `text_search_config`.  Safe to call from several processes at once: an advisory
+    lock lets one migrate while the others wait."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as conn:
@@ -74,22 +81,28 @@ def migrate(engine: Engine) -> None:
         try:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+            use_text_search_config(conn, text_search_config)
             conn.commit()
         finally:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
             conn.commit()
 
 
-def open_side_database(database_url: str | None, data_dir: Path, name: str) -> Database:
+def open_side_database(
+    database_url: str | None, data_dir: Path, name: str, text_search_config: str = DEFAULT_CONFIG
+) -> Database:
     """A database of its own (`name`) on the appliance's server: the embedded one in
     `data_dir`, or the server of `database_url`.  For work that must not touch the
     library, such as evaluation runs."""
     if database_url is None:
-        return open_database(None, data_dir, name)
+        return open_database(None, data_dir, name, text_search_config)
     url = make_url(_with_psycopg_driver(database_url))
     _create_database(url.set(database="postgres").render_as_string(hide_password=False), name)
     return open_database(
-        url.set(database=name).render_as_string(hide_password=False), data_dir, name
+        url.set(database=name).render_as_string(hide_password=False),
+        data_dir,
+        name,
+        text_search_config,
     )
 
 

@@ -31,10 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from rag_core.db.textsearch import DEFAULT_CONFIG, tsv_expression
+
 EMBEDDING_DIM = 384
-# Changing the text-search configuration of the stored column needs a migration;
-# RAG_TEXT_SEARCH_CONFIG must name the same one (checked at start-up).
-TSV_CONFIG = "english"
 
 
 class Base(DeclarativeBase):
@@ -86,8 +85,11 @@ class Chunk(Base):
     page_end: Mapped[int | None] = mapped_column(Integer)
     token_count: Mapped[int] = mapped_column(Integer)
     embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM))
+    # The document's title as words (`textsearch.searchable_title`), weighted above
+    # the text in `tsv`, whose language RAG_TEXT_SEARCH_CONFIG sets (`db.textsearch`).
+    heading: Mapped[str] = mapped_column(Text, server_default="")
     tsv: Mapped[Any] = mapped_column(
-        TSVECTOR, Computed(f"to_tsvector('{TSV_CONFIG}', text)", persisted=True)
+        TSVECTOR, Computed(tsv_expression(DEFAULT_CONFIG), persisted=True)
     )
 
     document: Mapped[Document] = relationship(back_populates="chunks")
@@ -138,6 +140,15 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class AppState(Base):
+    """Small facts about the database itself, such as its text-search language."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 class QueryLog(Base):
