@@ -1,7 +1,7 @@
 """Retrieval evaluation on a dataset in the BEIR layout.
 
     python -m rag_core.eval DATASET_DIR [--modes vector,fulltext,hybrid] [--k 10]
-                            [--max-queries N] [--json OUT]
+                            [--max-queries N] [--floors 0.3] [--json OUT]
 
 DATASET_DIR holds `corpus.jsonl` (_id, title, text), `queries.jsonl` (_id, text) and
 `qrels/<split>.tsv` (query-id, corpus-id, score; `test`, else `dev`).  The corpus is
@@ -9,6 +9,8 @@ loaded into a database of its own on the appliance's server (never the library),
 a later run with the same corpus and chunk settings reuses it.  Every judged query is
 run in every mode; recall@1/5/10, MRR@10 and nDCG@10 are over documents (a document's
 rank is that of its best passage), latency is per query including its embedding.
+With RAG_RERANKER_MODEL_PATH set, `hybrid+rerank` (hybrid, then the cross-encoder)
+is measured too.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from rag_core.settings import Settings
 log = logging.getLogger(__name__)
 
 CUTOFFS = (1, 5, 10)
+RERANKED = "hybrid+rerank"  # hybrid, then the cross-encoder of RAG_RERANKER_MODEL_PATH
+MODE_NAMES = (*(m.value for m in Mode), RERANKED)
 _LOAD_BATCH = 256  # chunks embedded and inserted together
 
 
@@ -198,11 +202,11 @@ def _store(db: Database, embedder: Embedder, batch: list[tuple[str, str, list[An
 def evaluate(
     retriever: Retriever,
     dataset: BeirDataset,
-    modes: Sequence[Mode],
+    modes: Sequence[str],
     k: int,
     max_queries: int | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Mean metrics and latency per mode."""
+    """Mean metrics and latency per mode (a Mode's name, or RERANKED)."""
     with retriever.db.session() as session:
         corpus_of: dict[int, str] = {
             row.id: row.corpus_id
@@ -212,22 +216,25 @@ def evaluate(
         }
     judged = [q for q in dataset.queries if q in dataset.qrels][:max_queries]
     results: dict[str, dict[str, float]] = {}
-    for mode in modes:
+    for name in modes:
+        mode, rerank = (Mode.HYBRID, True) if name == RERANKED else (Mode(name), False)
         totals: dict[str, float] = {}
         latencies = []
         for query_id in judged:
             started = time.perf_counter()
             # Passages, not documents, are ranked: ask for more to fill k documents.
-            hits = retriever.search(dataset.queries[query_id], top_k=3 * k, mode=mode)
+            hits = retriever.search(
+                dataset.queries[query_id], top_k=3 * k, mode=mode, rerank=rerank
+            )
             latencies.append(time.perf_counter() - started)
             ranking = document_ranking([corpus_of[hit.document_id] for hit in hits], k)
-            for name, value in query_metrics(ranking, dataset.qrels[query_id]).items():
-                totals[name] = totals.get(name, 0.0) + value
-        row = {name: value / len(judged) for name, value in totals.items()}
+            for metric, value in query_metrics(ranking, dataset.qrels[query_id]).items():
+                totals[metric] = totals.get(metric, 0.0) + value
+        row = {metric: value / len(judged) for metric, value in totals.items()}
         row["latency_p50_ms"] = 1000 * statistics.median(latencies)
         row["latency_p95_ms"] = 1000 * percentile(latencies, 0.95)
         row["queries"] = len(judged)
-        results[mode.value] = row
+        results[name] = row
     return results
 
 
@@ -300,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("dataset", type=Path, help="folder in the BEIR layout")
     parser.add_argument(
-        "--modes", default="vector,fulltext,hybrid", help="comma-separated: vector,fulltext,hybrid"
+        "--modes",
+        help=f"comma-separated: {', '.join(MODE_NAMES)} (default: all but {RERANKED}, "
+        f"and {RERANKED} too when RAG_RERANKER_MODEL_PATH is set)",
     )
     parser.add_argument("--k", type=int, default=10, help="documents ranked per query")
     parser.add_argument("--split", help="qrels file to use (default: test, else dev)")
@@ -311,16 +320,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    try:
-        modes = [Mode(name.strip()) for name in args.modes.split(",")]
-    except ValueError:
-        parser.error(f"--modes takes {', '.join(m.value for m in Mode)}")
+    settings = Settings()
+    if args.modes:
+        modes = [name.strip() for name in args.modes.split(",")]
+    else:
+        modes = ["vector", "fulltext", "hybrid"]
+        if settings.reranker_model_path:
+            modes.append(RERANKED)
+    if unknown := [name for name in modes if name not in MODE_NAMES]:
+        parser.error(f"unknown mode {unknown[0]!r}; --modes takes {', '.join(MODE_NAMES)}")
+    if RERANKED in modes and settings.reranker_model_path is None:
+        parser.error(f"{RERANKED} needs RAG_RERANKER_MODEL_PATH (a cross-encoder folder)")
     if not (args.dataset / "corpus.jsonl").exists():
         parser.error(f"{args.dataset} has no corpus.jsonl (is it in the BEIR layout?)")
 
-    from rag_core.services import build_embedder, configure_logging, retrieval_params
+    from rag_core.services import (
+        build_embedder,
+        build_reranker,
+        configure_logging,
+        retrieval_params,
+    )
 
-    settings = Settings()
     configure_logging(settings)
     dataset = load_beir(args.dataset, args.split)
     db = open_side_database(
@@ -334,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         load_corpus(db, embedder, dataset, settings)
         # No query cache: every mode's latency includes embedding the question.
         params = replace(retrieval_params(settings), query_cache_size=0)
-        retriever = Retriever(db, embedder, params)
+        retriever = Retriever(db, embedder, params, build_reranker(settings))
         results = evaluate(retriever, dataset, modes, args.k, args.max_queries)
         floors = [float(f) for f in args.floors.split(",")] if args.floors else []
         abstaining = abstention(retriever, dataset, floors, args.max_queries) if floors else []

@@ -25,6 +25,8 @@ from rag_core.db import Database
 from rag_core.db.models import EMBEDDING_DIM
 from rag_core.db.textsearch import DEFAULT_CONFIG
 from rag_core.embedding import Embedder
+from rag_core.errors import ConfigurationError
+from rag_core.reranking import Reranker
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ class RetrievalParams:
     query_cache_size: int = 1024
     text_search_config: str = DEFAULT_CONFIG  # the language the stored column uses
     title_weight: float = 1.0  # a title word counts this many times a body word
+    rerank_candidates: int = 20  # fused passages the cross-encoder re-orders, if any
 
 
 _VECTOR_CTE = """
@@ -141,10 +144,17 @@ LIMIT :top_k
 
 
 class Retriever:
-    def __init__(self, db: Database, embedder: Embedder, params: RetrievalParams) -> None:
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        params: RetrievalParams,
+        reranker: Reranker | None = None,
+    ) -> None:
         self.db = db
         self.embedder = embedder
         self.params = params
+        self.reranker = reranker
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -171,9 +181,10 @@ class Retriever:
         top_k: int,
         filters: Filters = Filters(),
         mode: Mode = Mode.HYBRID,
+        rerank: bool | None = None,
     ) -> list[Hit]:
         return self.search_vector(
-            query, self.embed_query(query), top_k=top_k, filters=filters, mode=mode
+            query, self.embed_query(query), top_k=top_k, filters=filters, mode=mode, rerank=rerank
         )
 
     def search_vector(
@@ -184,8 +195,22 @@ class Retriever:
         top_k: int,
         filters: Filters = Filters(),
         mode: Mode = Mode.HYBRID,
+        rerank: bool | None = None,
     ) -> list[Hit]:
-        """Top passages for a question whose embedding the caller already has."""
+        """Top passages for a question whose embedding the caller already has,
+        re-ranked by the cross-encoder if there is one (`rerank`: None) or if asked."""
+        if rerank is None:
+            rerank = self.reranker is not None
+        if rerank:
+            if self.reranker is None:
+                raise ConfigurationError(
+                    "Re-ranking was asked for, but RAG_RERANKER_MODEL_PATH is not set."
+                )
+            wide = max(top_k, self.params.rerank_candidates)
+            hits = self.search_vector(
+                query, query_vector, top_k=wide, filters=filters, mode=mode, rerank=False
+            )
+            return self.reranker.rerank(query, hits, top_k)
         where, params = _filter_sql(filters)
         vector_cte = _VECTOR_CTE.format(filters=where) if mode != Mode.FULLTEXT else _EMPTY_VECTOR
         text_cte = _TEXT_CTE.format(filters=where) if mode != Mode.VECTOR else _EMPTY_TEXT

@@ -19,6 +19,7 @@ from rag_core.history import History, PastQuestion
 from rag_core.ingest import IngestOptions, Ingestor
 from rag_core.isolation import ExtractionLimits
 from rag_core.jobs import JobQueue, QueueParams
+from rag_core.reranking import Reranker
 from rag_core.retrieval import RetrievalParams, Retriever
 from rag_core.settings import Settings
 
@@ -88,7 +89,7 @@ def build_services(
     )
     embedder = embedder or build_embedder(settings)
     generator = generator or build_generator(settings)
-    retriever = Retriever(db, embedder, retrieval_params(settings))
+    retriever = Retriever(db, embedder, retrieval_params(settings), build_reranker(settings))
     ingestor = Ingestor(
         db,
         embedder,
@@ -148,7 +149,14 @@ def retrieval_params(settings: Settings) -> RetrievalParams:
         query_cache_size=settings.query_cache_size,
         text_search_config=settings.text_search_config,
         title_weight=settings.title_weight,
+        rerank_candidates=settings.rerank_candidates,
     )
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    if settings.reranker_model_path is None:
+        return None
+    return Reranker(settings.reranker_model_path)
 
 
 def build_embedder(settings: Settings) -> Embedder:

@@ -53,6 +53,14 @@ class Settings(BaseSettings):
         f"<models_dir>/{DEFAULT_EMBEDDING_DIR}.",
     )
     embedding_batch_size: int = Field(default=32, ge=1, description="Chunks embedded per batch.")
+    reranker_model_path: Path | None = Field(
+        default=None,
+        description="Cross-encoder folder (sentence-transformers) that re-orders the "
+        "fused passages. Empty: no re-ranking.",
+    )
+    rerank_candidates: int = Field(
+        default=20, ge=1, description="Fused passages the re-ranking model re-orders."
+    )
     llm_model_path: Path | None = Field(
         default=None,
         description=f"GGUF answer model. Default: <models_dir>/{DEFAULT_LLM_FILE}.",
@@ -188,7 +196,13 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Logging level of the processes.")
 
-    @field_validator("database_url", "embedding_model_path", "llm_model_path", mode="before")
+    @field_validator(
+        "database_url",
+        "embedding_model_path",
+        "llm_model_path",
+        "reranker_model_path",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `KEY=` in .env means "use the default", as .env.example shows.

@@ -126,7 +126,7 @@ def test_hybrid_is_at_least_as_good_as_either_mode_on_the_dev_set(
     """The smoke run of the committed development set (real man pages, real queries)."""
     dataset = load_beir(REPO / "eval" / "manpages-smoke")
     load_corpus(services.db, services.embedder, dataset, services.settings)
-    results = evaluate(services.retriever, dataset, list(Mode), k=10)
+    results = evaluate(services.retriever, dataset, [m.value for m in Mode], k=10)
     with capsys.disabled():
         print("\n" + format_table(results))
     best_single = max(results["vector"]["ndcg@10"], results["fulltext"]["ndcg@10"])

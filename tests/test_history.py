@@ -26,5 +26,5 @@ def test_similar_past_questions_by_meaning_newest_answer_once(services: Services
     everything = services.history.similar(
         services.embedder.embed_one("max paracetamol dose for kids"), min_similarity=-1.0
     )
-    assert [p.answer for p in everything][0] == "just asked"  # identical text: closest
+    assert everything[0].answer == "just asked"  # identical text: closest
     assert len(everything) == 4  # one per distinct question
