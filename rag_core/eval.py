@@ -76,6 +76,13 @@ def load_beir(folder: Path, split: str | None = None) -> BeirDataset:
     return BeirDataset(folder.resolve().name, corpus, queries, qrels, fingerprint)
 
 
+def _read_queries(path: Path) -> list[str]:
+    """The questions of a queries.jsonl (or of the one in a BEIR folder)."""
+    if path.is_dir():
+        path = path / "queries.jsonl"
+    return [str(record["text"]) for record in _jsonl(path)]
+
+
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as handle:
         for line in handle:
@@ -243,13 +250,15 @@ def abstention(
     dataset: BeirDataset,
     floors: Sequence[float],
     max_queries: int | None = None,
+    off_topic: Sequence[str] = (),
 ) -> list[dict[str, float]]:
     """How a relevance floor splits answerable from unanswerable questions.
 
     Each judged query is asked twice: as it is (answerable: its documents are there)
     and with its relevant documents hidden (unanswerable, and hard: the documents on
-    the same topic are still there).  A query abstains when no passage reaches the floor
-    and none contains every word of it, as in the chat."""
+    the same topic are still there).  `off_topic` questions are about things the corpus
+    does not cover at all (another dataset's queries).  A query abstains when no passage
+    reaches the floor and none contains every word of it, as in the chat."""
     with retriever.db.session() as session:
         id_of: dict[str, int] = {
             row.corpus_id: row.id
@@ -271,6 +280,7 @@ def abstention(
             hits = retriever.search_vector(text, vector, top_k=10, filters=filters)
             best = max((hit.score for hit in hits), default=-1.0)
             into.append((best, any(hit.text_match for hit in hits)))
+    unrelated = [_best_evidence(retriever, text) for text in off_topic]
     rows = []
     for floor in floors:
         rows.append(
@@ -278,9 +288,15 @@ def abstention(
                 "floor": floor,
                 "false_abstention": _abstains(answerable, floor),
                 "abstention_unanswerable": _abstains(unanswerable, floor),
+                **({"abstention_off_topic": _abstains(unrelated, floor)} if unrelated else {}),
             }
         )
     return rows
+
+
+def _best_evidence(retriever: Retriever, question: str) -> tuple[float, bool]:
+    hits = retriever.search(question, top_k=10)
+    return max((hit.score for hit in hits), default=-1.0), any(hit.text_match for hit in hits)
 
 
 def _abstains(outcomes: Sequence[tuple[float, bool]], floor: float) -> float:
@@ -317,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--floors",
         help="also measure abstention at these relevance floors (comma-separated cosines)",
+    )
+    parser.add_argument(
+        "--off-topic",
+        type=Path,
+        help="queries.jsonl of questions the corpus cannot answer (another dataset's), "
+        "for the abstention figures",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -357,18 +379,25 @@ def main(argv: list[str] | None = None) -> int:
         retriever = Retriever(db, embedder, params, build_reranker(settings))
         results = evaluate(retriever, dataset, modes, args.k, args.max_queries)
         floors = [float(f) for f in args.floors.split(",")] if args.floors else []
-        abstaining = abstention(retriever, dataset, floors, args.max_queries) if floors else []
+        off_topic = _read_queries(args.off_topic)[: args.max_queries] if args.off_topic else []
+        abstaining = (
+            abstention(retriever, dataset, floors, args.max_queries, off_topic) if floors else []
+        )
     finally:
         db.dispose()
     queries = next(iter(results.values()))["queries"]
     print(f"{dataset.name}: {len(dataset.corpus)} documents, {queries:.0f} judged queries")
     print(format_table(results))
     if abstaining:
-        print("\nrelevance floor: abstains on answerable / on unanswerable (relevant hidden)")
+        print(
+            "\nrelevance floor: abstains on answerable / unanswerable (relevant hidden)"
+            + (f" / off-topic ({len(off_topic)} questions)" if off_topic else "")
+        )
         for row in abstaining:
             print(
                 f"  {row['floor']:.2f}: {row['false_abstention']:6.1%} / "
                 f"{row['abstention_unanswerable']:6.1%}"
+                + (f" / {row['abstention_off_topic']:6.1%}" if off_topic else "")
             )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -139,7 +139,7 @@ class Settings(BaseSettings):
         description="Cosine similarity from which a past question counts as similar to a new one.",
     )
     relevance_floor: float = Field(
-        default=0.30,
+        default=0.35,
         description="Cosine similarity below which a passage counts as unrelated; when "
         "no passage reaches it (and none matches every query word), the answer abstains.",
     )

@@ -90,7 +90,13 @@ def test_eval_command_prints_and_writes_every_mode(database_url: str, tmp_path: 
         str(tmp_path / "tiny"),
         "--floors",
         "0.3,0.99",
+        "--off-topic",
+        str(tmp_path / "off-topic.jsonl"),
     ]
+    (tmp_path / "off-topic.jsonl").write_text(
+        '{"_id": "x1", "text": "Who painted the ceiling of the Sistine Chapel?"}\n'
+        '{"_id": "x2", "text": "What is the offside rule in football?"}\n'
+    )
     out = tmp_path / "figures.json"
     for _ in range(2):  # the second run reuses the loaded corpus
         done = subprocess.run(
@@ -117,6 +123,8 @@ def test_eval_command_prints_and_writes_every_mode(database_url: str, tmp_path: 
     # No passage of a 6-document corpus is 0.99 similar to a question: all abstain but
     # those whose words all appear in a passage.
     assert floors[1]["false_abstention"] > floors[0]["false_abstention"]
+    # Questions about nothing in the corpus: turned away at the default floor.
+    assert [row["abstention_off_topic"] for row in floors] == [1.0, 1.0]
 
 
 @pytest.mark.models
