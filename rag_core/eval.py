@@ -206,6 +206,17 @@ def _store(db: Database, embedder: Embedder, batch: list[tuple[str, str, list[An
 # --- running the queries ------------------------------------------------------------------
 
 
+def _corpus_ids(db: Database) -> dict[int, str]:
+    """Document id -> the dataset's corpus id, for the loaded corpus."""
+    with db.session() as session:
+        return {
+            row.id: row.corpus_id
+            for row in session.execute(
+                sa.select(Document.id, Document.metadata_["corpus_id"].astext.label("corpus_id"))
+            )
+        }
+
+
 def evaluate(
     retriever: Retriever,
     dataset: BeirDataset,
@@ -214,13 +225,7 @@ def evaluate(
     max_queries: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """Mean metrics and latency per mode (a Mode's name, or RERANKED)."""
-    with retriever.db.session() as session:
-        corpus_of: dict[int, str] = {
-            row.id: row.corpus_id
-            for row in session.execute(
-                sa.select(Document.id, Document.metadata_["corpus_id"].astext.label("corpus_id"))
-            )
-        }
+    corpus_of = _corpus_ids(retriever.db)
     judged = [q for q in dataset.queries if q in dataset.qrels][:max_queries]
     results: dict[str, dict[str, float]] = {}
     for name in modes:
@@ -259,13 +264,7 @@ def abstention(
     the same topic are still there).  `off_topic` questions are about things the corpus
     does not cover at all (another dataset's queries).  A query abstains when no passage
     reaches the floor and none contains every word of it, as in the chat."""
-    with retriever.db.session() as session:
-        id_of: dict[str, int] = {
-            row.corpus_id: row.id
-            for row in session.execute(
-                sa.select(Document.id, Document.metadata_["corpus_id"].astext.label("corpus_id"))
-            )
-        }
+    id_of = {corpus_id: document_id for document_id, corpus_id in _corpus_ids(retriever.db).items()}
     judged = [q for q in dataset.queries if q in dataset.qrels][:max_queries]
     answerable: list[tuple[float, bool]] = []
     unanswerable: list[tuple[float, bool]] = []

@@ -11,13 +11,12 @@ from rag_core.errors import ConfigurationError, ModelNotFound
 from rag_core.reranking import Reranker
 from rag_core.retrieval import Mode, RetrievalParams, Retriever
 from rag_core.services import Services
+from tests.conftest import MODELS_DIR
 from tests.test_retrieval import ingest_library
 
 
 @pytest.fixture(scope="module")
 def reranker() -> Reranker:
-    from tests.conftest import MODELS_DIR
-
     return Reranker(MODELS_DIR / "all-MiniLM-L6-v2")
 
 
