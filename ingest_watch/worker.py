@@ -41,7 +41,7 @@ class Worker:
         try:
             with Heartbeat(renew, every=self.queue.params.lease_seconds / 3):
                 result = self.ingestor.ingest_file(
-                    job.path, retry_failed=job.force, progress=report
+                    job.path, retry_failed=job.force, reindex=job.reindex, progress=report
                 )
         except Exception:
             # The loop's edge: the database went away, or a bug.  The job is retried
@@ -51,7 +51,9 @@ class Worker:
             return IngestResult(job.path, Outcome.FAILED, "will be retried")
         if result.outcome == Outcome.BUSY:
             self.queue.complete(job)
-            self.queue.enqueue(job.path, delay_seconds=BUSY_RETRY_SECONDS, force=job.force)
+            self.queue.enqueue(
+                job.path, delay_seconds=BUSY_RETRY_SECONDS, force=job.force, reindex=job.reindex
+            )
         else:
             self.queue.complete(job)
         level = logging.WARNING if result.outcome == Outcome.FAILED else logging.INFO

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from rag_core.context import join_overlapping
 from rag_core.db import Chunk, Database, Document, FileRecord, Job, JobStatus
 
 FAILED = "failed"
@@ -44,6 +45,26 @@ class DocumentRow:
     version: int | None
     updated_at: datetime
     progress: tuple[int, int] | None = None  # chunks embedded, of total, while processing
+    chunks: int | None = None  # passages in search (filled by `find`)
+
+
+STATUSES = ("ready", "processing", "queued", FAILED)
+
+
+@dataclass(frozen=True)
+class DocumentQuery:
+    search: str = ""  # words in the title or the file's path
+    status: str | None = None  # one of STATUSES
+    document_type: str | None = None
+    tag: str | None = None
+    limit: int | None = 25
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    rows: list[DocumentRow]
+    total: int  # rows matching, over all pages
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,12 @@ class FileSignature:
     size_bytes: int | None
     mtime_ns: int | None
     sidecar_mtime_ns: int | None
+
+
+def _progress(running: tuple[int | None, int | None] | None) -> tuple[int, int] | None:
+    if running is None or running[1] is None:
+        return None
+    return running[0] or 0, running[1]
 
 
 def _present_files() -> sa.Select[tuple[object, ...]]:
@@ -105,36 +132,95 @@ class Catalog:
 
     def documents(self, status: str | None = None) -> list[DocumentRow]:
         """Every present file, most recently changed first."""
+        return self.find(DocumentQuery(status=status, limit=None), count_chunks=False).rows
+
+    def find(
+        self, query: DocumentQuery = DocumentQuery(), *, count_chunks: bool = True
+    ) -> DocumentPage:
+        """One page of the present files matching `query`, most recently changed first,
+        with how many match in all."""
         files = _present_files().subquery()
-        query = sa.select(files).order_by(files.c.updated_at.desc(), files.c.path)
-        if status is not None:
-            query = query.where(files.c.status == status)
+        conditions = []
+        for word in query.search.split():
+            conditions.append(
+                sa.or_(
+                    files.c.title.icontains(word, autoescape=True),
+                    files.c.path.icontains(word, autoescape=True),
+                )
+            )
+        if query.status is not None:
+            conditions.append(files.c.status == query.status)
+        if query.document_type is not None:
+            conditions.append(files.c.document_type == query.document_type)
+        if query.tag is not None:
+            conditions.append(files.c.tags.any_() == query.tag)
+        select = (
+            sa.select(files)
+            .where(*conditions)
+            .order_by(files.c.updated_at.desc(), files.c.path)
+            .offset(query.offset)
+        )
+        if query.limit is not None:
+            select = select.limit(query.limit)
         with self.db.session() as session:
-            rows = session.execute(query).all()
+            total = session.scalar(sa.select(sa.func.count()).select_from(files).where(*conditions))
+            rows = session.execute(select).all()
             running = {
                 row.path: (row.progress_done, row.progress_total)
                 for row in session.execute(
                     sa.select(Job.path, Job.progress_done, Job.progress_total).where(
-                        Job.status == JobStatus.RUNNING, Job.progress_total.is_not(None)
+                        Job.status == JobStatus.RUNNING
                     )
                 )
             }
-        return [
-            DocumentRow(
-                id=row.id,
-                title=row.title,
-                source=row.path,
-                status=row.status,
-                error=row.error,
-                document_type=row.document_type,
-                tags=tuple(row.tags or ()),
-                pages=row.page_count,
-                version=row.version,
-                updated_at=row.updated_at,
-                progress=running.get(row.path),
-            )
-            for row in rows
-        ]
+            chunks: dict[int, int] = {}
+            if count_chunks:
+                ids = [row.id for row in rows if row.id is not None]
+                chunks = {
+                    document_id: count
+                    for document_id, count in session.execute(
+                        sa.select(Chunk.document_id, sa.func.count())
+                        .where(Chunk.document_id.in_(ids))
+                        .group_by(Chunk.document_id)
+                    ).all()
+                }
+        return DocumentPage(
+            [
+                DocumentRow(
+                    id=row.id,
+                    title=row.title,
+                    source=row.path,
+                    # A re-index keeps the document ready (and searchable) meanwhile.
+                    status="processing"
+                    if row.path in running and row.status == "ready"
+                    else row.status,
+                    error=row.error,
+                    document_type=row.document_type,
+                    tags=tuple(row.tags or ()),
+                    pages=row.page_count,
+                    version=row.version,
+                    updated_at=row.updated_at,
+                    progress=_progress(running.get(row.path)),
+                    chunks=chunks.get(row.id, 0) if count_chunks and row.id is not None else None,
+                )
+                for row in rows
+            ],
+            total or 0,
+        )
+
+    def page_text(self, document_id: int, page: int | None) -> str:
+        """The text of one page of a document (for a text file, page None: all of it),
+        rebuilt from its passages."""
+        with self.db.session() as session:
+            texts = session.scalars(
+                sa.select(Chunk.text)
+                .where(
+                    Chunk.document_id == document_id,
+                    Chunk.page_start.is_(None) if page is None else Chunk.page_start == page,
+                )
+                .order_by(Chunk.chunk_index)
+            ).all()
+        return join_overlapping(texts)
 
     def file_signatures(self, under: Path) -> dict[Path, FileSignature]:
         """What the database last saw of every file under a folder."""

@@ -148,6 +148,7 @@ class ChatService:
                 answer=text,
                 abstained=abstained,
                 retrieved=[{"chunk_id": h.chunk_id, "score": round(h.score, 4)} for h in retrieved],
+                sources=[_shown(number, hit) for number, hit in enumerate(sources, start=1)],
                 latency_ms=latency_ms,
             )
             session.add(entry)
@@ -162,3 +163,18 @@ class ChatService:
             latency_ms=latency_ms,
             query_id=query_id,
         )
+
+
+def _shown(number: int, hit: Hit) -> dict[str, object]:
+    """A source as the QueryLog keeps it: enough to say later what was shown, even
+    after the document is re-ingested."""
+    return {
+        "number": number,
+        "document_id": hit.document_id,
+        "chunk_id": hit.chunk_id,
+        "title": hit.title,
+        "source": hit.source,
+        "page": hit.page,
+        "page_end": hit.page_end,
+        "score": round(hit.score, 4),
+    }

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -104,10 +105,12 @@ class Ingestor:
         document_type: str | None = None,
         tags: Sequence[str] = (),
         progress: Progress | None = None,
+        reindex: bool = False,
     ) -> IngestResult:
         """Bring `path` up to date.  Never raises for a bad file: the reason is recorded
         (document or path status failed) and returned.  `retry_failed=False` leaves
-        content that failed before alone until it changes."""
+        content that failed before alone until it changes; `reindex=True` extracts and
+        embeds unchanged content again (its old passages stay searchable meanwhile)."""
         started = time.perf_counter()
         path = path.absolute()
         if not path.exists() and not path.is_symlink():
@@ -134,7 +137,7 @@ class Ingestor:
             )
         try:
             decision = self._claim(
-                path, stat.st_size, stat.st_mtime_ns, content_hash, meta, retry_failed
+                path, stat.st_size, stat.st_mtime_ns, content_hash, meta, retry_failed, reindex
             )
         except sa.exc.IntegrityError:
             # Another worker inserted the same content a moment ago.
@@ -144,7 +147,7 @@ class Ingestor:
         document_id = decision
 
         with Heartbeat(lambda: self._touch(document_id), every=self.options.stale_seconds / 3):
-            return self._process(path, document_id, stat.st_size, meta, progress, started)
+            return self._process(path, document_id, stat.st_size, meta, progress, started, reindex)
 
     def _process(
         self,
@@ -154,7 +157,10 @@ class Ingestor:
         meta: FolderMeta,
         progress: Progress | None,
         started: float,
+        reindex: bool = False,
     ) -> IngestResult:
+        # A failed re-index leaves the ready version searchable; the file shows the reason.
+        fail = partial(self._reindex_failed, path) if reindex else self._mark_failed
         try:
             if size > self.options.max_file_bytes:
                 limit_mb = self.options.max_file_bytes / 1_000_000
@@ -171,14 +177,14 @@ class Ingestor:
             vectors = self._embed(chunks, progress)
             self._commit(document_id, path, extracted, chunks, vectors, meta)
         except RagError as exc:
-            self._mark_failed(document_id, str(exc))
+            fail(document_id, str(exc))
             return IngestResult(path, Outcome.FAILED, str(exc), document_id)
         except Exception:
             # The per-file edge: a bug or a library failure must not stop the run or
             # leave the document "processing" forever.  The traceback goes to the log.
             log.exception("ingesting %s failed", path)
             reason = "internal error while processing the file (details in the log)"
-            self._mark_failed(document_id, reason)
+            fail(document_id, reason)
             return IngestResult(path, Outcome.FAILED, reason, document_id)
 
         seconds = time.perf_counter() - started
@@ -227,6 +233,7 @@ class Ingestor:
         content_hash: str,
         meta: FolderMeta,
         retry_failed: bool,
+        reindex: bool = False,
     ) -> IngestResult | int:
         """Settle what needs no work, or mark a document 'processing' and return its id."""
         with self.db.session() as session:
@@ -243,6 +250,11 @@ class Ingestor:
                 sa.select(Document).where(Document.content_hash == content_hash).with_for_update()
             ).first()
 
+            if document is not None and document.status == DocumentStatus.READY and reindex:
+                # Stays ready, so its passages stay searchable until the new ones
+                # replace them in one transaction.
+                _apply_meta(document, meta, path)
+                return document.id
             if document is not None and document.status == DocumentStatus.READY:
                 previous = record.document_id
                 record.document_id = record.latest_document_id = document.id
@@ -379,6 +391,14 @@ class Ingestor:
                 sa.update(Document)
                 .where(Document.id == document_id)
                 .values(status=DocumentStatus.FAILED, error=reason, updated_at=sa.func.now())
+            )
+
+    def _reindex_failed(self, path: Path, document_id: int, reason: str) -> None:
+        with self.db.session() as session:
+            session.execute(
+                sa.update(FileRecord)
+                .where(FileRecord.path == str(path))
+                .values(error=f"re-index failed: {reason}", updated_at=sa.func.now())
             )
 
     def _path_failed(self, path: Path, reason: str) -> IngestResult:

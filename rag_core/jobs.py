@@ -36,6 +36,7 @@ class ClaimedJob:
     path: Path
     attempts: int
     force: bool
+    reindex: bool = False
 
 
 def _in_seconds(seconds: float) -> sa.ColumnElement[datetime]:
@@ -59,7 +60,7 @@ WHERE id = (
     FOR UPDATE SKIP LOCKED
     LIMIT 1
 )
-RETURNING id, path, attempts, force
+RETURNING id, path, attempts, force, reindex
 """)
 
 
@@ -68,17 +69,29 @@ class JobQueue:
         self.db = db
         self.params = params
 
-    def enqueue(self, path: Path, *, delay_seconds: float = 0.0, force: bool = False) -> None:
-        """Queue a path; if it is already waiting, only `force` is added to that job."""
+    def enqueue(
+        self,
+        path: Path,
+        *,
+        delay_seconds: float = 0.0,
+        force: bool = False,
+        reindex: bool = False,
+    ) -> None:
+        """Queue a path; if it is already waiting, only `force` and `reindex` are added
+        to that job.  `force` retries content that failed; `reindex` extracts and embeds
+        unchanged content again."""
         statement = insert(Job).values(
-            path=str(path), run_after=_in_seconds(delay_seconds), force=force
+            path=str(path), run_after=_in_seconds(delay_seconds), force=force, reindex=reindex
         )
         with self.db.session() as session:
             session.execute(
                 statement.on_conflict_do_update(
                     index_elements=["path"],
                     index_where=sa.text("status = 'queued'"),
-                    set_={"force": Job.force | statement.excluded.force},
+                    set_={
+                        "force": Job.force | statement.excluded.force,
+                        "reindex": Job.reindex | statement.excluded.reindex,
+                    },
                 )
             )
 
@@ -87,7 +100,9 @@ class JobQueue:
             row = session.execute(
                 _CLAIM, {"worker": worker, "lease": self.params.lease_seconds}
             ).first()
-        return ClaimedJob(row.id, Path(row.path), row.attempts, row.force) if row else None
+        if row is None:
+            return None
+        return ClaimedJob(row.id, Path(row.path), row.attempts, row.force, row.reindex)
 
     def heartbeat(self, job: ClaimedJob, done: int | None = None, total: int | None = None) -> None:
         """Renew the lease, and record progress (e.g. chunks embedded of total)."""

@@ -35,11 +35,16 @@ class Prompt:
 
 
 def source_label(hit: Hit) -> str:
-    if hit.page is None:
-        return hit.title
-    if hit.page_end is not None and hit.page_end != hit.page:
-        return f"{hit.title}, pages {hit.page}–{hit.page_end}"
-    return f"{hit.title}, page {hit.page}"
+    return page_label(hit.title, hit.page, hit.page_end)
+
+
+def page_label(title: str, page: int | None, page_end: int | None = None) -> str:
+    """E.g. "report.pdf, page 2", a page range, or the title alone (text files)."""
+    if page is None:
+        return title
+    if page_end is not None and page_end != page:
+        return f"{title}, pages {page}–{page_end}"
+    return f"{title}, page {page}"
 
 
 def build_prompt(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from rag_core.catalog import Catalog
@@ -17,8 +18,10 @@ from rag_core.errors import RagError
 from rag_core.generation import GenerationParams, Generator
 from rag_core.history import History, PastQuestion
 from rag_core.ingest import IngestOptions, Ingestor
+from rag_core.insights import Insights, insights
 from rag_core.isolation import ExtractionLimits
 from rag_core.jobs import JobQueue, QueueParams
+from rag_core.library import Library
 from rag_core.reranking import Reranker
 from rag_core.retrieval import RetrievalParams, Retriever
 from rag_core.settings import Settings
@@ -38,6 +41,7 @@ class Services:
     catalog: Catalog
     queue: JobQueue
     history: History
+    library: Library
 
     def close(self) -> None:
         self.db.dispose()
@@ -59,6 +63,9 @@ class Services:
             min_similarity=self.settings.similar_question_floor,
             exclude=exclude,
         )
+
+    def insights(self, since: datetime) -> Insights:
+        return insights(self.db, self.catalog, since)
 
     def warm_up(self, *, answer_model: bool = True) -> None:
         """Load the models now instead of on the first file or question (importing the
@@ -136,6 +143,7 @@ def build_services(
         catalog=Catalog(db),
         queue=queue,
         history=History(db),
+        library=Library(settings.drop_dir, ingestor, queue, ingestor.options.max_file_bytes),
     )
 
 

@@ -7,6 +7,7 @@ No other module reads `os.environ`; the composition root (`rag_core.services`) b
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -233,3 +234,20 @@ class Settings(BaseSettings):
     def llm_path(self) -> Path:
         assert self.llm_model_path is not None  # set by the validator
         return self.llm_model_path
+
+    def described(self) -> list[tuple[str, str, str]]:
+        """(environment variable, value in use, description) for every setting, with
+        any password in a database URL hidden: for a read-only settings view."""
+        rows = []
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            shown = "" if value is None else str(value)
+            if name == "database_url" and value:
+                shown = redact_url(str(value))
+            rows.append((f"RAG_{name.upper()}", shown, field.description or ""))
+        return rows
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by ***."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)

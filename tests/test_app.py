@@ -1,45 +1,84 @@
-"""The chat page under Streamlit's AppTest, on the real database and models."""
+"""Every page of the staff app under Streamlit's AppTest, on the real database and
+models: what a person sees and what their clicks change in the library."""
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from rag_core.db import Job
+from ingest_watch.worker import Worker
+from rag_core.db import Chunk, Document, Job, QueryLog
+from rag_core.folders import sidecar_path
 from rag_core.services import Services
 from tests.conftest import MODELS_DIR, REPO
-from tests.helpers import CONTRACT_PAGES, make_pdf
+from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, make_pdf
 
 TIMEOUT = 180
+CHAT = "app_pages/chat.py"
+DOCUMENTS = "app_pages/documents.py"
+HISTORY = "app_pages/history.py"
+INSIGHTS = "app_pages/insights.py"
+SETTINGS = "app_pages/settings.py"
 
 
-@pytest.fixture
-def app(
-    services: Services, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[AppTest]:
-    make_pdf(tmp_path / "docs" / "contract.pdf", CONTRACT_PAGES)
-    (tmp_path / "docs" / "broken.pdf").write_bytes(b"nonsense")
-    list(services.ingestor.ingest_paths([tmp_path / "docs"]))
-    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> AppTest:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's; ./drop is the drop folder
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("RAG_MODELS_DIR", str(MODELS_DIR))
     monkeypatch.setenv("RAG_LLM_TEMPERATURE", "0")
     st.cache_resource.clear()
+    st.cache_data.clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
     at.run()
+    return at
+
+
+@pytest.fixture
+def drop(tmp_path: Path) -> Path:
+    return tmp_path / "drop"
+
+
+@pytest.fixture
+def app(
+    services: Services,
+    database_url: str,
+    tmp_path: Path,
+    drop: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[AppTest]:
+    make_pdf(drop / "contracts" / "contract.pdf", CONTRACT_PAGES)
+    (drop / "broken.pdf").write_bytes(b"nonsense")
+    list(services.ingestor.ingest_paths([drop]))
+    at = start(tmp_path, monkeypatch, database_url)
     assert not at.exception
     yield at
     st.cache_resource.clear()
 
 
+def ask(at: AppTest, question: str) -> AppTest:
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception
+    return at
+
+
+def labelled(widgets: Any, label: str) -> Any:
+    """The one widget of a kind with this label."""
+    [widget] = [w for w in widgets if w.label == label]
+    return widget
+
+
+# --- Chat -----------------------------------------------------------------------------
+
+
 def test_sidebar_shows_library_status_and_failures(app: AppTest) -> None:
     metrics = {m.label: m.value for m in app.sidebar.metric}
     assert metrics == {"Queued": "0", "Processing": "0", "Ready": "1", "Failed": "1"}
-    assert any("broken.pdf" in md.value and "damaged" in md.value for md in app.sidebar.markdown)
-    assert app.sidebar.multiselect[0].options == ["pdf"]
+    assert any("broken\\.pdf" in md.value and "damaged" in md.value for md in app.sidebar.markdown)
+    assert app.sidebar.multiselect[0].options == ["contracts"]
 
 
 def test_retry_queues_a_failed_file(app: AppTest, services: Services) -> None:
@@ -54,40 +93,284 @@ def test_retry_queues_a_failed_file(app: AppTest, services: Services) -> None:
     assert {m.label: m.value for m in app.sidebar.metric}["Queued"] == "1"
 
 
-def test_question_gets_a_streamed_answer_with_sources(app: AppTest) -> None:
-    app.chat_input[0].set_value("What is the notice period for termination?").run()
-    assert not app.exception
+def test_answer_streams_with_a_source_card_per_citation(app: AppTest) -> None:
+    ask(app, "What is the notice period for termination?")
     user, assistant = app.chat_message
     assert user.markdown[0].value == "What is the notice period for termination?"
     answer_text = assistant.markdown[0].value
     assert "ninety" in answer_text.lower() or "90" in answer_text
-    sources = assistant.expander[0]
-    assert sources.label.startswith("Sources (")
-    assert "contract.pdf, page 2" in sources.markdown[0].value
+    assert any(md.value.startswith("**Sources (") for md in assistant.markdown)
+    first = assistant.tabs[0]
+    assert first.label.startswith("[1] contract.pdf")
+    card = [md.value for md in first.markdown]
+    assert card[0] == "**[1] contract\\.pdf, page 2**"
+    # The question's words are highlighted in the passage.
+    assert ":orange-background[notice]" in card[1]
+    assert ":orange-background[termination]" in card[1]
+    [whole_page] = first.expander
+    assert whole_page.label == "Whole page 2"
+    assert "Section 7. Termination." in whole_page.text[0].value
+    assert "Relevance 0." in first.caption[0].value
 
     # The conversation stays on screen when the page reruns.
     app.run()
     assert len(app.chat_message) == 2
 
 
+def test_follow_up_is_searched_with_the_question_before(app: AppTest, services: Services) -> None:
+    ask(app, "What is the monthly fee?")
+    ask(app, "And is there interest on late payments?")
+    follow_up = app.chat_message[3]
+    searched = "What is the monthly fee? And is there interest on late payments?"
+    assert follow_up.caption[0].value == "Searched for: " + searched.replace(".", "\\.")
+    assert "Section 9" in follow_up.tabs[0].markdown[1].value
+    with services.db.session() as session:
+        logged = session.scalars(sa.select(QueryLog.question).order_by(QueryLog.id)).all()
+    assert logged == ["What is the monthly fee?", searched]
+
+
+def test_new_conversation_forgets_the_topic(app: AppTest) -> None:
+    ask(app, "What is the monthly fee?")
+    [new] = [b for b in app.sidebar.button if b.label == "New conversation"]
+    new.click().run()
+    assert not app.chat_message
+    ask(app, "And is there interest on late payments?")
+    assert not any(c.value.startswith("Searched for") for c in app.chat_message[1].caption)
+
+
+def test_rating_and_comment_are_stored_with_the_answer(app: AppTest, services: Services) -> None:
+    ask(app, "What is the notice period for termination?")
+    app.feedback[0].set_value(3).run()  # the fourth star
+    labelled(app.text_input, "Comment on this answer (optional)").set_value(
+        "Cite section 7 too"
+    ).run()
+    assert not app.exception
+    with services.db.session() as session:
+        rating, comment = session.execute(
+            sa.select(QueryLog.feedback, QueryLog.feedback_comment)
+        ).one()
+    assert (rating, comment) == (4, "Cite section 7 too")
+
+
 def test_unrelated_question_says_documents_do_not_contain_it(app: AppTest) -> None:
-    app.chat_input[0].set_value("Who painted the Mona Lisa?").run()
+    ask(app, "Who painted the Mona Lisa?")
     assistant = app.chat_message[1]
     assert "do not contain" in assistant.markdown[0].value
-    assert not assistant.expander
+    assert not assistant.tabs
 
 
 def test_overlong_question_gets_a_polite_warning(app: AppTest) -> None:
-    app.chat_input[0].set_value("why " * 1000).run()
-    assert not app.exception
+    ask(app, "why " * 1000)
     assert "too long" in app.warning[0].value
 
 
 def test_a_question_asked_before_is_shown_as_similar(app: AppTest) -> None:
-    app.chat_input[0].set_value("Who painted the Mona Lisa?").run()
-    app.chat_input[0].set_value("Which painter made the Mona Lisa?").run()
-    assert not app.exception
+    ask(app, "Who painted the Mona Lisa?")
+    ask(app, "Which painter made the Mona Lisa?")
     second = app.chat_message[3]
     [similar] = second.expander
     assert similar.label == "Similar past questions (1)"
     assert "Who painted the Mona Lisa?" in similar.markdown[0].value
+
+
+def test_missing_answer_model_is_named_when_asking(
+    app: AppTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    monkeypatch.setenv("RAG_LLM_MODEL_PATH", str(tmp_path / "gone.gguf"))
+    at = start(tmp_path, monkeypatch, database_url)
+    ask(at, "What is the notice period for termination?")
+    [error] = at.error
+    assert "gone.gguf" in error.value
+    assert "Traceback" not in error.value
+
+
+def test_unreachable_database_is_a_plain_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = start(tmp_path, monkeypatch, "postgresql://nobody@127.0.0.1:9/none")
+    assert not at.exception
+    [error] = at.error
+    assert "database" in error.value.lower()
+    assert not at.chat_input
+
+
+# --- Documents ------------------------------------------------------------------------
+
+
+def documents_page(app: AppTest) -> AppTest:
+    app.switch_page(DOCUMENTS).run()
+    assert not app.exception
+    return app
+
+
+def test_documents_table_lists_status_pages_and_passages(app: AppTest) -> None:
+    documents_page(app)
+    rows = app.dataframe[0].value.set_index("Title")
+    assert rows.loc["contract.pdf", "Status"] == "ready"
+    assert rows.loc["contract.pdf", "Type"] == "contracts"
+    assert rows.loc["contract.pdf", "Pages"] == 4
+    assert rows.loc["contract.pdf", "Passages"] >= 4
+    assert rows.loc["broken.pdf", "Status"] == "failed"
+    assert "damaged" in rows.loc["broken.pdf", "Problem"]
+
+    labelled(app.text_input, "Search titles").set_value("contract").run()
+    assert list(app.dataframe[0].value["Title"]) == ["contract.pdf"]
+    labelled(app.text_input, "Search titles").set_value("").run()
+    labelled(app.selectbox, "Status").set_value("failed").run()
+    assert list(app.dataframe[0].value["Title"]) == ["broken.pdf"]
+
+
+def test_upload_lands_in_the_drop_folder_and_is_queued(
+    app: AppTest, services: Services, drop: Path
+) -> None:
+    documents_page(app)
+    # A form: the file and the click are sent together.
+    app.file_uploader[0].set_value([("clinic.txt", CLINIC_TEXT.encode(), "text/plain")])
+    labelled(app.button, "Add to library").click().run()
+    assert not app.exception
+    assert (drop / "clinic.txt").read_text() == CLINIC_TEXT
+    assert any("clinic.txt added" in s.value for s in app.success)
+    with services.db.session() as session:
+        assert session.scalars(sa.select(Job.path)).all() == [str(drop / "clinic.txt")]
+
+
+def pick(app: AppTest, title: str) -> AppTest:
+    chooser = labelled(app.selectbox, "Document to change")
+    [index] = [i for i, option in enumerate(chooser.options) if option.startswith(title + " (")]
+    chooser.select_index(index).run()
+    assert not app.exception
+    return app
+
+
+def test_editing_title_type_and_tags_writes_the_sidecar(
+    app: AppTest, services: Services, drop: Path
+) -> None:
+    documents_page(app)
+    pick(app, "contract.pdf")
+    form = {t.label: t for t in app.text_input}
+    form["Title"].set_value("Acme services agreement")
+    form["Type"].set_value("agreements")
+    form["Tags (comma separated)"].set_value("acme, signed")
+    labelled(app.button, "Save details").click().run()
+    assert not app.exception
+    assert any("Saved the details" in s.value for s in app.success)
+    sidecar = sidecar_path(drop / "contracts" / "contract.pdf")
+    assert sidecar.exists()
+    with services.db.session() as session:
+        document = session.scalars(sa.select(Document).where(Document.is_active)).one()
+        headings = set(session.scalars(sa.select(Chunk.heading)).all())
+    assert (document.title, document.document_type, document.tags) == (
+        "Acme services agreement",
+        "agreements",
+        ["acme", "signed"],
+    )
+    assert headings == {"Acme services agreement"}
+
+
+def test_reindex_keeps_the_document_searchable_and_replaces_its_passages(
+    app: AppTest, services: Services
+) -> None:
+    documents_page(app)
+    pick(app, "contract.pdf")
+    with services.db.session() as session:
+        before = set(session.scalars(sa.select(Chunk.id)).all())
+    labelled(app.button, "Re-index").click().run()
+    assert not app.exception
+    with services.db.session() as session:
+        job = session.execute(sa.select(Job.reindex, Job.status)).one()
+    assert tuple(job) == (True, "queued")
+    assert services.retriever.search("notice period for termination", top_k=1)
+
+    [result] = Worker(services.queue, services.ingestor, name="test").drain()
+    assert result.outcome.value == "ingested"
+    with services.db.session() as session:
+        after = set(session.scalars(sa.select(Chunk.id)).all())
+    assert after and not after & before
+    [hit] = services.retriever.search("notice period for termination", top_k=1)
+    assert hit.page == 2
+
+
+def test_retire_moves_the_file_aside_and_restore_brings_it_back(
+    app: AppTest, services: Services, drop: Path
+) -> None:
+    documents_page(app)
+    pick(app, "contract.pdf")
+    assert labelled(app.button, "Retire").disabled
+    labelled(app.checkbox, "Yes, take contract.pdf out of search").check().run()
+    labelled(app.button, "Retire").click().run()
+    assert not app.exception
+    assert not (drop / "contracts" / "contract.pdf").exists()
+    assert (drop / ".retired" / "contracts" / "contract.pdf").exists()
+    assert services.retriever.search("notice period for termination", top_k=3) == []
+    assert "contract.pdf" not in list(app.dataframe[0].value["Title"])
+    [retired] = [e for e in app.expander if e.label.startswith("Retired files")]
+    assert "contract\\.pdf" in retired.markdown[0].value
+
+    labelled(app.button, "Restore").click().run()
+    assert (drop / "contracts" / "contract.pdf").exists()
+    Worker(services.queue, services.ingestor, name="test").drain()
+    assert services.retriever.search("notice period for termination", top_k=1)
+
+
+# --- History, Insights, Settings ------------------------------------------------------
+
+
+@pytest.fixture
+def asked(app: AppTest, services: Services) -> AppTest:
+    """Two questions asked, one rated."""
+    ask(app, "Who painted the Mona Lisa?")
+    ask(app, "What is the notice period for termination?")
+    app.feedback[-1].set_value(1).run()  # two stars
+    return app
+
+
+def test_history_lists_searches_and_shows_details(asked: AppTest) -> None:
+    asked.switch_page(HISTORY).run()
+    assert not asked.exception
+    table = asked.dataframe[0].value
+    assert list(table["Question"]) == [
+        "What is the notice period for termination?",
+        "Who painted the Mona Lisa?",
+    ]
+    assert list(table["Outcome"]) == ["answered", "abstained"]
+    assert list(table["Feedback"]) == ["★★", ""]
+    assert [b.label for b in asked.get("download_button")] == ["Export to CSV"]
+
+    labelled(asked.text_input, "Search").set_value("mona").run()
+    assert list(asked.dataframe[0].value["Question"]) == ["Who painted the Mona Lisa?"]
+    labelled(asked.text_input, "Search").set_value("").run()
+    labelled(asked.selectbox, "Outcome").set_value("abstained").run()
+    assert list(asked.dataframe[0].value["Question"]) == ["Who painted the Mona Lisa?"]
+    labelled(asked.selectbox, "Outcome").set_value(None).run()
+
+    labelled(asked.selectbox, "Question to look at").select_index(0).run()
+    texts = " ".join(md.value for md in asked.markdown)
+    assert "contract\\.pdf, page 2" in texts
+    assert "★★☆☆☆" in texts
+
+
+def test_insights_show_questions_abstention_feedback_and_failures(asked: AppTest) -> None:
+    asked.switch_page(INSIGHTS).run()
+    assert not asked.exception
+    metrics = {m.label: m.value for m in asked.metric}
+    assert metrics["Questions"] == "2"
+    assert metrics["Abstained"] == "50%"
+    assert metrics["Mean rating"] == "2.0 ★"
+    assert metrics["Files failing now"] == "1"
+    assert metrics["Answer time, median"].endswith(" s")
+    assert len(asked.get("vega_lite_chart")) == 4
+    failures = asked.dataframe[0].value
+    assert failures["Files"].tolist() == [1]
+    assert "damaged" in failures["Reason"][0]
+
+
+def test_settings_page_shows_models_database_and_limits(app: AppTest) -> None:
+    app.switch_page(SETTINGS).run()
+    assert not app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Answer model"].endswith(".gguf")
+    assert metrics["Database"] == "PostgreSQL server"
+    assert metrics["Largest file"].endswith("MB")
+    table = app.dataframe[0].value.set_index("Setting")
+    assert table.loc["RAG_RELEVANCE_FLOOR", "Value"] == "0.35"
+    assert table.loc["RAG_DROP_DIR", "What it does"] == "Folder watched for new documents."

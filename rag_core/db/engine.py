@@ -40,9 +40,16 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session whose transaction commits on success and rolls back on error."""
-        with self.sessions.begin() as session:
-            yield session
+        """A session whose transaction commits on success and rolls back on error.  A
+        lost connection surfaces as DatabaseUnavailable, with a sentence for the user."""
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except sa.exc.OperationalError as exc:
+            raise DatabaseUnavailable(
+                "The database is not answering right now. Wait a moment and try again; "
+                "if it persists, restart the appliance."
+            ) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

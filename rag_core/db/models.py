@@ -130,6 +130,8 @@ class Job(Base):
     status: Mapped[str] = mapped_column(Text, server_default="queued")
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     force: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # Extract and embed again even if the content is unchanged (the Documents page).
+    reindex: Mapped[bool] = mapped_column(Boolean, server_default="false")
     run_after: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     locked_by: Mapped[str | None] = mapped_column(Text)
@@ -156,13 +158,19 @@ class QueryLog(Base):
     __table_args__ = (CheckConstraint("feedback BETWEEN 1 AND 5", name="feedback_range"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    question: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
+    question: Mapped[str] = mapped_column(Text)  # as answered: follow-ups made stand-alone
     embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM), nullable=True)
     answer: Mapped[str | None] = mapped_column(Text)
     abstained: Mapped[bool] = mapped_column(Boolean, server_default="false")
     # [{"chunk_id": int, "score": float}, ...] in rank order
     retrieved: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     latency_ms: Mapped[float | None] = mapped_column(Float)
+    # The numbered sources shown with the answer:
+    # [{"number", "document_id", "title", "source", "page", "page_end", "score"}, ...]
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
     feedback: Mapped[int | None] = mapped_column(SmallInteger)
+    feedback_comment: Mapped[str | None] = mapped_column(Text)
     user_name: Mapped[str | None] = mapped_column(Text)

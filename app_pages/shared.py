@@ -1,0 +1,162 @@
+"""What the pages share: the one set of services, the library status panel, and how a
+failure is shown.  Rendering only; every decision is made in rag_core."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import streamlit as st
+
+from rag_core.errors import RagError
+from rag_core.history import PastQuestion
+from rag_core.services import Services, build_services, configure_logging
+from rag_core.settings import Settings
+
+log = logging.getLogger("app")
+T = TypeVar("T")
+
+GENERIC_FAILURE = "Something went wrong. The details are in the appliance's log."
+
+
+@st.cache_resource(show_spinner="Starting the database…")
+def get_services() -> Services:
+    """One set of services per process, shared by every browser session (it holds no
+    per-user state)."""
+    settings = Settings()
+    configure_logging(settings)
+    services = build_services(settings)
+    # Load the models while the first page is read; a question asked meanwhile waits
+    # for them rather than loading them twice.
+    threading.Thread(target=services.warm_up, name="warm-up", daemon=True).start()
+    return services
+
+
+def services_or_stop() -> Services:
+    """The services, or a plain message (database not reachable, a bad setting) and
+    nothing else on the page."""
+    try:
+        return get_services()
+    except RagError as exc:
+        log.error("cannot start: %s", exc)
+        st.error(str(exc))
+        st.stop()
+    raise AssertionError("st.stop() returns only under test")  # pragma: no cover
+
+
+def attempt(action: Callable[[], T], what: str) -> T | None:
+    """Run a user's action; a refusal or failure is shown as a sentence, never a
+    traceback.  `what` names the action for the log and the generic message."""
+    try:
+        return action()
+    except RagError as exc:
+        log.warning("%s refused: %s", what, exc)
+        st.error(str(exc))
+    except Exception:
+        log.exception("%s failed", what)
+        st.error(f"{what.capitalize()} failed. The details are in the appliance's log.")
+    return None
+
+
+def done(action: Callable[[], object], what: str) -> bool:
+    """`attempt` for an action run for its effect: True when it succeeded."""
+
+    def run() -> bool:
+        action()
+        return True
+
+    return attempt(run, what) is not None
+
+
+def note(message: str, kind: str = "success") -> None:
+    """Show `message` at the top of the page when it is next drawn."""
+    st.session_state.setdefault("flash", []).append((kind, message))
+
+
+def flash(message: str, kind: str = "success") -> None:
+    """Redraw the page now (it shows the change) with `message` at the top."""
+    note(message, kind)
+    st.rerun()
+
+
+def show_flashes() -> None:
+    for kind, message in st.session_state.pop("flash", []):
+        getattr(st, kind)(message)
+
+
+def date_range(picked: object) -> tuple[datetime | None, datetime | None]:
+    """The date picker's days as a half-open range of local times (one day picked:
+    from that day on)."""
+    days = list(picked) if isinstance(picked, tuple | list) else []
+    if not days:
+        return None, None
+    start = datetime.combine(days[0], time.min).astimezone()
+    if len(days) < 2:
+        return start, None
+    return start, datetime.combine(days[1] + timedelta(days=1), time.min).astimezone()
+
+
+@st.fragment(run_every=5)
+def library_status(services: Services) -> None:
+    """Counts, progress of files being read, and failures with a retry; refreshed
+    every few seconds while the page is open."""
+    counts = services.catalog.status_counts()
+    ready, failed = st.columns(2)
+    ready.metric("Ready", counts.ready)
+    failed.metric("Failed", counts.failed)
+    queued, processing = st.columns(2)
+    queued.metric("Queued", counts.queued)
+    processing.metric("Processing", counts.processing)
+    st.caption(f"{counts.chunks:,} passages · drop folder `{services.settings.drop_dir}`")
+    rows = services.catalog.documents()
+    for row in rows:
+        if row.progress is not None:
+            done, total = row.progress
+            st.progress(done / max(total, 1), text=f"{row.title}: {done}/{total} passages")
+    failures = [row for row in rows if row.status == "failed"]
+    if failures:
+        with st.expander(f"Failed files ({len(failures)})"):
+            for row in failures:
+                st.markdown(f"**{escape(row.title)}** — {escape(row.error or '')}")
+                st.button(
+                    "Retry",
+                    key=f"retry:{row.source}",
+                    on_click=retry,
+                    args=(services, [Path(row.source)]),
+                )
+            if len(failures) > 1:
+                st.button("Retry all", key="retry:all", on_click=retry, args=(services, None))
+
+
+def retry(services: Services, paths: list[Path] | None) -> None:
+    """A retry button's action; it runs before the page redraws, so the counts show it."""
+    queued = attempt(lambda: services.retry_failed(paths), "queueing a retry")
+    if queued is not None:
+        st.toast(f"{len(queued)} file(s) queued for another try; the watcher picks them up.")
+
+
+def stamp(moment: datetime) -> str:
+    """A time as a person reads it, in the appliance's local time zone."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def show_similar(similar: list[PastQuestion]) -> None:
+    if not similar:
+        return
+    with st.expander(f"Similar past questions ({len(similar)})"):
+        for past in similar:
+            st.markdown(f"**{escape(past.question)}** — {stamp(past.asked_at)}")
+            st.caption(escape((past.answer or "")[:400]))
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~<>$:])")
+
+
+def escape(text: str) -> str:
+    """Text shown as itself in st.markdown (no emphasis, links, LaTeX or colours)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
