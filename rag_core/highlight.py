@@ -1,7 +1,7 @@
 """Which words of a passage match the question, for highlighting in a source card.
 
-Words match by a crude stem ("terminate" finds "termination", "children" does not find
-"child" — good enough to guide the eye; ranking uses Postgres' real stemmer).
+Words match by a crude stem ("terminating" finds "termination"; "children" does not find
+"child") — good enough to guide the eye; ranking uses Postgres' real stemmer.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ _STOP_TEXT = (
 _STOP = frozenset(_STOP_TEXT.split())
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ed", "es", "s", "e")
 _MIN_STEM = 3
+_MIN_SHARED = 5  # "termin(ation)" and "terminat(ing)" match: one stem starts the other
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,15 @@ def query_stems(question: str) -> frozenset[str]:
     )
 
 
+def _matches(word_stem: str, stems: frozenset[str]) -> bool:
+    if word_stem in stems:
+        return True
+    return len(word_stem) >= _MIN_SHARED and any(
+        len(s) >= _MIN_SHARED and (s.startswith(word_stem) or word_stem.startswith(s))
+        for s in stems
+    )
+
+
 def highlight(text: str, question: str) -> list[Segment]:
     """`text` cut into segments, the words matching the question marked; joined
     back, the segments are `text` exactly."""
@@ -48,7 +58,7 @@ def highlight(text: str, question: str) -> list[Segment]:
     segments: list[Segment] = []
     position = 0
     for found in _WORD.finditer(text):
-        if stem(found.group()) not in stems:
+        if not _matches(stem(found.group()), stems):
             continue
         if found.start() > position:
             segments.append(Segment(text[position : found.start()], False))

@@ -1,0 +1,72 @@
+"""Follow-up questions made stand-alone, and the question's words found in passages."""
+
+import pytest
+
+from rag_core.conversation import is_follow_up, next_turn
+from rag_core.highlight import highlight
+from rag_core.settings import redact_url
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "and for children?",
+        "And what about the landlord?",
+        "what about invoices",
+        "Is it renewable?",
+        "Who signed it?",
+        "How long does that last?",
+    ],
+)
+def test_follow_ups_are_recognised(question: str) -> None:
+    assert is_follow_up(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the notice period for termination?",
+        "Maximum paracetamol dose for children aged 6 to 12",
+        "Which invoices are overdue?",
+        "Andrew's contract: when does it end and who may terminate it early?",
+    ],
+)
+def test_stand_alone_questions_are_left_alone(question: str) -> None:
+    assert not is_follow_up(question)
+
+
+def test_follow_ups_join_the_topic_not_each_other() -> None:
+    first = next_turn("What is the maximum paracetamol dose", None)
+    assert not first.rewritten
+    second = next_turn("and for children?", first)
+    assert second.standalone == "What is the maximum paracetamol dose? and for children?"
+    third = next_turn("what about infants?", second)
+    assert third.standalone == "What is the maximum paracetamol dose? what about infants?"
+    fresh = next_turn("Who may terminate the lease?", third)
+    assert (fresh.standalone, fresh.topic) == ("Who may terminate the lease?",) * 2
+
+
+def test_first_question_is_never_rewritten() -> None:
+    assert next_turn("  and for children?  ", None).standalone == "and for children?"
+
+
+def test_highlight_marks_question_words_and_keeps_the_text() -> None:
+    text = "Either party may terminate by notice. The notice period for termination is 90 days."
+    segments = highlight(text, "What is the notice period when terminating?")
+    assert "".join(s.text for s in segments) == text
+    assert [s.text for s in segments if s.match] == [
+        "terminate",
+        "notice",
+        "notice",
+        "period",
+        "termination",
+    ]
+
+
+def test_highlight_ignores_filler_words() -> None:
+    assert not any(s.match for s in highlight("What is in the file", "what is in the"))
+
+
+def test_database_password_is_hidden() -> None:
+    assert redact_url("postgresql://rag:s3cr:t@db:5432/rag") == "postgresql://rag:***@db:5432/rag"
+    assert redact_url("postgresql:///rag?host=/run") == "postgresql:///rag?host=/run"
