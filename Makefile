@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run setup models test test-fast lint typecheck check clean-data help
+.PHONY: run setup models browser test test-fast lint typecheck check clean-data help
 
 help:
 	@echo "make run        set everything up, then serve the chat on http://127.0.0.1:8501 and watch ./drop"
@@ -34,11 +34,15 @@ run: models
 	@mkdir -p drop
 	bash scripts/run.sh
 
-test: models
+# Headless Chromium and chromedriver for the end-to-end browser test (apt, once).
+browser:
+	bash scripts/ensure_browser.sh
+
+test: models browser
 	$(PY) -m pytest
 
 test-fast: setup
-	$(PY) -m pytest -m "not models"
+	$(PY) -m pytest -m "not models and not browser"
 
 lint: setup
 	$(PY) -m ruff check .

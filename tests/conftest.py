@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -149,3 +150,12 @@ def live_watcher(services: Services) -> Iterator[LiveWatcher]:
     stop.set()
     thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test item, so a fixture can see whether the
+    test failed (the browser fixture then saves a screenshot)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

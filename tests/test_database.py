@@ -28,7 +28,7 @@ def test_migrations_create_vector_and_fulltext_indexes(database_url: str) -> Non
     engine.dispose()
     assert "USING hnsw (embedding vector_cosine_ops)" in indexes["ix_chunks_embedding_hnsw"]
     assert "USING gin (tsv)" in indexes["ix_chunks_tsv"]
-    assert version == "0003"
+    assert version == "0004"
     assert extension is not None and extension.startswith("0.8")
 
 

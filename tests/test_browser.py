@@ -1,0 +1,168 @@
+"""End to end in a real browser: the app served on localhost, headless Chromium asks a
+question about an ingested file, waits for the streamed answer and checks its source
+card; every page is opened and photographed.  Screenshots are kept as test artifacts
+in test-artifacts/ (RAG_TEST_ARTIFACTS), for a person to look at."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from rag_core.services import Services
+from tests.conftest import MODELS_DIR, REPO
+from tests.helpers import CONTRACT_PAGES, make_pdf
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(os.environ.get("RAG_TEST_ARTIFACTS", REPO / "test-artifacts"))
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+PAGES = [
+    ("documents", "Documents"),
+    ("history", "History"),
+    ("insights", "Insights"),
+    ("settings", "Settings"),
+]
+WAIT = 180  # seconds: the first question also loads the models
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served(services: Services, database_url: str, tmp_path: Path) -> Iterator[str]:
+    """The app on a free localhost port, its library holding one contract."""
+    drop = services.settings.drop_dir
+    make_pdf(drop / "contracts" / "contract.pdf", CONTRACT_PAGES)
+    list(services.ingestor.ingest_paths([drop]))
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "RAG_DROP_DIR": str(drop),
+        "RAG_DATA_DIR": str(tmp_path / "data"),
+        "RAG_MODELS_DIR": str(MODELS_DIR),
+        "RAG_LLM_TEMPERATURE": "0",
+        "HF_HUB_OFFLINE": "1",
+    }
+    log = (tmp_path / "streamlit.log").open("w")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "app.py"),
+            "--server.headless=true",
+            "--server.address=127.0.0.1",
+            f"--server.port={port}",
+            "--browser.gatherUsageStats=false",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        "the app did not start:\n" + (tmp_path / "streamlit.log").read_text()
+                    ) from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest) -> Iterator[WebDriver]:
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    assert not missing, f"{missing} missing: `make test` installs chromium and chromium-driver"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1100",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    yield driver
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        shoot(driver, f"failed-{request.node.name}")  # what the page showed
+    driver.quit()
+
+
+def shoot(driver: WebDriver, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def test_question_in_the_browser_gets_a_cited_answer(served: str, browser: WebDriver) -> None:
+    wait = WebDriverWait(browser, WAIT)
+    browser.get(served)
+    box = wait.until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="stChatInputTextArea"]'))
+    )
+    box.send_keys("What is the notice period for termination?")
+    box.send_keys(Keys.ENTER)
+
+    # The streamed answer is drawn again with its source cards when it ends.
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, '[role="tab"]')))
+    messages = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessage"]')
+    assert len(messages) == 2
+    answer = messages[1].text
+    assert "ninety" in answer.lower() or "90" in answer
+    assert "Sources (" in answer
+    first_tab = browser.find_elements(By.CSS_SELECTOR, '[role="tab"]')[0]
+    assert first_tab.text.startswith("[1] contract.pdf")
+    card = messages[1].find_element(By.XPATH, './/*[text()="[1] contract.pdf, page 2"]')
+    assert "Relevance" in answer
+    assert "Whole page 2" in answer
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", card)
+    time.sleep(0.5)
+    shot = shoot(browser, "chat-answer")
+    assert shot.stat().st_size > 10_000
+
+
+def test_every_page_opens_in_the_browser(served: str, browser: WebDriver) -> None:
+    wait = WebDriverWait(browser, WAIT)
+    for path, heading in PAGES:
+        browser.get(f"{served}/{path}")
+        title = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "h1")))
+        assert title.text.startswith(heading)
+        time.sleep(1.5)  # let tables and charts draw
+        assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        shoot(browser, f"page-{path}")
