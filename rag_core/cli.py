@@ -77,7 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         help="files to retry (default: every failed file)",
     )
 
-    sub.add_parser("models", help="link the packaged default models into models_cache/")
+    sub.add_parser(
+        "models",
+        help="link the packaged default models into models_cache/ and export the "
+        "embedding model to int8 ONNX (when RAG_EMBEDDING_BACKEND is onnx-int8)",
+    )
     return parser
 
 
@@ -114,6 +118,11 @@ def _models(settings: Settings) -> int:
 
     for path in link_packaged_models(settings.models_dir):
         print(f"ready     {path} -> {path.resolve()}")
+    if settings.embedding_backend == "onnx-int8":
+        from rag_core.onnx_embedding import ensure_export, export_dir_for
+
+        target = export_dir_for(settings.embedding_path, settings.models_dir)
+        print(f"ready     {ensure_export(settings.embedding_path, target)} (int8 ONNX export)")
     return 0
 
 

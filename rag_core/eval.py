@@ -6,9 +6,10 @@
 DATASET_DIR holds `corpus.jsonl` (_id, title, text), `queries.jsonl` (_id, text) and
 `qrels/<split>.tsv` (query-id, corpus-id, score; `test`, else `dev`).  The corpus is
 loaded into a database of its own on the appliance's server (never the library), once:
-a later run with the same corpus and chunk settings reuses it.  Every judged query is
-run in every mode; recall@1/5/10, MRR@10 and nDCG@10 are over documents (a document's
-rank is that of its best passage), latency is per query including its embedding.
+a later run with the same corpus, chunk settings and embedding backend reuses it.
+Every judged query is run in every mode; recall@1/5/10, MRR@10 and nDCG@10 are over
+documents (a document's rank is that of its best passage), latency is per query
+including its embedding.
 With RAG_RERANKER_MODEL_PATH set, `hybrid+rerank` (hybrid, then the cross-encoder)
 is measured too.
 """
@@ -129,6 +130,8 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 def database_name(dataset: BeirDataset, settings: Settings) -> str:
     slug = "".join(c if c.isalnum() else "_" for c in dataset.name.lower())[:30]
     key = f"{dataset.fingerprint}:{settings.chunk_tokens}:{settings.chunk_overlap_tokens}"
+    if settings.embedding_backend != "torch":  # torch: the key of earlier runs, kept
+        key += f":{settings.embedding_backend}"
     return f"eval_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 

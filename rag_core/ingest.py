@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, object_session
 
 from rag_core.chunking import TextChunk, chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, FileRecord
+from rag_core.db.bulk import ChunkRow, copy_chunks
 from rag_core.db.textsearch import searchable_title
 from rag_core.embedding import Embedder
 from rag_core.errors import ExtractionFailed, RagError
@@ -59,6 +60,9 @@ class IngestResult:
     document_id: int | None = None
     chunks: int = 0
     seconds: float = 0.0
+    pages: int = 0
+    # Seconds spent in each stage (extract, chunk, embed, write), for benchmarks.
+    stages: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
         """One line for a terminal or a log."""
@@ -165,7 +169,17 @@ class Ingestor:
             if size > self.options.max_file_bytes:
                 limit_mb = self.options.max_file_bytes / 1_000_000
                 raise ExtractionFailed(f"file is larger than the {limit_mb:g} MB limit")
+            clock = time.perf_counter()
+            stages: dict[str, float] = {}
+
+            def lap(stage: str) -> None:
+                nonlocal clock
+                now = time.perf_counter()
+                stages[stage] = now - clock
+                clock = now
+
             extracted = extract_isolated(path, self.options.limits)
+            lap("extract")
             chunks = chunk_pages(
                 extracted.pages,
                 self.embedder.count_tokens,
@@ -174,8 +188,11 @@ class Ingestor:
             )
             if not chunks:
                 raise ExtractionFailed("no text in file")
+            lap("chunk")
             vectors = self._embed(chunks, progress)
+            lap("embed")
             self._commit(document_id, path, extracted, chunks, vectors, meta)
+            lap("write")
         except RagError as exc:
             fail(document_id, str(exc))
             return IngestResult(path, Outcome.FAILED, str(exc), document_id)
@@ -196,6 +213,8 @@ class Ingestor:
             document_id,
             len(chunks),
             seconds,
+            extracted.page_count or 0,
+            stages,
         )
 
     def retire(self, path: Path) -> IngestResult:
@@ -346,21 +365,21 @@ class Ingestor:
             assert document is not None
             session.execute(sa.delete(Chunk).where(Chunk.document_id == document_id))
             heading = searchable_title(document.title)
-            session.execute(
-                sa.insert(Chunk),
-                [
-                    {
-                        "document_id": document_id,
-                        "chunk_index": chunk.index,
-                        "text": chunk.text,
-                        "heading": heading,
-                        "page_start": chunk.page_start,
-                        "page_end": chunk.page_end,
-                        "token_count": chunk.token_count,
-                        "embedding": vector,
-                    }
+            self._write_chunks(
+                session,
+                (
+                    ChunkRow(
+                        document_id,
+                        chunk.index,
+                        chunk.text,
+                        heading,
+                        chunk.page_start,
+                        chunk.page_end,
+                        chunk.token_count,
+                        vector,
+                    )
                     for chunk, vector in zip(chunks, vectors, strict=True)
-                ],
+                ),
             )
             document.status = DocumentStatus.READY
             document.error = None
@@ -375,6 +394,9 @@ class Ingestor:
             session.flush()
             _refresh_documents(session, [previous, document_id])
             _drop_unreferenced_chunks(session, [previous])
+
+    def _write_chunks(self, session: Session, rows: Iterable[ChunkRow]) -> None:
+        copy_chunks(session, rows)
 
     def _touch(self, document_id: int) -> None:
         """Tell other workers this document is still being worked on."""

@@ -22,6 +22,7 @@ from rag_core.insights import Insights, insights
 from rag_core.isolation import ExtractionLimits
 from rag_core.jobs import JobQueue, QueueParams
 from rag_core.library import Library
+from rag_core.onnx_embedding import export_dir_for
 from rag_core.reranking import Reranker
 from rag_core.retrieval import RetrievalParams, Retriever
 from rag_core.settings import Settings
@@ -168,7 +169,12 @@ def build_reranker(settings: Settings) -> Reranker | None:
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    return Embedder(settings.embedding_path, batch_size=settings.embedding_batch_size)
+    return Embedder(
+        settings.embedding_path,
+        batch_size=settings.embedding_batch_size,
+        backend=settings.embedding_backend,
+        export_dir=export_dir_for(settings.embedding_path, settings.models_dir),
+    )
 
 
 def build_generator(settings: Settings) -> Generator:

@@ -1,97 +1,95 @@
-"""Benchmarks that print figures (and can write JSON); never run as timed assertions.
-
-    python -m rag_core.bench embed [--chunks 512] [--batch-sizes 16,32,64]
-    python -m rag_core.bench drop  [--pages 20] [--files 5]
-    python -m rag_core.bench workers [--pages 20] [--files 10] [--workers 1,2]
-
-Texts are real scientific abstracts from the SciFact corpus (../shared/eval/scifact-dev,
-or --corpus PATH).  `drop` and `workers` run on a throw-away embedded PostgreSQL in a
-temporary folder and need fpdf2 (requirements-dev.txt) to write their PDFs.
-"""
+"""Ingestion benchmarks: `ingest` (a folder of PDFs end to end, against a naive
+baseline), `drop` (drop-folder to searchable) and `workers` (several worker processes)."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from rag_core.bench.common import print_table, scratch_settings, write_pdfs
+from rag_core.ingest import Ingestor, Outcome
 from rag_core.settings import Settings
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/eval/scifact-dev/corpus.jsonl"
+
+class NaiveIngestor(Ingestor):
+    """The baseline: one ORM insert (and round trip) per chunk."""
+
+    def _write_chunks(self, session: Session, rows: Any) -> None:
+        from rag_core.db import Chunk
+
+        for row in rows:
+            session.add(Chunk(**vars(row)))
+            session.flush()
 
 
-def corpus_texts(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            yield f"{record['title']}\n\n{record['text']}"
-
-
-def bench_embed(
-    settings: Settings, corpus: Path, chunks: int, batch_sizes: list[int]
+def bench_ingest(
+    settings: Settings, corpus: Path, folder: Path | None, pages: int, files: int
 ) -> dict[str, Any]:
-    from rag_core.services import build_embedder
+    """A folder of PDFs ingested end to end (extract, chunk, embed, write), by the
+    appliance as configured and by a naive baseline: torch embeddings one chunk at a
+    time and one ORM insert per chunk.  Each runs on a fresh embedded database."""
+    from rag_core.services import build_embedder, build_services
 
-    texts: list[str] = []
-    for text in corpus_texts(corpus):
-        texts.extend(text[i : i + 500] for i in range(0, len(text) - 250, 500))
-        if len(texts) >= chunks:
-            break
-    texts = texts[:chunks]
-    embedder = build_embedder(settings)
-    started = time.perf_counter()
-    embedder.embed(texts[:8])  # load and warm up
-    load_seconds = time.perf_counter() - started
-    rows = []
-    for batch_size in batch_sizes:
-        embedder.batch_size = batch_size
-        started = time.perf_counter()
-        embedder.embed(texts)
-        seconds = time.perf_counter() - started
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="rag-bench-pdfs-"))
+        write_pdfs(folder, corpus, pages, files)
+    naive_settings = settings.model_copy(
+        update={"embedding_backend": "torch", "embedding_batch_size": 1}
+    )
+    variants = [
+        ("naive: torch, 1 chunk a batch, insert per chunk", naive_settings, NaiveIngestor),
+        (
+            f"appliance: {settings.embedding_backend}, batch {settings.embedding_batch_size}, COPY",
+            settings,
+            Ingestor,
+        ),
+    ]
+    rows: list[dict[str, Any]] = []
+    for label, variant, ingestor_class in variants:
+        scratch = scratch_settings(variant, "rag-bench-ingest-")
+        embedder = build_embedder(scratch)
+        embedder.embed(["warm up"])  # a running worker has its model loaded
+        services = build_services(scratch, embedder=embedder)
+        ingestor = ingestor_class(services.db, embedder, services.ingestor.options)
+        try:
+            started = time.perf_counter()
+            results = list(ingestor.ingest_paths([folder]))
+            seconds = time.perf_counter() - started
+        finally:
+            services.close()
+        failed = [r for r in results if r.outcome != Outcome.INGESTED]
+        if failed:
+            raise RuntimeError(f"{len(failed)} files were not ingested: {failed[0].line()}")
+        page_count = sum(r.pages for r in results)
+        chunk_count = sum(r.chunks for r in results)
+        stages = {
+            stage: round(sum(r.stages.get(stage, 0.0) for r in results), 2)
+            for stage in ("extract", "chunk", "embed", "write")
+        }
         rows.append(
             {
-                "batch_size": batch_size,
-                "chunks": len(texts),
+                "variant": label,
+                "files": len(results),
+                "pages": page_count,
+                "chunks": chunk_count,
                 "seconds": round(seconds, 2),
-                "chunks_per_s": round(len(texts) / seconds, 1),
+                "pages_per_s": round(page_count / seconds, 2),
+                "chunks_per_s": round(chunk_count / seconds, 1),
+                **{f"{stage}_s": value for stage, value in stages.items()},
             }
         )
-    print(f"embedding model load + warm-up: {load_seconds:.1f} s; chunks of 500 characters")
-    print(f"{'batch':>6} {'chunks':>7} {'seconds':>8} {'chunks/s':>9}")
-    for row in rows:
-        size, count, secs, rate = (
-            row["batch_size"],
-            row["chunks"],
-            row["seconds"],
-            row["chunks_per_s"],
-        )
-        print(f"{size:>6} {count:>7} {secs:>8} {rate:>9}")
-    return {"benchmark": "embed", "load_seconds": round(load_seconds, 2), "runs": rows}
-
-
-def write_pdfs(folder: Path, corpus: Path, pages: int, files: int) -> list[Path]:
-    """`files` PDFs of `pages` pages, two abstracts a page."""
-    from fpdf import FPDF
-
-    texts = corpus_texts(corpus)
-    pdfs = []
-    for number in range(files):
-        pdf = FPDF()
-        pdf.set_font("Helvetica", size=10)
-        for _ in range(pages):
-            pdf.add_page()
-            body = "\n\n".join(next(texts) for _ in range(2))
-            pdf.multi_cell(0, 5, body.encode("latin-1", "replace").decode("latin-1"))
-        path = folder / f"report_{number}.pdf"
-        pdf.output(str(path))
-        pdfs.append(path)
-    return pdfs
+    columns = ["variant", "pages", "chunks", "seconds", "pages_per_s", "chunks_per_s"]
+    columns += ["extract_s", "chunk_s", "embed_s", "write_s"]
+    print_table(f"ingest: every PDF in {folder}, end to end", rows, columns)
+    speedup = rows[0]["seconds"] / rows[1]["seconds"]
+    print(f"appliance vs naive: {speedup:.1f}x faster\n")
+    return {"benchmark": "ingest", "folder": str(folder), "runs": rows, "speedup": speedup}
 
 
 def bench_drop(settings: Settings, corpus: Path, pages: int, files: int) -> dict[str, Any]:
@@ -101,10 +99,8 @@ def bench_drop(settings: Settings, corpus: Path, pages: int, files: int) -> dict
     from ingest_watch.worker import Worker
     from rag_core.services import build_services
 
-    work = Path(tempfile.mkdtemp(prefix="rag-bench-"))
-    run_settings = settings.model_copy(
-        update={"database_url": None, "data_dir": work / "data", "drop_dir": work / "drop"}
-    )
+    run_settings = scratch_settings(settings, "rag-bench-drop-")
+    work = run_settings.drop_dir.parent
     services = build_services(run_settings)
     services.embedder.embed(["warm up"])  # a running watcher has its model loaded
     pdfs = write_pdfs(work, corpus, pages, files)
@@ -244,44 +240,3 @@ def bench_workers(corpus: Path, pages: int, files: int, worker_counts: list[int]
             f"{row['files_per_worker']}"
         )
     return {"benchmark": "workers", "runs": rows}
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m rag_core.bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--corpus", type=Path, default=DEFAULT_CORPUS, help="BEIR corpus.jsonl to take texts from"
-    )
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    sub = parser.add_subparsers(dest="benchmark", required=True)
-    embed = sub.add_parser("embed", help="embedding chunks/s by batch size")
-    embed.add_argument("--chunks", type=int, default=512)
-    embed.add_argument("--batch-sizes", default="16,32,64")
-    drop = sub.add_parser("drop", help="drop-to-searchable time of PDFs")
-    drop.add_argument("--pages", type=int, default=20)
-    drop.add_argument("--files", type=int, default=5)
-    workers = sub.add_parser("workers", help="throughput of several worker processes")
-    workers.add_argument("--pages", type=int, default=20)
-    workers.add_argument("--files", type=int, default=10)
-    workers.add_argument("--workers", default="1,2", help="worker counts to compare")
-    args = parser.parse_args(argv)
-
-    settings = Settings()
-    if args.benchmark == "embed":
-        sizes = [int(size) for size in args.batch_sizes.split(",")]
-        result = bench_embed(settings, args.corpus, args.chunks, sizes)
-    elif args.benchmark == "workers":
-        counts = [int(count) for count in args.workers.split(",")]
-        result = bench_workers(args.corpus, args.pages, args.files, counts)
-    else:
-        result = bench_drop(settings, args.corpus, args.pages, args.files)
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

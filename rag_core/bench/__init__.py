@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m rag_core.bench --help`."""

@@ -1,0 +1,130 @@
+"""Benchmarks that print tables (and can write JSON); never run as timed assertions.
+
+    python -m rag_core.bench [--quick] [--json OUT] BENCHMARK [options]
+
+    embed     chunks/s by embedding backend and batch size, with agreement to torch
+    ingest    pages/s and chunks/s of a folder of PDFs end to end, against a naive
+              baseline (torch one chunk at a time, one ORM insert per chunk)
+    retrieve  p50/p95 latency and recall@10 against exact search at 10k / 100k / 1M
+              synthetic chunks, for several HNSW index settings
+    answer    time to first token and tokens/s through the pipeline vs llama.cpp direct
+    drop      drop-folder to searchable time of PDFs
+    workers   throughput of several worker processes
+    all       embed, ingest, retrieve and answer
+
+--quick shrinks every benchmark to seconds (CI runs it); the defaults are the full
+runs behind the README's figures, except `retrieve`, whose 1M size is asked for with
+`--sizes 10000,100000,1000000` (about an hour on 2 cores, most of it building indexes).
+Texts are real scientific abstracts from SciFact (../shared/eval/scifact-dev, or
+--corpus PATH); PDFs are written from them with fpdf2 (requirements-dev.txt).  Every
+benchmark that writes runs on a throw-away embedded PostgreSQL in a temporary folder,
+except `retrieve`, which keeps its synthetic libraries in side databases.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rag_core.bench.common import DEFAULT_CORPUS, write_json
+from rag_core.settings import Settings
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m rag_core.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--corpus", type=Path, default=DEFAULT_CORPUS, help="BEIR corpus.jsonl to take texts from"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    sub = parser.add_subparsers(dest="benchmark", required=True)
+    embed = sub.add_parser("embed", help="embedding chunks/s by backend and batch size")
+    embed.add_argument("--chunks", type=int, default=512)
+    embed.add_argument("--batch-sizes", default="8,16,32")
+    embed.add_argument("--backends", default="onnx-int8,torch")
+    ingest = sub.add_parser("ingest", help="a folder of PDFs end to end vs a naive baseline")
+    ingest.add_argument("--folder", type=Path, help="PDFs to ingest (default: written)")
+    ingest.add_argument("--pages", type=int, default=20)
+    ingest.add_argument("--files", type=int, default=5)
+    retrieve = sub.add_parser("retrieve", help="latency and recall by library size and index")
+    retrieve.add_argument("--sizes", default="10000,100000")
+    retrieve.add_argument("--queries", type=int, default=200)
+    retrieve.add_argument("--ef-search", default="40,80,200")
+    retrieve.add_argument("--more-indexes", action="store_true", help="also m=24")
+    answer = sub.add_parser("answer", help="first token and tokens/s, pipeline vs direct")
+    answer.add_argument("--questions", type=int, default=6)
+    drop = sub.add_parser("drop", help="drop-to-searchable time of PDFs")
+    drop.add_argument("--pages", type=int, default=20)
+    drop.add_argument("--files", type=int, default=5)
+    workers = sub.add_parser("workers", help="throughput of several worker processes")
+    workers.add_argument("--pages", type=int, default=20)
+    workers.add_argument("--files", type=int, default=10)
+    workers.add_argument("--workers", default="1,2", help="worker counts to compare")
+    sub.add_parser("all", help="embed, ingest, retrieve and answer, default options")
+    return parser
+
+
+def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from rag_core.bench.answer import bench_answer
+    from rag_core.bench.embed import bench_embed
+    from rag_core.bench.ingest import bench_drop, bench_ingest, bench_workers
+    from rag_core.bench.retrieve import bench_retrieve
+
+    quick = args.quick
+    name = args.benchmark
+    if name == "embed":
+        return bench_embed(
+            settings,
+            args.corpus,
+            32 if quick else args.chunks,
+            [16] if quick else _ints(args.batch_sizes),
+            args.backends.split(","),
+        )
+    if name == "ingest":
+        pages, files = (2, 2) if quick else (args.pages, args.files)
+        return bench_ingest(settings, args.corpus, args.folder, pages, files)
+    if name == "retrieve":
+        return bench_retrieve(
+            settings,
+            [2000] if quick else _ints(args.sizes),
+            20 if quick else args.queries,
+            [40] if quick else _ints(args.ef_search),
+            args.more_indexes,
+        )
+    if name == "answer":
+        return bench_answer(settings, args.corpus, 1 if quick else args.questions)
+    if name == "drop":
+        pages, files = (2, 1) if quick else (args.pages, args.files)
+        return bench_drop(settings, args.corpus, pages, files)
+    if name == "workers":
+        return bench_workers(args.corpus, args.pages, args.files, _ints(args.workers))
+    results = []
+    for each in ("embed", "ingest", "retrieve", "answer"):
+        flags = ["--corpus", str(args.corpus), *(["--quick"] if quick else [])]
+        results.append(run(_parser().parse_args([*flags, each]), settings))
+    return {"benchmark": "all", "results": results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not args.corpus.is_file():
+        print(f"error: no corpus at {args.corpus}; pass --corpus PATH to a BEIR corpus.jsonl")
+        return 2
+    result = run(args, Settings())
+    if args.json:
+        write_json(args.json, result)
+        print(f"figures written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""`answer`: time to first token and tokens/s through the appliance's pipeline (question
+check, embedding, hybrid retrieval, prompt building, streaming) against llama.cpp called
+directly with the very same prompt, on a second copy of the model loaded the same way.
+
+Both sides use temperature 0, so they write the same answer; the questions are asked
+in turn (pipeline, then direct), each side with its own model and prompt cache.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rag_core.bench.common import print_table, scratch_settings, write_pdfs
+from rag_core.generation import Generator
+from rag_core.prompting import Prompt
+from rag_core.settings import Settings
+
+QUESTIONS = (
+    "What do the studies say about vitamin D?",
+    "How does smoking affect cancer risk?",
+    "What is known about insulin resistance?",
+    "Which treatments reduce blood pressure?",
+    "What causes antibiotic resistance in bacteria?",
+    "How is the immune response to infection regulated?",
+)
+
+
+class RecordingGenerator(Generator):
+    """The appliance's generator, keeping the last prompt it was given."""
+
+    last_prompt: Prompt | None = None
+
+    def stream(self, prompt: Prompt) -> Iterator[str]:
+        self.last_prompt = prompt
+        return super().stream(prompt)
+
+
+def _timed(pieces: Iterator[str], started: float) -> tuple[float, float, int]:
+    """(seconds to first piece, seconds in all, pieces) of a stream started at `started`."""
+    first = 0.0
+    count = 0
+    for _ in pieces:
+        if count == 0:
+            first = time.perf_counter() - started
+        count += 1
+    return first, time.perf_counter() - started, count
+
+
+def bench_answer(settings: Settings, corpus: Path, questions: int) -> dict[str, Any]:
+    from rag_core.services import build_generator, build_services
+
+    scratch = scratch_settings(settings.model_copy(update={"llm_temperature": 0.0}), "rag-bench-")
+    folder = scratch.drop_dir.parent / "pdfs"
+    folder.mkdir(parents=True)
+    write_pdfs(folder, corpus, pages=10, files=3)
+    plain = build_generator(scratch)
+    generator = RecordingGenerator(plain.model_path, plain.params)
+    direct = build_generator(scratch)
+    services = build_services(scratch, generator=generator)
+    rows: list[dict[str, Any]] = []
+    try:
+        list(services.ingestor.ingest_paths([folder]))
+        services.embedder.embed(["warm up"])
+        generator.llm, direct.llm  # load both before timing  # noqa: B018
+        for question in (QUESTIONS * 4)[:questions]:
+            started = time.perf_counter()
+            stream = services.chat.ask(question)
+            if stream.abstained:
+                continue
+            first, total, pieces = _timed(iter(stream), started)
+            prompt = generator.last_prompt
+            assert prompt is not None
+            started = time.perf_counter()
+            d_first, d_total, d_pieces = _timed(direct.stream(prompt), started)
+            rows.append(
+                {
+                    "question": question[:40],
+                    "pipeline_first_s": round(first, 3),
+                    "direct_first_s": round(d_first, 3),
+                    "pipeline_tok_s": round(pieces / max(total - first, 1e-9), 1),
+                    "direct_tok_s": round(d_pieces / max(d_total - d_first, 1e-9), 1),
+                    "tokens": pieces,
+                }
+            )
+    finally:
+        services.close()
+    if not rows:
+        raise RuntimeError("every question was abstained from; nothing to time")
+    print_table(
+        f"answer: {Path(str(plain.model_path)).name}, {scratch.llm_threads} threads, "
+        "time to first token and tokens/s",
+        rows,
+        ["question", "pipeline_first_s", "direct_first_s", "pipeline_tok_s", "direct_tok_s"],
+    )
+    summary = {
+        key: round(statistics.median(r[key] for r in rows), 3)
+        for key in ("pipeline_first_s", "direct_first_s", "pipeline_tok_s", "direct_tok_s")
+    }
+    overhead_first = summary["pipeline_first_s"] / summary["direct_first_s"] - 1
+    overhead_rate = 1 - summary["pipeline_tok_s"] / summary["direct_tok_s"]
+    print(
+        f"medians: first token {summary['pipeline_first_s']} s vs {summary['direct_first_s']} s "
+        f"direct ({overhead_first:+.0%}, retrieval included); tokens/s "
+        f"{summary['pipeline_tok_s']} vs {summary['direct_tok_s']} ({overhead_rate:+.0%} slower)\n"
+    )
+    return {"benchmark": "answer", "runs": rows, "medians": summary}

@@ -1,0 +1,36 @@
+"""The benchmarks' quick mode runs end to end and reports sane figures (CI runs it;
+the figures themselves are never asserted against a time)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag_core.bench.__main__ import _parser, run
+from rag_core.settings import Settings
+
+
+@pytest.mark.models
+def test_quick_benchmarks_run_and_report(settings: Settings, tmp_path: Path) -> None:
+    args = _parser().parse_args(["--quick", "all"])
+    result = run(args, settings)
+    json.dumps(result)  # JSON-ready
+    embed, ingest, retrieve, answer = result["results"]
+
+    backends = {row["backend"] for row in embed["runs"]}
+    assert backends == {"torch", "onnx-int8"}
+    for row in embed["runs"]:
+        assert row["chunks_per_s"] > 0 and 0.95 < row["cosine_mean"] <= 1.0001
+
+    naive, ours = ingest["runs"]
+    assert naive["chunks"] == ours["chunks"] > 0 and naive["pages"] == ours["pages"] == 4
+    assert set(ours) >= {"extract_s", "embed_s", "write_s", "pages_per_s"}
+
+    indexes = {row["index"] for row in retrieve["runs"]}
+    assert indexes == {"vector m16 efc64", "halfvec m16 efc64"}
+    for row in retrieve["runs"]:
+        assert 0.8 <= row["recall_at_10"] <= 1.0 and row["index_mb"] > 0
+
+    assert answer["runs"] and answer["medians"]["direct_tok_s"] > 0

@@ -1,0 +1,107 @@
+"""The int8 ONNX embedding backend against sentence-transformers on torch, its export
+folder, and the binary COPY that writes chunks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from rag_core.db import Chunk, Document, DocumentStatus, open_database
+from rag_core.db.bulk import ChunkRow, copy_chunks
+from rag_core.embedding import Embedder
+from rag_core.errors import ModelMismatch
+from rag_core.onnx_embedding import MANIFEST, ModelLayout, ensure_export
+from rag_core.settings import Settings
+
+TEXTS = [
+    "Section 7. Termination. Either party may terminate this agreement by giving ninety "
+    "days written notice to the other party.",
+    "Vitamin D supplementation did not reduce the incidence of fractures in older adults.",
+    "The patient was discharged on day three with oral antibiotics.",
+    "Résumé: la période de préavis est de quatre-vingt-dix jours.",
+    "x",
+    "word " * 400,  # longer than the model's 256 tokens: truncated the same way
+]
+
+
+@pytest.mark.models
+def test_onnx_int8_agrees_with_torch(embedder: Embedder) -> None:
+    assert embedder.backend == "onnx-int8"
+    reference = Embedder(embedder.model_path, backend="torch")
+    fast = embedder.embed(TEXTS)
+    slow = reference.embed(TEXTS)
+    assert fast.shape == slow.shape == (len(TEXTS), 384)
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, rtol=1e-5)
+    agreement = np.sum(fast * slow, axis=1)
+    assert agreement.min() > 0.97, agreement
+    # Each text is still nearest to its own torch vector.
+    assert (np.argmax(fast @ slow.T, axis=1) == np.arange(len(TEXTS))).all()
+    assert embedder.count_tokens(TEXTS) == reference.count_tokens(TEXTS)
+    assert embedder.max_tokens == reference.max_tokens == 256
+    # Activations are quantized per batch, so batch mates move a vector a little, and
+    # only a little: a question (embedded alone) still meets its passage (in a batch).
+    alone = embedder.embed([TEXTS[2]])[0]
+    assert float(alone @ fast[2]) > 0.98
+
+
+@pytest.mark.models
+def test_export_is_reused_and_redone_when_stale(embedder: Embedder, tmp_path: Path) -> None:
+    embedder.embed(["load"])  # the session's export exists now
+    copy = tmp_path / "export"
+    shutil.copytree(embedder.export_dir, copy)
+    model_file = copy / "model.int8.onnx"
+    before = model_file.stat().st_mtime_ns
+    assert ensure_export(embedder.model_path, copy) == copy
+    assert model_file.stat().st_mtime_ns == before  # same weights: not exported again
+
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["weights"] = {"model.safetensors": 1}  # as if the model had been replaced
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    ensure_export(embedder.model_path, copy)
+    assert model_file.stat().st_mtime_ns != before
+    assert json.loads((copy / MANIFEST).read_text())["weights"] != {"model.safetensors": 1}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
+
+
+def test_unsupported_pooling_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "modules.json").write_text(
+        json.dumps([{"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}])
+    )
+    (tmp_path / "1_Pooling/config.json").write_text(
+        json.dumps({"pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": True})
+    )
+    with pytest.raises(ModelMismatch, match="RAG_EMBEDDING_BACKEND=torch"):
+        ModelLayout.read(tmp_path)
+
+
+def test_copy_writes_chunks_exactly(settings: Settings) -> None:
+    db = open_database(settings.database_url, settings.data_dir, settings.database_name)
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((50, 384)).astype(np.float32)
+    with db.session() as session:
+        document = Document(
+            title="t", source_path="/t", content_hash="h", status=DocumentStatus.READY
+        )
+        session.add(document)
+        session.flush()
+        written = copy_chunks(
+            session,
+            (
+                ChunkRow(document.id, i, f"text {i} ünïcode\ttab", "t", i or None, i, 3, v)
+                for i, v in enumerate(vectors)
+            ),
+        )
+    assert written == 50
+    with db.session() as session:
+        rows = session.scalars(sa.select(Chunk).order_by(Chunk.chunk_index)).all()
+    db.dispose()
+    assert [r.text for r in rows] == [f"text {i} ünïcode\ttab" for i in range(50)]
+    assert rows[0].page_start is None and rows[1].page_start == 1
+    np.testing.assert_allclose(np.array([r.embedding for r in rows]), vectors, rtol=1e-6)
+    assert all(r.tsv for r in rows)  # the generated full-text column was computed
