@@ -3,6 +3,8 @@ environment by whoever administers the workstation, then the app is restarted.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app_pages.shared import services_or_stop
@@ -18,9 +20,13 @@ def main() -> None:
         "variables) on the workstation and restarts the appliance."
     )
     embedding, answer = st.columns(2)
-    embedding.metric("Embedding model", settings.embedding_path.name)
+    # Plain text, not metrics: model file names are longer than a metric shows.
+    embedding.markdown(
+        f"**Embedding model**  \n{model_name(settings.embedding_path)} "
+        f"· {settings.embedding_backend} backend"
+    )
     embedding.caption(f"`{settings.embedding_path}`")
-    answer.metric("Answer model", settings.llm_path.name)
+    answer.markdown(f"**Answer model**  \n{settings.llm_path.name}")
     answer.caption(f"`{settings.llm_path}`")
     if not settings.llm_path.exists():
         answer.error("This file is missing: questions cannot be answered until it is restored.")
@@ -35,7 +41,7 @@ def main() -> None:
     drop.caption(f"`{settings.drop_dir}`")
     limits = st.columns(4)
     limits[0].metric("Largest file", f"{settings.max_file_mb:g} MB")
-    limits[1].metric("Longest question", f"{settings.question_max_chars:,} characters")
+    limits[1].metric("Longest question", f"{settings.question_max_chars:,} chars")
     limits[2].metric("Passages per answer", settings.top_k)
     limits[3].metric("Relevance floor", f"{settings.relevance_floor:.2f}")
     st.subheader("Every setting")
@@ -47,6 +53,17 @@ def main() -> None:
         hide_index=True,
         width="stretch",
     )
+
+
+def model_name(folder: Path) -> str:
+    """The title of the model card (README.md) when it has one, else the folder's name
+    (a packaged model's folder is called just "model")."""
+    try:
+        lines = (folder / "README.md").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    titles = [line[2:].strip() for line in lines if line.startswith("# ")]
+    return titles[0] if titles else folder.name
 
 
 main()

@@ -368,7 +368,9 @@ def test_settings_page_shows_models_database_and_limits(app: AppTest) -> None:
     app.switch_page(SETTINGS).run()
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Answer model"].endswith(".gguf")
+    text = " ".join(m.value for m in app.markdown)
+    assert "**Answer model**  \nSmolLM2-135M-Instruct.Q4_1.gguf" in text
+    assert "all-MiniLM-L6-v2 · onnx-int8 backend" in text
     assert metrics["Database"] == "PostgreSQL server"
     assert metrics["Largest file"].endswith("MB")
     table = app.dataframe[0].value.set_index("Setting")
