@@ -11,10 +11,13 @@ import pytest
 from rag_core.bench.__main__ import _parser, run
 from rag_core.settings import Settings
 
+# Committed with the project, so the test does not depend on the shared folder.
+CORPUS = Path(__file__).resolve().parent.parent / "eval/manpages-smoke/corpus.jsonl"
+
 
 @pytest.mark.models
 def test_quick_benchmarks_run_and_report(settings: Settings, tmp_path: Path) -> None:
-    args = _parser().parse_args(["--quick", "all"])
+    args = _parser().parse_args(["--corpus", str(CORPUS), "--quick", "all"])
     result = run(args, settings)
     json.dumps(result)  # JSON-ready
     embed, ingest, retrieve, answer = result["results"]

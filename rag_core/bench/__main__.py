@@ -14,11 +14,13 @@
 
 --quick shrinks every benchmark to seconds (CI runs it); the defaults are the full
 runs behind the README's figures, except `retrieve`, whose 1M size is asked for with
-`--sizes 10000,100000,1000000` (about an hour on 2 cores, most of it building indexes).
-Texts are real scientific abstracts from SciFact (../shared/eval/scifact-dev, or
---corpus PATH); PDFs are written from them with fpdf2 (requirements-dev.txt).  Every
-benchmark that writes runs on a throw-away embedded PostgreSQL in a temporary folder,
-except `retrieve`, which keeps its synthetic libraries in side databases.
+`--sizes 10000,100000,1000000` (not yet timed on 2 cores; the 100k size takes about
+5 minutes).  Texts are real scientific abstracts from SciFact
+(../shared/eval/scifact-dev; where that is missing, the committed
+eval/manpages-smoke; or --corpus PATH); PDFs are written from them with fpdf2
+(requirements-dev.txt).  Every benchmark that writes runs on a throw-away embedded
+PostgreSQL in a temporary folder, except `retrieve`, which keeps its synthetic
+libraries in side databases.
 """
 
 from __future__ import annotations

@@ -10,7 +10,11 @@ from typing import Any
 
 from rag_core.settings import Settings
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[3] / "shared/eval/scifact-dev/corpus.jsonl"
+_REPO = Path(__file__).resolve().parents[2]
+SCIFACT = _REPO.parent / "shared/eval/scifact-dev/corpus.jsonl"
+# SciFact where the team's shared folder sits beside the checkout; otherwise (a clean
+# clone, CI) the man-page set committed with the project.
+DEFAULT_CORPUS = SCIFACT if SCIFACT.is_file() else _REPO / "eval/manpages-smoke/corpus.jsonl"
 
 
 def corpus_texts(path: Path) -> Iterator[str]:
