@@ -20,6 +20,7 @@ import numpy as np
 
 from rag_core.db.models import EMBEDDING_DIM
 from rag_core.errors import ModelMismatch, ModelNotFound
+from rag_core.onnx_embedding import export_dir_for
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -57,7 +58,7 @@ class Embedder:
         self.model_path = model_path
         self.batch_size = batch_size
         self.backend: Backend = backend
-        self.export_dir = export_dir or model_path.with_name(f"{model_path.name}.onnx-int8")
+        self.export_dir = export_dir or export_dir_for(model_path, model_path.parent)
         self._model: SentenceTransformer | None = None
         self._onnx: OnnxEncoder | None = None
         self._lock = threading.Lock()
