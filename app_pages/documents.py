@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.shared import (
+    admin,
     attempt,
     done,
     escape,
@@ -20,6 +21,7 @@ from app_pages.shared import (
     services_or_stop,
     show_flashes,
     stamp,
+    user,
 )
 from rag_core.catalog import STATUSES, DocumentQuery, DocumentRow
 from rag_core.extract import SUPPORTED_SUFFIXES
@@ -50,7 +52,13 @@ def upload_panel(services: Services) -> None:
             failed = False
             for file in files:
                 upload = attempt(
-                    partial(services.library.upload, file.name, file.getvalue(), chosen),
+                    partial(
+                        services.library.upload,
+                        file.name,
+                        file.getvalue(),
+                        chosen,
+                        by=user().username,
+                    ),
                     f"adding {file.name}",
                 )
                 if upload is None:
@@ -119,7 +127,11 @@ def actions(services: Services, rows: list[DocumentRow]) -> None:
         if st.form_submit_button("Save details"):
             result = attempt(
                 lambda: services.library.edit(
-                    source, title=title, document_type=kind, tags=tags.split(",")
+                    source,
+                    title=title,
+                    document_type=kind,
+                    tags=tags.split(","),
+                    by=user().username,
                 ),
                 f"saving the details of {source.name}",
             )
@@ -129,19 +141,32 @@ def actions(services: Services, rows: list[DocumentRow]) -> None:
     with reindex:
         if st.button(
             "Re-index", help="Read and embed the file again; it stays searchable."
-        ) and done(lambda: services.library.reindex(source), f"re-indexing {source.name}"):
+        ) and done(
+            lambda: services.library.reindex(source, by=user().username),
+            f"re-indexing {source.name}",
+        ):
             flash(f"{source.name} is queued to be read again; it stays searchable meanwhile.")
     with retire:
+        if user().role != "admin":
+            st.caption("Retiring a file is for administrators.")
+            return
         sure = st.checkbox(f"Yes, take {source.name} out of search")
         if st.button("Retire", disabled=not sure, help="Moved to the drop folder's .retired/"):
-            retired = attempt(lambda: services.library.retire(source), f"retiring {source.name}")
+            retired = attempt(
+                lambda: services.library.retire(source, by=admin().username),
+                f"retiring {source.name}",
+            )
             if retired is not None:
                 flash(f"{source.name} is retired from search; it is kept in {retired.path.parent}.")
 
 
+def restore(services: Services, path: Path) -> Path:
+    return services.library.restore(path, by=admin().username)
+
+
 def retired_panel(services: Services) -> None:
     retired = services.library.retired()
-    if not retired:
+    if not retired or user().role != "admin":
         return
     with st.expander(f"Retired files ({len(retired)})"):
         for file in retired:
@@ -149,7 +174,7 @@ def retired_panel(services: Services) -> None:
             left.markdown(f"**{escape(file.original.name)}** — retired {stamp(file.retired_at)}")
             if right.button("Restore", key=f"restore:{file.path}"):
                 restored = attempt(
-                    partial(services.library.restore, file.path),
+                    partial(restore, services, file.path),
                     f"restoring {file.original.name}",
                 )
                 if restored is not None:

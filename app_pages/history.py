@@ -9,7 +9,8 @@ from datetime import datetime
 
 import streamlit as st
 
-from app_pages.shared import date_range, escape, services_or_stop, show_similar, stamp
+from app_pages.shared import date_range, escape, services_or_stop, show_similar, stamp, user
+from rag_core.audit import Action
 from rag_core.history import FEEDBACK_FILTERS, OUTCOMES, HistoryQuery, LoggedAnswer
 from rag_core.services import Services
 
@@ -83,15 +84,29 @@ def details(services: Services, entries: list[LoggedAnswer]) -> None:
         elif entry.feedback_comment:
             st.markdown(f"Comment: “{escape(entry.feedback_comment)}”")
     similar = services.history.similar_to(
-        entry.id, min_similarity=services.settings.similar_question_floor
+        entry.id,
+        min_similarity=services.settings.similar_question_floor,
+        asked_by=query_owner(),
     )
     show_similar(similar)
+
+
+def query_owner() -> str | None:
+    """Staff see their own questions; administrators everyone's."""
+    return None if user().role == "admin" else user().username
+
+
+def exported(services: Services, query: HistoryQuery) -> str:
+    services.audit.record(
+        user().username, Action.HISTORY_EXPORT, {"search": query.search, "asked_by": query_owner()}
+    )
+    return services.history.export_csv(query)
 
 
 def main() -> None:
     services = services_or_stop()
     st.title("History")
-    query = filters_row()
+    query = replace(filters_row(), asked_by=query_owner())
     total = services.history.find(replace(query, limit=0)).total
     pages = max(1, math.ceil(total / PAGE_SIZE))
     left, right = st.columns([1, 3])
@@ -99,7 +114,7 @@ def main() -> None:
     listing = services.history.find(replace(query, offset=(int(number) - 1) * PAGE_SIZE))
     right.download_button(
         "Export to CSV",
-        data=lambda: services.history.export_csv(query),
+        data=lambda: exported(services, query),
         file_name=f"question-history-{datetime.now():%Y%m%d-%H%M}.csv",
         mime="text/csv",
         help="Every question matching the filters, all pages.",

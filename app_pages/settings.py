@@ -7,12 +7,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.shared import services_or_stop
+from app_pages.shared import admin_only, services_or_stop
 from rag_core.settings import redact_url
 
 
 def main() -> None:
     services = services_or_stop()
+    admin_only()
     settings = services.settings
     st.title("Settings")
     st.caption(

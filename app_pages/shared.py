@@ -13,6 +13,8 @@ from typing import TypeVar
 
 import streamlit as st
 
+from rag_core.accounts import SignedIn, require_admin
+from rag_core.db.models import Role
 from rag_core.errors import RagError
 from rag_core.history import PastQuestion
 from rag_core.services import Services, build_services, configure_logging
@@ -47,6 +49,61 @@ def services_or_stop() -> Services:
         st.error(str(exc))
         st.stop()
     raise AssertionError("st.stop() returns only under test")  # pragma: no cover
+
+
+# With sign-in off (allowed on 127.0.0.1 only) the one person at this machine.
+LOCAL_USER = SignedIn("local", Role.ADMIN, datetime.min, datetime.min)
+_SESSION_KEY = "signed_in"
+
+
+def signed_in(services: Services) -> SignedIn | None:
+    """Who this browser session belongs to, or None until someone signs in.  Checked
+    on every page load: an expired session, or one whose account was disabled or
+    changed role, ends here."""
+    if not services.settings.auth_enabled:
+        return LOCAL_USER
+    current = st.session_state.get(_SESSION_KEY)
+    if current is None:
+        return None
+    valid = services.accounts.still_valid(current, datetime.now().astimezone())
+    if valid is None:
+        del st.session_state[_SESSION_KEY]
+        note("Your session has ended. Please sign in again.", "info")
+    else:
+        st.session_state[_SESSION_KEY] = valid
+    return valid
+
+
+def sign_in(signed: SignedIn) -> None:
+    st.session_state[_SESSION_KEY] = signed
+
+
+def sign_out(services: Services) -> None:
+    current = st.session_state.pop(_SESSION_KEY, None)
+    if current is not None:
+        services.accounts.sign_out(current)
+
+
+def user() -> SignedIn:
+    """The person using this page (app.py lets no page run without one)."""
+    current = st.session_state.get("user")
+    assert isinstance(current, SignedIn), "app.py sets the user before any page runs"
+    return current
+
+
+def admin() -> SignedIn:
+    """The person using this page, who must be an administrator (AccessDenied, shown
+    as a sentence by `attempt`, otherwise)."""
+    person = user()
+    require_admin(person)
+    return person
+
+
+def admin_only() -> None:
+    """Stop the page, with a sentence, unless an administrator is using it (the
+    navigation offers these pages to administrators only; this is the second lock)."""
+    if attempt(admin, "opening this page") is None:
+        st.stop()
 
 
 def attempt(action: Callable[[], T], what: str) -> T | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -38,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-watch", action="store_true", help="only work through the job queue (an extra worker)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes in all, this one included (default RAG_INGEST_WORKERS); "
+        "the helpers only work through the queue and end with this process",
+    )
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -60,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     worker = Worker(services.queue, services.ingestor)
     stop = threading.Event()
+    helpers = (
+        []
+        if args.once or args.no_watch
+        else start_helpers((args.workers or settings.ingest_workers) - 1, args.drop_dir)
+    )
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping (signal %d)", signum)
@@ -76,7 +89,38 @@ def main(argv: list[str] | None = None) -> int:
         serve(None if args.no_watch else watcher, worker, stop, settings.watch_poll_seconds)
         return 0
     finally:
+        stop_helpers(helpers)
         services.close()
+
+
+def start_helpers(count: int, drop_dir: Path | None) -> list[subprocess.Popen[bytes]]:
+    """`count` more workers (`--no-watch`), which the kernel ends if this process dies
+    without stopping them (even by SIGKILL)."""
+    command = [sys.executable, "-m", "ingest_watch", "--no-watch"]
+    if drop_dir:
+        command += ["--drop-dir", str(drop_dir)]
+    helpers = [
+        subprocess.Popen(command, preexec_fn=_die_with_parent)  # noqa: PLW1509 - only a prctl
+        for _ in range(max(count, 0))
+    ]
+    if helpers:
+        log.info("started %d helper worker(s): pids %s", len(helpers), [h.pid for h in helpers])
+    return helpers
+
+
+def stop_helpers(helpers: list[subprocess.Popen[bytes]]) -> None:
+    for helper in helpers:
+        helper.terminate()
+    for helper in helpers:
+        try:
+            helper.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            helper.kill()
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 if __name__ == "__main__":

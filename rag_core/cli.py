@@ -7,6 +7,10 @@ Output contract (checks depend on it):
   ask QUESTION [--json]     {"answer", "abstained", "sources": [same fields as hits]}
   status [--json]           documents by status, chunks
   retry [PATH...]           queue failed files (all, or these) for another try
+  users add|list|disable|enable|reset-password|first-admin
+                            accounts that may sign in to the app
+  backup PATH / restore PATH [--replace]
+                            the database and the drop folder's files, in one tar
 Exit status 2 means the command could not run (bad question, missing model, no
 database); the message says why.
 """
@@ -21,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rag_core.cli_admin import add_commands as add_admin_commands
+from rag_core.cli_admin import run as run_admin
 from rag_core.errors import RagError
 from rag_core.settings import Settings
 
@@ -77,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         help="files to retry (default: every failed file)",
     )
 
+    add_admin_commands(sub)
+    sub.add_parser(
+        "exposure",
+        help="print the address the app serves on (RAG_SERVER_ADDRESS), or refuse (exit 2) "
+        "one other machines can reach while sign-in is off",
+    )
     sub.add_parser(
         "models",
         help="link the packaged default models into models_cache/ and export the "
@@ -94,6 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "models":
             return _models(settings)
+        if args.command == "exposure":
+            from rag_core.exposure import check_exposure
+
+            check_exposure(settings.server_address, settings.auth_enabled)
+            print(settings.server_address)
+            return 0
+        if args.command in ("users", "backup", "restore"):
+            return run_admin(args, settings)
         from rag_core.services import build_services
 
         services = build_services(settings)
@@ -158,9 +178,12 @@ def _search(services: Any, args: argparse.Namespace) -> int:
 
 
 def _ask(services: Any, args: argparse.Namespace) -> int:
+    from rag_core.audit import command_line_user
     from rag_core.prompting import source_label
 
-    stream = services.chat.ask(args.query, top_k=args.top_k, filters=_filters(args))
+    stream = services.chat.ask(
+        args.query, top_k=args.top_k, filters=_filters(args), user=command_line_user()
+    )
     if args.json:
         answer = stream.complete()
         _print_json(

@@ -8,7 +8,9 @@ appliance; library errors are translated where they enter our code (`raise ... f
     ├── ModelMismatch          embedding model does not fit the database schema
     ├── DatabaseUnavailable    cannot reach or start PostgreSQL
     ├── ConfigurationError     a setting names something that does not exist
-    └── QuestionRejected       empty or over-long question
+    ├── QuestionRejected       empty or over-long question
+    │   └── RateLimited        too many questions from one person in a minute
+    └── (rag_core.accounts)    AccountError, SignInFailed, AccessDenied
 """
 
 
@@ -41,4 +43,8 @@ class ConfigurationError(RagError):
 
 
 class QuestionRejected(RagError):
+    pass
+
+
+class RateLimited(QuestionRejected):
     pass

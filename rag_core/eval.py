@@ -361,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     from rag_core.services import (
         build_embedder,
         build_reranker,
+        build_resources,
         configure_logging,
+        hnsw_index,
         retrieval_params,
     )
 
@@ -372,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         settings.data_dir,
         database_name(dataset, settings),
         settings.text_search_config,
+        vector_index=hnsw_index(settings),
+        build=build_resources(settings),
     )
     try:
         embedder = build_embedder(settings)
@@ -413,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rrf_vector_weight": settings.rrf_vector_weight,
                 "rrf_text_weight": settings.rrf_text_weight,
                 "hnsw_ef_search": settings.hnsw_ef_search,
+                "vector_index": hnsw_index(settings).describe(),
                 "chunk_tokens": settings.chunk_tokens,
             },
             "results": results,

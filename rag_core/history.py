@@ -40,6 +40,7 @@ _SIMILAR = sa.text("""
                1 - (q.embedding <=> :vector) AS similarity
         FROM query_log q
         WHERE q.embedding IS NOT NULL AND NOT q.id = ANY(:exclude)
+          AND (CAST(:asked_by AS text) IS NULL OR q.user_name = :asked_by)
           AND 1 - (q.embedding <=> :vector) >= :min_similarity
         ORDER BY lower(q.question), q.created_at DESC
     ) newest
@@ -88,6 +89,7 @@ class HistoryQuery:
     until: datetime | None = None  # exclusive
     outcome: str | None = None  # one of OUTCOMES
     feedback: str | None = None  # one of FEEDBACK_FILTERS
+    asked_by: str | None = None  # one person's questions only
     limit: int | None = 50
     offset: int = 0
 
@@ -124,15 +126,18 @@ class History:
         limit: int = 5,
         min_similarity: float = 0.75,
         exclude: tuple[int, ...] = (),
+        asked_by: str | None = None,
     ) -> list[PastQuestion]:
         """Past questions close in meaning to the one whose embedding is `vector`,
-        closest first; `exclude` leaves out entries (the question just asked)."""
+        closest first; `exclude` leaves out entries (the question just asked);
+        `asked_by` keeps only that person's."""
         with self.db.session() as session:
             rows = session.execute(
                 _SIMILAR,
                 {
                     "vector": vector,
                     "exclude": list(exclude),
+                    "asked_by": asked_by,
                     "min_similarity": min_similarity,
                     "limit": limit,
                 },
@@ -151,7 +156,12 @@ class History:
         ]
 
     def similar_to(
-        self, entry_id: int, *, limit: int = 5, min_similarity: float = 0.75
+        self,
+        entry_id: int,
+        *,
+        limit: int = 5,
+        min_similarity: float = 0.75,
+        asked_by: str | None = None,
     ) -> list[PastQuestion]:
         """Past questions close in meaning to a logged one (its stored embedding)."""
         with self.db.session() as session:
@@ -159,7 +169,11 @@ class History:
         if vector is None:
             return []
         return self.similar(
-            np.asarray(vector), limit=limit, min_similarity=min_similarity, exclude=(entry_id,)
+            np.asarray(vector),
+            limit=limit,
+            min_similarity=min_similarity,
+            exclude=(entry_id,),
+            asked_by=asked_by,
         )
 
     def find(self, query: HistoryQuery = HistoryQuery()) -> HistoryPage:
@@ -236,6 +250,8 @@ def _conditions(query: HistoryQuery) -> list[sa.ColumnElement[bool]]:
                 QueryLog.answer.icontains(word, autoescape=True),
             )
         )
+    if query.asked_by is not None:
+        conditions.append(QueryLog.user_name == query.asked_by)
     if query.since is not None:
         conditions.append(QueryLog.created_at >= query.since)
     if query.until is not None:

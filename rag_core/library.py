@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag_core.audit import Action, AuditTrail
 from rag_core.errors import RagError
 from rag_core.extract import SUPPORTED_SUFFIXES, is_supported
 from rag_core.folders import is_sidecar, sidecar_path
@@ -55,8 +56,14 @@ class RetiredFile:
 
 class Library:
     def __init__(
-        self, drop_dir: Path, ingestor: Ingestor, queue: JobQueue, max_file_bytes: int
+        self,
+        drop_dir: Path,
+        ingestor: Ingestor,
+        queue: JobQueue,
+        max_file_bytes: int,
+        audit: AuditTrail | None = None,
     ) -> None:
+        self.audit = audit or AuditTrail(ingestor.db)
         self.drop_dir = drop_dir.absolute()
         self.retired_dir = self.drop_dir / RETIRED_FOLDER
         self.ingestor = ingestor
@@ -65,7 +72,9 @@ class Library:
 
     # --- upload -------------------------------------------------------------------------
 
-    def upload(self, name: str, data: bytes, folder: str | None = None) -> Upload:
+    def upload(
+        self, name: str, data: bytes, folder: str | None = None, *, by: str | None = None
+    ) -> Upload:
         """Save an uploaded file into the drop folder (in `folder`, which names its
         document type) and queue it.  A file of the same name is never overwritten: a
         new name like "report (2).pdf" is used, unless the content is the same."""
@@ -98,12 +107,19 @@ class Library:
             ) from exc
         self.queue.enqueue(candidate)
         log.info("uploaded %s (%d bytes)", candidate, len(data))
+        self.audit.record(by, Action.UPLOAD, {"path": str(candidate), "bytes": len(data)})
         return Upload(candidate)
 
     # --- edit ---------------------------------------------------------------------------
 
     def edit(
-        self, source: Path, *, title: str, document_type: str, tags: Sequence[str]
+        self,
+        source: Path,
+        *,
+        title: str,
+        document_type: str,
+        tags: Sequence[str],
+        by: str | None = None,
     ) -> IngestResult:
         """Set a file's title, type and tags (blank title or type: back to the file name
         or folder).  Written to its sidecar and applied at once, without re-embedding."""
@@ -129,11 +145,12 @@ class Library:
             raise LibraryActionRefused(
                 f"The details of {source.name} could not be saved ({_reason(exc)})."
             ) from exc
+        self.audit.record(by, Action.EDIT, {"path": str(source), **data})
         return self.ingestor.ingest_file(source)
 
     # --- retire and restore -------------------------------------------------------------
 
-    def retire(self, source: Path) -> RetiredFile:
+    def retire(self, source: Path, *, by: str | None = None) -> RetiredFile:
         """Take a file out of search by moving it (and its sidecar) into the drop
         folder's `.retired/` folder, where it is kept and can be restored."""
         source = self._present(source)
@@ -147,6 +164,7 @@ class Library:
         self._move(source, target)
         self.ingestor.retire(source)
         log.info("retired %s to %s", source, target)
+        self.audit.record(by, Action.RETIRE, {"path": str(source), "kept_at": str(target)})
         return RetiredFile(target, source, datetime.now(UTC))
 
     def retired(self) -> list[RetiredFile]:
@@ -164,7 +182,7 @@ class Library:
                     )
         return sorted(found, key=lambda f: (f.retired_at, str(f.path)), reverse=True)
 
-    def restore(self, retired: Path) -> Path:
+    def restore(self, retired: Path, *, by: str | None = None) -> Path:
         """Move a retired file back to where it was and queue it."""
         retired = retired.absolute()
         if not retired.is_relative_to(self.retired_dir) or not retired.is_file():
@@ -178,14 +196,17 @@ class Library:
         self._move(retired, original)
         self.queue.enqueue(original)
         log.info("restored %s", original)
+        self.audit.record(by, Action.RESTORE, {"path": str(original)})
         return original
 
     # --- re-index -----------------------------------------------------------------------
 
-    def reindex(self, source: Path) -> None:
+    def reindex(self, source: Path, *, by: str | None = None) -> None:
         """Queue a file to be read and embedded again even though it is unchanged; its
         current passages stay searchable until the new ones are in."""
-        self.queue.enqueue(self._present(source), force=True, reindex=True)
+        source = self._present(source)
+        self.queue.enqueue(source, force=True, reindex=True)
+        self.audit.record(by, Action.REINDEX, {"path": str(source)})
 
     # --- helpers ------------------------------------------------------------------------
 

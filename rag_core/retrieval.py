@@ -24,6 +24,7 @@ from pgvector.sqlalchemy import Vector
 from rag_core.db import Database
 from rag_core.db.models import EMBEDDING_DIM
 from rag_core.db.textsearch import DEFAULT_CONFIG
+from rag_core.db.vectorindex import DEFAULT_INDEX, HnswIndex
 from rag_core.embedding import Embedder
 from rag_core.errors import ConfigurationError
 from rag_core.reranking import Reranker
@@ -81,21 +82,22 @@ class Hit:
 class RetrievalParams:
     candidates: int = 40
     rrf_k: int = 60
-    ef_search: int = 80
+    ef_search: int = 300
     vector_weight: float = 1.0
     text_weight: float = 1.0
     query_cache_size: int = 1024
     text_search_config: str = DEFAULT_CONFIG  # the language the stored column uses
     title_weight: float = 1.0  # a title word counts this many times a body word
     rerank_candidates: int = 20  # fused passages the cross-encoder re-orders, if any
+    index: HnswIndex = DEFAULT_INDEX  # the index the database was opened with
 
 
 _VECTOR_CTE = """
 vector_hits AS (
-    SELECT c.id, row_number() OVER (ORDER BY c.embedding <=> :qvec) AS rank
+    SELECT c.id, row_number() OVER (ORDER BY {distance}) AS rank
     FROM chunks c JOIN documents d ON d.id = c.document_id
     WHERE d.is_active AND d.status = 'ready' {filters}
-    ORDER BY c.embedding <=> :qvec
+    ORDER BY {distance}
     LIMIT :candidates
 )"""
 
@@ -212,7 +214,12 @@ class Retriever:
             )
             return self.reranker.rerank(query, hits, top_k)
         where, params = _filter_sql(filters)
-        vector_cte = _VECTOR_CTE.format(filters=where) if mode != Mode.FULLTEXT else _EMPTY_VECTOR
+        distance = self.params.index.distance_sql("c.embedding", ":qvec")
+        vector_cte = (
+            _VECTOR_CTE.format(filters=where, distance=distance)
+            if mode != Mode.FULLTEXT
+            else _EMPTY_VECTOR
+        )
         text_cte = _TEXT_CTE.format(filters=where) if mode != Mode.VECTOR else _EMPTY_TEXT
         statement = sa.text(f"WITH {vector_cte},\n{text_cte}\n{_FUSED}").bindparams(
             sa.bindparam("qvec", type_=Vector(EMBEDDING_DIM))

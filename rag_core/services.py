@@ -10,9 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from rag_core import phi_logs
+from rag_core.accounts import AccountParams, Accounts
+from rag_core.audit import AuditTrail
 from rag_core.catalog import Catalog
 from rag_core.chat import ChatParams, ChatService
 from rag_core.db import Database, open_database
+from rag_core.db.vectorindex import BuildResources, HnswIndex, IndexKind
 from rag_core.embedding import Embedder
 from rag_core.errors import RagError
 from rag_core.generation import GenerationParams, Generator
@@ -43,6 +47,8 @@ class Services:
     queue: JobQueue
     history: History
     library: Library
+    audit: AuditTrail
+    accounts: Accounts
 
     def close(self) -> None:
         self.db.dispose()
@@ -56,13 +62,16 @@ class Services:
             self.queue.enqueue(path, force=True)
         return sorted(wanted)
 
-    def similar_questions(self, question: str, exclude: tuple[int, ...] = ()) -> list[PastQuestion]:
+    def similar_questions(
+        self, question: str, exclude: tuple[int, ...] = (), asked_by: str | None = None
+    ) -> list[PastQuestion]:
         """Past questions close in meaning to `question` (its embedding is usually
-        cached: it was just asked)."""
+        cached: it was just asked); `asked_by` keeps only that person's."""
         return self.history.similar(
             self.retriever.embed_query(question),
             min_similarity=self.settings.similar_question_floor,
             exclude=exclude,
+            asked_by=asked_by,
         )
 
     def insights(self, since: datetime) -> Insights:
@@ -94,6 +103,10 @@ def build_services(
         settings.data_dir,
         settings.database_name,
         settings.text_search_config,
+        vector_index=hnsw_index(settings),
+        build=build_resources(settings),
+        as_app_role=True,
+        hide_parameters=not settings.log_content,
     )
     embedder = embedder or build_embedder(settings)
     generator = generator or build_generator(settings)
@@ -121,6 +134,7 @@ def build_services(
             lease_seconds=settings.job_lease_seconds, max_attempts=settings.job_max_attempts
         ),
     )
+    audit = AuditTrail(db)
     chat = ChatService(
         db,
         embedder,
@@ -131,7 +145,10 @@ def build_services(
             question_max_chars=settings.question_max_chars,
             top_k=settings.top_k,
             context_neighbours=settings.context_neighbours,
+            questions_per_minute=settings.questions_per_minute,
+            log_content=settings.log_content,
         ),
+        audit,
     )
     return Services(
         settings=settings,
@@ -144,7 +161,19 @@ def build_services(
         catalog=Catalog(db),
         queue=queue,
         history=History(db),
-        library=Library(settings.drop_dir, ingestor, queue, ingestor.options.max_file_bytes),
+        library=Library(settings.drop_dir, ingestor, queue, ingestor.options.max_file_bytes, audit),
+        audit=audit,
+        accounts=Accounts(db, audit, account_params(settings)),
+    )
+
+
+def account_params(settings: Settings) -> AccountParams:
+    return AccountParams(
+        min_password_length=settings.min_password_length,
+        lockout_failures=settings.login_lockout_failures,
+        lockout_minutes=settings.login_lockout_minutes,
+        session_idle_minutes=settings.session_idle_minutes,
+        session_max_hours=settings.session_max_hours,
     )
 
 
@@ -159,7 +188,18 @@ def retrieval_params(settings: Settings) -> RetrievalParams:
         text_search_config=settings.text_search_config,
         title_weight=settings.title_weight,
         rerank_candidates=settings.rerank_candidates,
+        index=hnsw_index(settings),
     )
+
+
+def hnsw_index(settings: Settings) -> HnswIndex:
+    return HnswIndex(
+        IndexKind(settings.vector_index), settings.hnsw_m, settings.hnsw_ef_construction
+    )
+
+
+def build_resources(settings: Settings) -> BuildResources:
+    return BuildResources(memory_mb=settings.index_build_memory_mb)
 
 
 def build_reranker(settings: Settings) -> Reranker | None:
@@ -191,6 +231,7 @@ def build_generator(settings: Settings) -> Generator:
 
 
 def configure_logging(settings: Settings) -> None:
+    phi_logs.install(settings.log_content)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

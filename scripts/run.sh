@@ -6,8 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
+# Refuses (exit 2, with the reason) to serve beyond this machine without sign-in;
+# prints the address to serve on.
+address=$("$PY" -m rag_core exposure)
+# On the first start, creates the first administrator and prints its password once.
+"$PY" -m rag_core users first-admin
+
 "$PY" -m ingest_watch &
 watcher=$!
 trap 'kill -TERM "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null || true' EXIT INT TERM
 
-"$PY" -m streamlit run app.py
+"$PY" -m streamlit run app.py --server.address "$address"

@@ -6,8 +6,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import sqlalchemy as sa
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
+
+from rag_core.services import Services
 
 
 def make_pdf(path: Path, pages: Sequence[str], title: str | None = None) -> Path:
@@ -65,3 +68,17 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0, every: float 
             return True
         time.sleep(every)
     return condition()
+
+
+_OWNER_ENGINES: dict[str, sa.Engine] = {}
+
+
+def owner_engine(services: Services) -> sa.Engine:
+    """An engine connected as the database's owner (what DATABASE_URL names), for a
+    test that does what only a restart or an administrator may: the services work
+    through the appliance's restricted role."""
+    url = services.settings.database_url
+    assert url is not None
+    if url not in _OWNER_ENGINES:
+        _OWNER_ENGINES[url] = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    return _OWNER_ENGINES[url]

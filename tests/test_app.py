@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from ingest_watch.worker import Worker
 from rag_core.db import Chunk, Document, Job, QueryLog
+from rag_core.db.models import Role
 from rag_core.folders import sidecar_path
 from rag_core.services import Services
 from tests.conftest import MODELS_DIR, REPO
@@ -25,7 +26,17 @@ INSIGHTS = "app_pages/insights.py"
 SETTINGS = "app_pages/settings.py"
 
 
-def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> AppTest:
+ADMIN = ("boss", "admin password 1")
+STAFF = ("nurse", "staff password 1")
+
+
+def start(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    account: tuple[str, str] | None = ADMIN,
+) -> AppTest:
+    """The app, signed in as `account` (None: left at the sign-in page)."""
     monkeypatch.chdir(tmp_path)  # no .env of the developer's; ./drop is the drop folder
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("RAG_MODELS_DIR", str(MODELS_DIR))
@@ -34,7 +45,21 @@ def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) ->
     st.cache_data.clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
     at.run()
+    if account is not None and not at.error:
+        sign_in(at, *account)
     return at
+
+
+def sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    labelled(at.text_input, "Name").input(name)
+    labelled(at.text_input, "Password").input(password)
+    at.button[0].click().run()
+    return at
+
+
+def add_accounts(services: Services) -> None:
+    services.accounts.add(*ADMIN, Role.ADMIN, by=None)
+    services.accounts.add(*STAFF, Role.STAFF, by=None)
 
 
 @pytest.fixture
@@ -53,6 +78,7 @@ def app(
     make_pdf(drop / "contracts" / "contract.pdf", CONTRACT_PAGES)
     (drop / "broken.pdf").write_bytes(b"nonsense")
     list(services.ingestor.ingest_paths([drop]))
+    add_accounts(services)
     at = start(tmp_path, monkeypatch, database_url)
     assert not at.exception
     yield at
@@ -376,3 +402,72 @@ def test_settings_page_shows_models_database_and_limits(app: AppTest) -> None:
     table = app.dataframe[0].value.set_index("Setting")
     assert table.loc["RAG_RELEVANCE_FLOOR", "Value"] == "0.35"
     assert table.loc["RAG_DROP_DIR", "What it does"] == "Folder watched for new documents."
+
+
+# --- Accounts, roles and the audit trail ----------------------------------------------
+
+
+def test_nothing_but_sign_in_is_shown_before_signing_in(
+    app: AppTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    at = start(tmp_path, monkeypatch, database_url, account=None)
+    assert at.title[0].value == "Sign in"
+    assert not at.chat_input and not at.dataframe
+    sign_in(at, ADMIN[0], "not the password")
+    assert at.error[0].value == "Wrong name or password."
+    assert not at.chat_input
+    sign_in(at, ADMIN[0].upper(), ADMIN[1])  # names are not case-sensitive
+    assert at.chat_input
+    assert any("Signed in as **boss** (admin)" in c.value for c in at.sidebar.caption)
+
+
+def test_sign_out_ends_the_session_and_both_are_audited(app: AppTest, services: Services) -> None:
+    labelled(app.sidebar.button, "Sign out").click().run()
+    assert app.title[0].value == "Sign in"
+    assert not app.chat_input
+    actions = [r.action for r in services.audit.find().records]
+    assert actions[:2] == ["logout", "login"]
+
+
+def test_staff_see_only_their_own_questions_and_cannot_retire(
+    app: AppTest,
+    services: Services,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+) -> None:
+    ask(app, "What is the notice period for termination?")  # asked by the administrator
+    nurse = start(tmp_path, monkeypatch, database_url, account=STAFF)
+    ask(nurse, "How long is the warranty?")
+    nurse.switch_page(HISTORY).run()
+    assert list(nurse.dataframe[0].value["Question"]) == ["How long is the warranty?"]
+    documents_page(nurse)
+    pick(nurse, "contract.pdf")
+    assert not [b for b in nurse.button if b.label == "Retire"]
+    assert any("for administrators" in c.value for c in nurse.caption)
+    with pytest.raises(ValueError, match=r"users\.py"):  # not in a staff member's navigation
+        nurse.switch_page("app_pages/users.py").run()
+
+
+def test_admin_adds_an_account_and_reads_the_audit_trail(app: AppTest, services: Services) -> None:
+    ask(app, "What is the notice period for termination?")
+    app.switch_page("app_pages/users.py").run()
+    assert not app.exception
+    assert set(app.dataframe[0].value["name"]) == {"boss", "nurse"}
+    labelled(app.text_input, "Name").input("clerk")
+    labelled(app.text_input, "Password").input("short")
+    labelled(app.button, "Add account").click().run()
+    assert "at least 10 characters" in app.error[0].value
+    labelled(app.text_input, "Name").input("clerk")
+    labelled(app.text_input, "Password").input("a long enough one")
+    labelled(app.button, "Add account").click().run()
+    assert services.accounts.get("clerk") is not None
+
+    app.switch_page("app_pages/audit.py").run()
+    assert not app.exception
+    rows = app.dataframe[0].value
+    assert list(rows["action"][:2]) == ["user_add", "question"]
+    question = rows[rows["action"] == "question"].iloc[0]
+    assert question["person"] == "boss"
+    assert '"title": "contract.pdf"' in question["detail"]
+    assert '"page": 2' in question["detail"]

@@ -32,7 +32,7 @@ def test_quick_benchmarks_run_and_report(settings: Settings, tmp_path: Path) -> 
     assert set(ours) >= {"extract_s", "embed_s", "write_s", "pages_per_s"}
 
     indexes = {row["index"] for row in retrieve["runs"]}
-    assert indexes == {"vector m16 efc64", "halfvec m16 efc64"}
+    assert indexes == {"vector m=16 ef_construction=64", "halfvec m=16 ef_construction=64"}
     for row in retrieve["runs"]:
         assert 0.8 <= row["recall_at_10"] <= 1.0 and row["index_mb"] > 0
 

@@ -4,7 +4,6 @@ card; every page is opened and photographed.  Screenshots are kept as test artif
 in test-artifacts/ (RAG_TEST_ARTIFACTS), for a person to look at."""
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,30 +13,49 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from rag_core.db.models import Role
 from rag_core.services import Services
+from tests.chromium import CHROMEDRIVER, CHROMIUM, start_chromium
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import CONTRACT_PAGES, make_pdf
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(os.environ.get("RAG_TEST_ARTIFACTS", REPO / "test-artifacts"))
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PAGES = [
     ("documents", "Documents"),
     ("history", "History"),
     ("insights", "Insights"),
+    ("users", "Users"),
+    ("audit", "Audit"),
     ("settings", "Settings"),
 ]
 WAIT = 180  # seconds: the first question also loads the models
+ACCOUNT = ("manager", "front desk passphrase")
+
+
+def sign_in(browser: WebDriver, url: str) -> WebDriverWait[WebDriver]:
+    wait = WebDriverWait(browser, WAIT)
+    browser.get(url)
+    name = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, 'input[type="text"]')))
+    shoot(browser, "sign-in")
+    name.send_keys(ACCOUNT[0])
+    password = browser.find_element(By.CSS_SELECTOR, 'input[type="password"]')
+    password.send_keys(ACCOUNT[1])
+    password.send_keys(Keys.ENTER)
+    return wait
+
+
+def open_page(browser: WebDriver, wait: WebDriverWait[WebDriver], path: str) -> None:
+    """Through the navigation: typing a new URL would start a new, signed-out session."""
+    selector = f'a[data-testid="stSidebarNavLink"][href$="/{path}"]'
+    wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, selector))).click()
 
 
 def free_port() -> int:
@@ -52,6 +70,7 @@ def served(services: Services, database_url: str, tmp_path: Path) -> Iterator[st
     drop = services.settings.drop_dir
     make_pdf(drop / "contracts" / "contract.pdf", CONTRACT_PAGES)
     list(services.ingestor.ingest_paths([drop]))
+    services.accounts.add(*ACCOUNT, Role.ADMIN, by=None)
     port = free_port()
     env = {
         **os.environ,
@@ -105,17 +124,7 @@ def served(services: Services, database_url: str, tmp_path: Path) -> Iterator[st
 def browser(request: pytest.FixtureRequest) -> Iterator[WebDriver]:
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
     assert not missing, f"{missing} missing: `make test` installs chromium and chromium-driver"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1100",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver = start_chromium()
     yield driver
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
@@ -131,8 +140,7 @@ def shoot(driver: WebDriver, name: str) -> Path:
 
 
 def test_question_in_the_browser_gets_a_cited_answer(served: str, browser: WebDriver) -> None:
-    wait = WebDriverWait(browser, WAIT)
-    browser.get(served)
+    wait = sign_in(browser, served)
     box = wait.until(
         ec.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="stChatInputTextArea"]'))
     )
@@ -158,10 +166,11 @@ def test_question_in_the_browser_gets_a_cited_answer(served: str, browser: WebDr
 
 
 def test_every_page_opens_in_the_browser(served: str, browser: WebDriver) -> None:
-    wait = WebDriverWait(browser, WAIT)
+    wait = sign_in(browser, served)
     for path, heading in PAGES:
-        browser.get(f"{served}/{path}")
-        title = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "h1")))
+        open_page(browser, wait, path)
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "h1"), heading))
+        title = browser.find_element(By.CSS_SELECTOR, "h1")
         assert title.text.startswith(heading)
         time.sleep(1.5)  # let tables and charts draw
         assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')

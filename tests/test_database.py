@@ -26,9 +26,12 @@ def test_migrations_create_vector_and_fulltext_indexes(database_url: str) -> Non
             sa.text("SELECT extversion FROM pg_extension WHERE extname='vector'")
         )
     engine.dispose()
-    assert "USING hnsw (embedding vector_cosine_ops)" in indexes["ix_chunks_embedding_hnsw"]
+    assert (
+        "USING hnsw (((embedding)::halfvec(384)) halfvec_cosine_ops)"
+        in indexes["ix_chunks_embedding_hnsw"]
+    )
     assert "USING gin (tsv)" in indexes["ix_chunks_tsv"]
-    assert version == "0004"
+    assert version == "0005"
     assert extension is not None and extension.startswith("0.8")
 
 

@@ -3,13 +3,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
 
 from rag_core.db.engine import migrate
+from rag_core.db.models import EMBEDDING_DIM
+from rag_core.db.vectorindex import INDEX_NAME, HnswIndex, IndexKind
 from rag_core.embedding import Embedder
 from rag_core.errors import ConfigurationError
 from rag_core.retrieval import Filters, Mode, RetrievalParams, Retriever
 from rag_core.services import Services
-from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, make_pdf
+from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, make_pdf, owner_engine
 
 
 def ingest_library(services: Services, tmp_path: Path) -> None:
@@ -155,10 +159,65 @@ def test_text_search_language_is_a_setting(services: Services, tmp_path: Path) -
     list(services.ingestor.ingest_paths([tmp_path / "pumps.txt"]))
     assert fulltext_titles(services.retriever, "runs") == ["pumps.txt"]  # english stems
 
-    migrate(services.db.engine, "simple")  # what a restart with the new setting does
+    migrate(owner_engine(services), "simple")  # what a restart with the new setting does
     simple = Retriever(services.db, services.embedder, RetrievalParams(text_search_config="simple"))
     assert fulltext_titles(simple, "runs") == []
     assert fulltext_titles(simple, "running") == ["pumps.txt"]
 
     with pytest.raises(ConfigurationError, match="english"):
-        migrate(services.db.engine, "klingon")
+        migrate(owner_engine(services), "klingon")
+
+
+def vector_index_definition(services: Services) -> str:
+    with services.db.session() as session:
+        return str(
+            session.scalar(
+                sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"),
+                {"name": INDEX_NAME},
+            )
+        )
+
+
+def vector_plan(retriever: Retriever) -> str:
+    """The plan of the retriever's own vector query, with sequential scans priced out:
+    on a small table the planner would rather scan, which says nothing about whether
+    the index can answer the query."""
+    distance = retriever.params.index.distance_sql("c.embedding", ":qvec")
+    statement = sa.text(
+        f"EXPLAIN SELECT c.id FROM chunks c ORDER BY {distance} LIMIT 5"
+    ).bindparams(sa.bindparam("qvec", type_=Vector(EMBEDDING_DIM)))
+    with retriever.db.session() as session:
+        session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        rows = session.execute(statement, {"qvec": np.ones(EMBEDDING_DIM)}).scalars().all()
+    return "\n".join(rows)
+
+
+def test_vector_search_uses_the_half_precision_index_by_default(
+    services: Services, tmp_path: Path
+) -> None:
+    ingest_library(services, tmp_path)
+    assert "halfvec_cosine_ops" in vector_index_definition(services)
+    assert INDEX_NAME in vector_plan(services.retriever)
+    hits = services.retriever.search("notice period for termination", top_k=1, mode=Mode.VECTOR)
+    assert (hits[0].title, hits[0].page) == ("contract.pdf", 2)
+
+
+def test_changing_the_vector_index_rebuilds_it_once(services: Services, tmp_path: Path) -> None:
+    ingest_library(services, tmp_path)
+    full = HnswIndex(IndexKind.VECTOR, m=12, ef_construction=40)
+    migrate(owner_engine(services), vector_index=full)  # what a restart with the setting does
+    definition = vector_index_definition(services)
+    assert "vector_cosine_ops" in definition and "m='12'" in definition
+    retriever = Retriever(services.db, services.embedder, RetrievalParams(index=full))
+    assert INDEX_NAME in vector_plan(retriever)
+    hits = retriever.search("notice period for termination", top_k=1, mode=Mode.VECTOR)
+    assert (hits[0].title, hits[0].page) == ("contract.pdf", 2)
+
+    with services.db.session() as session:
+        oid = session.scalar(sa.text("SELECT to_regclass(:name)::oid"), {"name": INDEX_NAME})
+    migrate(owner_engine(services), vector_index=full)  # unchanged: kept as it is
+    with owner_engine(services).begin() as conn:
+        assert conn.scalar(sa.text("SELECT to_regclass(:name)::oid"), {"name": INDEX_NAME}) == oid
+        conn.execute(sa.text(f"DROP INDEX {INDEX_NAME}"))  # the app's role may not
+    migrate(owner_engine(services), vector_index=full)  # missing: built again
+    assert "vector_cosine_ops" in vector_index_definition(services)

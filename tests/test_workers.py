@@ -162,3 +162,26 @@ def test_worker_killed_mid_file_leaves_one_version_after_restart(
         [document_id] = session.scalars(sa.select(FileRecord.document_id))
         assert document_id == document.id
     assert "taking over" in second.text()
+
+
+def test_the_watcher_runs_its_helper_workers_and_they_end_with_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "drop").mkdir()
+    watcher = WatcherProcess(database_url, tmp_path, "main", lease_seconds=30)
+    try:
+        assert wait_for(lambda: "started 1 helper worker(s)" in watcher.text(), timeout=120)
+        pids = watcher.text().split("pids [")[1].split("]")[0]
+        helper = int(pids)
+        assert wait_for(lambda: watcher.text().count("working through the job queue") >= 1, 120)
+        os.kill(helper, 0)  # alive
+        watcher.process.kill()  # SIGKILL: no chance to stop the helper itself
+        watcher.process.wait(timeout=30)
+
+        def gone() -> bool:  # exited (a zombie until its new parent reaps it)
+            status = Path(f"/proc/{helper}/status")
+            return not status.exists() or "State:\tZ" in status.read_text()
+
+        assert wait_for(gone, timeout=60)
+    finally:
+        watcher.stop()

@@ -180,12 +180,14 @@ def bench_workers(corpus: Path, pages: int, files: int, worker_counts: list[int]
                 "RAG_MODELS_DIR": str(Settings().models_dir),
             }
         )
-        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # the project
         db = open_database(None, work / "data", Settings().database_name)
         logs = [work / f"worker{i}.log" for i in range(count)]
         processes = []
         for i, log_path in enumerate(logs):
-            command = [sys.executable, "-m", "ingest_watch"] + ([] if i == 0 else ["--no-watch"])
+            # Exactly `count` processes: the first runs no helpers of its own.
+            command = [sys.executable, "-m", "ingest_watch"]
+            command += ["--workers", "1"] if i == 0 else ["--no-watch"]
             with log_path.open("w") as log_file:
                 processes.append(
                     subprocess.Popen(

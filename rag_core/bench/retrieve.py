@@ -11,7 +11,6 @@ are noisy copies of stored vectors.  Exact neighbours come from numpy.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,43 +20,19 @@ from rag_core.bench.common import percentile, print_table
 from rag_core.db import Database, Document, DocumentStatus, open_side_database
 from rag_core.db.bulk import ChunkRow, copy_chunks
 from rag_core.db.models import EMBEDDING_DIM
+from rag_core.db.vectorindex import BuildResources, HnswIndex, IndexKind
+from rag_core.services import build_resources
 from rag_core.settings import Settings
 
 _BATCH = 20_000
-# DESIGN.md: a 100k-chunk HNSW build takes 234-306 s at PostgreSQL's default 64 MB and
-# 51-78 s at 1 GB.  2 GB holds a 1M-chunk halfvec graph; one helper uses the 2nd core.
-BUILD_MEMORY = "2GB"
-BUILD_WORKERS = 1
+_INDEX = "bench_hnsw"
 _WORDS = [f"w{n:04d}" for n in range(3000)]
 
 
-@dataclass(frozen=True)
-class IndexSpec:
-    name: str
-    opclass_expr: str  # what the index is built on
-    order_expr: str  # the ORDER BY that uses it
-    m: int
-    ef_construction: int
-
-    def create_sql(self) -> str:
-        return (
-            f"CREATE INDEX bench_hnsw ON chunks USING hnsw ({self.opclass_expr})"
-            f" WITH (m = {self.m}, ef_construction = {self.ef_construction})"
-        )
-
-
-def index_specs(full: bool) -> list[IndexSpec]:
-    vector = ("embedding vector_cosine_ops", "embedding <=> CAST(:q AS vector)")
-    half = (
-        f"(embedding::halfvec({EMBEDDING_DIM})) halfvec_cosine_ops",
-        f"embedding::halfvec({EMBEDDING_DIM}) <=> CAST(:q AS halfvec({EMBEDDING_DIM}))",
-    )
-    specs = [
-        IndexSpec("vector m16 efc64", *vector, 16, 64),
-        IndexSpec("halfvec m16 efc64", *half, 16, 64),
-    ]
+def index_specs(full: bool) -> list[HnswIndex]:
+    specs = [HnswIndex(IndexKind.VECTOR, 16, 64), HnswIndex(IndexKind.HALFVEC, 16, 64)]
     if full:
-        specs.append(IndexSpec("halfvec m24 efc100", *half, 24, 100))
+        specs.append(HnswIndex(IndexKind.HALFVEC, 24, 100))
     return specs
 
 
@@ -134,24 +109,25 @@ def drop_vector_indexes(db: Database) -> None:
             session.execute(sa.text(f'DROP INDEX "{name}"'))
 
 
-def build_index(db: Database, spec: IndexSpec) -> dict[str, Any]:
+def build_index(db: Database, spec: HnswIndex, resources: BuildResources) -> dict[str, Any]:
+    """Build `spec` the way the appliance does (its memory and parallel workers)."""
     drop_vector_indexes(db)
-    autocommit = db.engine.execution_options(isolation_level="AUTOCOMMIT")
-    with autocommit.connect() as connection:
-        connection.execute(sa.text(f"SET maintenance_work_mem = '{BUILD_MEMORY}'"))
-        connection.execute(sa.text(f"SET max_parallel_maintenance_workers = {BUILD_WORKERS}"))
+    with db.engine.connect() as connection:
+        resources.apply(connection)
         started = time.perf_counter()
-        connection.execute(sa.text(spec.create_sql()))
+        connection.execute(sa.text(spec.create_sql(_INDEX)))
         seconds = time.perf_counter() - started
-        size = connection.scalar(sa.text("SELECT pg_relation_size('bench_hnsw')"))
+        connection.commit()
+        size = connection.scalar(sa.text("SELECT pg_relation_size(:name)"), {"name": _INDEX})
     return {"build_s": round(seconds, 1), "index_mb": round((size or 0) / 1e6, 1)}
 
 
 def run_queries(
-    db: Database, spec: IndexSpec, queries: np.ndarray, exact: np.ndarray, ef_search: int
+    db: Database, spec: HnswIndex, queries: np.ndarray, exact: np.ndarray, ef_search: int
 ) -> dict[str, Any]:
     # chunk_index is each synthetic chunk's row in `vectors`, as written by `fill`.
-    statement = sa.text(f"SELECT chunk_index FROM chunks ORDER BY {spec.order_expr} LIMIT 10")
+    distance = spec.distance_sql("embedding", ":q")
+    statement = sa.text(f"SELECT chunk_index FROM chunks ORDER BY {distance} LIMIT 10")
     latencies: list[float] = []
     recalls: list[float] = []
     with db.engine.connect() as connection:
@@ -193,6 +169,7 @@ def bench_retrieve(
             settings.data_dir,
             f"bench_retrieve_{size}",
             settings.text_search_config,
+            vector_index=None,  # this benchmark builds each setting itself
         )
         try:
             vectors = synthetic_vectors(size)
@@ -205,13 +182,13 @@ def bench_retrieve(
             exact = exact_top10(vectors, query_vectors)
             del vectors
             for spec in index_specs(full):
-                built = build_index(db, spec)
+                built = build_index(db, spec, build_resources(settings))
                 for ef in ef_searches:
                     measured = run_queries(db, spec, query_vectors, exact, ef)
                     rows.append(
                         {
                             "chunks": size,
-                            "index": spec.name,
+                            "index": spec.describe(),
                             "ef_search": ef,
                             **measured,
                             **built,

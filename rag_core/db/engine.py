@@ -21,7 +21,15 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from rag_core.db.roles import app_role_name, ensure_app_role
 from rag_core.db.textsearch import DEFAULT_CONFIG, use_text_search_config
+from rag_core.db.vectorindex import (
+    DEFAULT_BUILD,
+    DEFAULT_INDEX,
+    BuildResources,
+    HnswIndex,
+    use_vector_index,
+)
 from rag_core.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -60,15 +68,41 @@ def open_database(
     data_dir: Path,
     database_name: str,
     text_search_config: str = DEFAULT_CONFIG,
+    *,
+    vector_index: HnswIndex | None = DEFAULT_INDEX,
+    build: BuildResources = DEFAULT_BUILD,
+    as_app_role: bool = False,
+    hide_parameters: bool = True,
 ) -> Database:
-    """Connect (starting the embedded server if no URL is given), migrate, and return."""
-    url = database_url or embedded_server_url(data_dir, database_name)
-    engine = sa.create_engine(_with_psycopg_driver(url), pool_pre_ping=True)
+    """Connect (starting the embedded server if no URL is given), migrate, and return.
+    `vector_index` None leaves the chunks' vector indexes as they are.  `as_app_role`:
+    work as the appliance's own restricted role (rag_core/db/roles.py), not the owner.
+    `hide_parameters`: keep statement parameters (questions, document text) out of
+    error messages, and so out of logs."""
+    url = _with_psycopg_driver(database_url or embedded_server_url(data_dir, database_name))
+    engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=hide_parameters)
+    host = make_url(url).host or "the embedded server"
     try:
-        migrate(engine, text_search_config)
+        password = migrate(
+            engine,
+            text_search_config,
+            vector_index,
+            build,
+            app_role=app_role_name(make_url(url).database or database_name)
+            if as_app_role
+            else None,
+        )
+        if password is not None:
+            engine.dispose()
+            owner = make_url(url)
+            role_url = owner.set(
+                username=app_role_name(owner.database or database_name), password=password
+            )
+            engine = sa.create_engine(role_url, pool_pre_ping=True, hide_parameters=hide_parameters)
+            with engine.connect():
+                pass  # fail here, with the message below, if the role cannot log in
     except sa.exc.OperationalError as exc:
         engine.dispose()
-        host = make_url(url).host or "the embedded server"
         log.exception("cannot connect to PostgreSQL at %s", host)
         raise DatabaseUnavailable(
             f"Cannot connect to the database at {host}. Check that PostgreSQL is running "
@@ -77,10 +111,18 @@ def open_database(
     return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
 
 
-def migrate(engine: Engine, text_search_config: str = DEFAULT_CONFIG) -> None:
+def migrate(
+    engine: Engine,
+    text_search_config: str = DEFAULT_CONFIG,
+    vector_index: HnswIndex | None = DEFAULT_INDEX,
+    build: BuildResources = DEFAULT_BUILD,
+    app_role: str | None = None,
+) -> str | None:
     """Bring the schema to the newest Alembic revision, its full text stemmed in
-    `text_search_config`.  Safe to call from several processes at once: an advisory
-    lock lets one migrate while the others wait."""
+    `text_search_config` and its vectors indexed by `vector_index`; with `app_role`,
+    make that role and return its password.  Safe to call from several processes at
+    once: an advisory lock lets one migrate while the others wait."""
+    password = None
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.connect() as conn:
@@ -89,20 +131,34 @@ def migrate(engine: Engine, text_search_config: str = DEFAULT_CONFIG) -> None:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
             use_text_search_config(conn, text_search_config)
+            if vector_index is not None:
+                use_vector_index(conn, vector_index, build)
+            if app_role is not None:
+                password = ensure_app_role(conn, app_role)
             conn.commit()
         finally:
+            conn.rollback()  # a failure left the transaction aborted; unlock in a new one
             conn.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
             conn.commit()
+    return password
 
 
 def open_side_database(
-    database_url: str | None, data_dir: Path, name: str, text_search_config: str = DEFAULT_CONFIG
+    database_url: str | None,
+    data_dir: Path,
+    name: str,
+    text_search_config: str = DEFAULT_CONFIG,
+    *,
+    vector_index: HnswIndex | None = DEFAULT_INDEX,
+    build: BuildResources = DEFAULT_BUILD,
 ) -> Database:
     """A database of its own (`name`) on the appliance's server: the embedded one in
     `data_dir`, or the server of `database_url`.  For work that must not touch the
     library, such as evaluation runs."""
     if database_url is None:
-        return open_database(None, data_dir, name, text_search_config)
+        return open_database(
+            None, data_dir, name, text_search_config, vector_index=vector_index, build=build
+        )
     url = make_url(_with_psycopg_driver(database_url))
     _create_database(url.set(database="postgres").render_as_string(hide_password=False), name)
     return open_database(
@@ -110,6 +166,8 @@ def open_side_database(
         data_dir,
         name,
         text_search_config,
+        vector_index=vector_index,
+        build=build,
     )
 
 

@@ -1,0 +1,72 @@
+"""Audit (administrators only): the append-only record of sign-ins, questions with
+the documents and pages shown, uploads, edits, retirements and account changes;
+filter it and export it as CSV."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from datetime import datetime
+
+import streamlit as st
+
+from app_pages.shared import admin, admin_only, date_range, services_or_stop, stamp
+from rag_core.audit import Action, AuditQuery, AuditTrail
+
+PAGE_SIZE = 50
+
+
+def filters_row() -> AuditQuery:
+    who, what, when = st.columns(3)
+    username = who.text_input("Person", placeholder="Any")
+    action = what.selectbox("Action", [a.value for a in Action], index=None, placeholder="Any")
+    since, until = date_range(when.date_input("Between", value=[], format="YYYY-MM-DD"))
+    return AuditQuery(
+        username=username.strip().lower() or None, action=action, since=since, until=until
+    )
+
+
+def exported(audit: AuditTrail, query: AuditQuery) -> str:
+    return audit.export_csv(query, by=admin().username)
+
+
+def main() -> None:
+    services = services_or_stop()
+    admin_only()
+    st.title("Audit trail")
+    st.caption("Every row is permanent: the database refuses to change or delete them.")
+    query = filters_row()
+    total = services.audit.find(replace(query, limit=0)).total
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    left, right = st.columns([1, 3])
+    number = left.number_input("Page", min_value=1, max_value=pages, value=1, step=1)
+    listing = services.audit.find(replace(query, offset=(int(number) - 1) * PAGE_SIZE))
+    right.download_button(
+        "Export to CSV",
+        data=lambda: exported(services.audit, query),
+        file_name=f"audit-{datetime.now():%Y%m%d-%H%M}.csv",
+        mime="text/csv",
+        help="Every record matching the filters, all pages (the export is recorded too).",
+    )
+    st.caption(f"{listing.total:,} record(s) · page {int(number)} of {pages}")
+    if not listing.records:
+        st.info("No records match.")
+        return
+    st.dataframe(
+        [
+            {
+                "when": stamp(r.at),
+                "person": r.username or "(system)",
+                "action": r.action,
+                "outcome": r.outcome,
+                "detail": json.dumps(r.detail, ensure_ascii=False),
+            }
+            for r in listing.records
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
+
+main()

@@ -1,0 +1,198 @@
+"""The whole appliance, driven end to end, for the air-gap test (tests/test_airgap.py).
+
+Run inside a network namespace that has only loopback: starts the drop-folder
+watcher and the app, waits for the dropped PDF to be searchable, then drives
+headless Chromium through sign-in, a question, and every page, recording every
+request the page made (Chromium's performance log).  Writes what it saw as JSON.
+Every Python process here carries the egress guard (sitecustomize.py beside this).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.chromium import start_chromium
+
+REPO = Path(__file__).resolve().parents[2]
+PAGES = ["Documents", "History", "Insights", "Users", "Audit", "Settings"]
+WAIT = 180
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Any, what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.5)
+
+
+def ready_documents(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.scalar(sa.text("SELECT count(*) FROM documents WHERE status = 'ready'")) or 0
+            )
+    except sa.exc.DBAPIError:
+        return 0  # not migrated yet
+    finally:
+        engine.dispose()
+
+
+def external_references(html: str) -> list[str]:
+    """src/href attributes of the served page that point off this machine."""
+    found = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    return [ref for ref in found if re.match(r"(?i)^(https?:)?//", ref)]
+
+
+def browse(url: str, name: str, password: str, artifacts: Path) -> dict[str, Any]:
+    driver = start_chromium(log_requests=True)
+    seen: dict[str, Any] = {"pages": {}}
+    try:
+        wait = WebDriverWait(driver, WAIT)
+        driver.get(url)
+        name_box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, 'input[type="text"]')))
+        name_box.send_keys(name)
+        secret = driver.find_element(By.CSS_SELECTOR, 'input[type="password"]')
+        secret.send_keys(password)
+        secret.send_keys(Keys.ENTER)
+        box = wait.until(
+            ec.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="stChatInputTextArea"]'))
+        )
+        box.send_keys("What is the notice period for termination?")
+        box.send_keys(Keys.ENTER)
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, '[role="tab"]')))
+        messages = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessage"]')
+        seen["answer"] = messages[-1].text
+        for page in PAGES:
+            # Through the navigation: a new URL would be a new session (signed out).
+            link = wait.until(
+                ec.element_to_be_clickable(
+                    (
+                        By.CSS_SELECTOR,
+                        f'a[data-testid="stSidebarNavLink"][href$="/{page.lower()}"]',
+                    )
+                )
+            )
+            link.click()
+            title = wait.until(
+                ec.text_to_be_present_in_element((By.CSS_SELECTOR, "h1"), page.split()[0])
+            ) and driver.find_element(By.CSS_SELECTOR, "h1")
+            time.sleep(1.5)
+            seen["pages"][page] = {
+                "title": title.text,
+                "exception": bool(
+                    driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+                ),
+            }
+        driver.save_screenshot(str(artifacts / "airgap-last-page.png"))
+        requests = []
+        for entry in driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message.get("method") == "Network.requestWillBeSent":
+                requests.append(message["params"]["request"]["url"])
+        seen["requests"] = requests
+    except Exception:
+        driver.save_screenshot(str(artifacts / "airgap-failed.png"))
+        links = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavLink"]')
+        print("navigation links:", [link.get_attribute("outerHTML")[:300] for link in links])
+        raise
+    finally:
+        driver.quit()
+    return seen
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password-env", default="AIRGAP_PASSWORD")
+    parser.add_argument("--artifacts", type=Path, required=True)
+    args = parser.parse_args()
+    args.artifacts.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    logs = args.out.parent
+    database_url = env["DATABASE_URL"]
+    started: list[subprocess.Popen[bytes]] = []
+    result: dict[str, Any] = {}
+    try:
+        watcher_log = (logs / "watcher.log").open("w")
+        started.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "ingest_watch"],
+                cwd=logs,
+                env=env,
+                stdout=watcher_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        wait_until(lambda: ready_documents(database_url) >= 1, "the dropped PDF was not ingested")
+        port = free_port()
+        app_log = (logs / "streamlit.log").open("w")
+        started.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    str(REPO / "app.py"),
+                    "--server.headless=true",
+                    "--server.address=127.0.0.1",
+                    f"--server.port={port}",
+                ],
+                cwd=REPO,  # the project's .streamlit/config.toml, as `make run` uses
+                env=env,
+                stdout=app_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        url = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        wait_until(healthy, "the app did not start", 90)
+        with urllib.request.urlopen(url, timeout=10) as response:
+            result["html_external"] = external_references(response.read().decode())
+        result.update(browse(url, args.user, env[args.password_env], args.artifacts))
+    finally:
+        for process in started:
+            process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    args.out.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
