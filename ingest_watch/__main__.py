@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         stable_seconds=settings.watch_stable_seconds,
         rescan_seconds=settings.watch_rescan_seconds,
     )
-    worker = Worker(services.queue, services.ingestor)
+    worker = Worker(services.queue, services.ingestor, audit=services.audit)
     stop = threading.Event()
     helpers = (
         []

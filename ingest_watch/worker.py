@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 
+from rag_core.audit import Action, AuditTrail
 from rag_core.heartbeat import Heartbeat
 from rag_core.ingest import Ingestor, IngestResult, Outcome
 from rag_core.jobs import ClaimedJob, JobQueue
@@ -20,10 +21,17 @@ def worker_name() -> str:
 
 
 class Worker:
-    def __init__(self, queue: JobQueue, ingestor: Ingestor, name: str | None = None) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        ingestor: Ingestor,
+        name: str | None = None,
+        audit: AuditTrail | None = None,
+    ) -> None:
         self.queue = queue
         self.ingestor = ingestor
         self.name = name or worker_name()
+        self.audit = audit  # files entering and leaving the library go on record
 
     def run_one(self) -> IngestResult | None:
         """Process one claimable job; None when there is none."""
@@ -58,7 +66,19 @@ class Worker:
             self.queue.complete(job)
         level = logging.WARNING if result.outcome == Outcome.FAILED else logging.INFO
         log.log(level, "%s", result.line())
+        self._record(result)
         return result
+
+    def _record(self, result: IngestResult) -> None:
+        action = {Outcome.INGESTED: Action.FILE_INGESTED, Outcome.RETIRED: Action.FILE_REMOVED}
+        if self.audit is None or result.outcome not in action:
+            return
+        detail = {"path": str(result.path), "document_id": result.document_id}
+        try:
+            self.audit.record(None, action[result.outcome], detail)
+        except Exception:
+            # The file is done either way; the next rescan does not repeat this record.
+            log.exception("could not record %s in the audit trail", result.path)
 
     def drain(self) -> list[IngestResult]:
         """Process jobs until none is claimable now."""

@@ -32,6 +32,8 @@ class Action(StrEnum):
     QUESTION = "question"
     QUESTION_REFUSED = "question_refused"
     UPLOAD = "upload"
+    FILE_INGESTED = "file_ingested"  # the watcher read a new or changed file
+    FILE_REMOVED = "file_removed"  # its file left the drop folder; out of search
     EDIT = "edit"
     REINDEX = "reindex"
     RETIRE = "retire"

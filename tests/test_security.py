@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from ingest_watch.worker import Worker
 from rag_core.accounts import AccountError, AccountParams, Accounts, SignedIn, SignInFailed
 from rag_core.audit import Action
 from rag_core.backup import BackupFailed, backup, restore
@@ -346,3 +347,18 @@ def test_a_document_that_gives_orders_is_quoted_not_obeyed(services: Services) -
     assert "payroll.txt" not in titles
     assert "ACCESS GRANTED" not in answer.text.upper()
     assert "7731" not in answer.text
+
+
+def test_files_entering_and_leaving_the_drop_folder_are_audited(services: Services) -> None:
+    drop = services.settings.drop_dir
+    drop.mkdir(parents=True, exist_ok=True)
+    note = drop / "note.txt"
+    note.write_text("The boiler is serviced every May.")
+    worker = Worker(services.queue, services.ingestor, name="test", audit=services.audit)
+    services.queue.enqueue(note)
+    worker.drain()
+    note.unlink()
+    services.queue.enqueue(note)
+    worker.drain()
+    records = [(r.username, r.action, r.detail["path"]) for r in services.audit.find().records]
+    assert records == [(None, "file_removed", str(note)), (None, "file_ingested", str(note))]
