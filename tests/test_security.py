@@ -18,6 +18,7 @@ from rag_core.accounts import AccountError, AccountParams, Accounts, SignedIn, S
 from rag_core.audit import Action
 from rag_core.backup import BackupFailed, backup, restore
 from rag_core.chat import ChatService
+from rag_core.db import open_database
 from rag_core.db.models import Role
 from rag_core.errors import ConfigurationError, RateLimited
 from rag_core.exposure import check_exposure, is_loopback
@@ -362,3 +363,30 @@ def test_files_entering_and_leaving_the_drop_folder_are_audited(services: Servic
     worker.drain()
     records = [(r.username, r.action, r.detail["path"]) for r in services.audit.find().records]
     assert records == [(None, "file_removed", str(note)), (None, "file_ingested", str(note))]
+
+
+def test_a_database_user_without_the_privileges_gets_a_sentence(
+    services: Services, tmp_path: Path
+) -> None:
+    name = f"weak_{tmp_path.name[-6:].lower()}"
+    url = sa.engine.make_url(services.settings.database_url).set(username=name)
+    with owner_engine(services).begin() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {name} LOGIN NOCREATEROLE"))
+
+    def open_as_weak() -> None:
+        open_database(url.render_as_string(hide_password=False), tmp_path, "x", as_app_role=True)
+
+    # Owns nothing: the schema cannot even be read.
+    with pytest.raises(ConfigurationError, match="lacks a privilege the appliance needs"):
+        open_as_weak()
+    # Owns the tables but may not create roles: the appliance's own role cannot be
+    # given a password (its stored one is gone, as in a database restored elsewhere).
+    with owner_engine(services).begin() as conn:
+        conn.execute(sa.text("DELETE FROM app_secrets"))
+        public = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        for table in conn.scalars(sa.text(public)).all():
+            conn.execute(sa.text(f'ALTER TABLE "{table}" OWNER TO {name}'))
+    with pytest.raises(
+        ConfigurationError, match="may not create or change the appliance's own role"
+    ):
+        open_as_weak()

@@ -30,7 +30,7 @@ from rag_core.db.vectorindex import (
     HnswIndex,
     use_vector_index,
 )
-from rag_core.errors import DatabaseUnavailable
+from rag_core.errors import ConfigurationError, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,15 @@ def open_database(
             engine = sa.create_engine(role_url, pool_pre_ping=True, hide_parameters=hide_parameters)
             with engine.connect():
                 pass  # fail here, with the message below, if the role cannot log in
+    except sa.exc.ProgrammingError as exc:
+        engine.dispose()
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        log.exception("the database user may not set up the schema at %s", host)
+        raise ConfigurationError(
+            "The database user in DATABASE_URL lacks a privilege the appliance needs to "
+            "create and upgrade its tables. Use the database's owner (details in the log)."
+        ) from exc
     except sa.exc.OperationalError as exc:
         engine.dispose()
         log.exception("cannot connect to PostgreSQL at %s", host)

@@ -15,6 +15,8 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from rag_core.errors import ConfigurationError
+
 # Written by the migrations; the role keeps only what the appliance's work needs.
 _REVOKED = {
     "audit_log": "UPDATE, DELETE, TRUNCATE",
@@ -35,9 +37,24 @@ def ensure_app_role(conn: Connection, role: str) -> str:
     exists = conn.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role})
     quoted = _identifier(role)
     if password is None or not exists:
-        password = secrets.token_urlsafe(32)  # letters, digits, - and _: safe as a literal
+        may = conn.execute(
+            sa.text(
+                "SELECT rolname, rolsuper OR rolcreaterole FROM pg_roles"
+                " WHERE rolname = current_user"
+            )
+        ).one()
+        if not may[1]:
+            raise ConfigurationError(
+                f"The database user {may[0]!r} (DATABASE_URL) may not create or change the "
+                f"appliance's own role {role!r}. Give it CREATEROLE (ALTER ROLE {may[0]} "
+                "CREATEROLE) or put the database's owning superuser in DATABASE_URL."
+            )
+        password = secrets.token_urlsafe(32)
         verb = "ALTER" if exists else "CREATE"
-        conn.execute(sa.text(f"{verb} ROLE {quoted} LOGIN PASSWORD '{password}'"))
+        # Only libpq's SCRAM verifier goes into the statement, never the password itself:
+        # a statement can end up in a log.
+        verifier = _scram_verifier(conn, role, password)
+        conn.exec_driver_sql(f"{verb} ROLE {quoted} LOGIN PASSWORD '{verifier}'")
         conn.execute(
             sa.text(
                 "INSERT INTO app_secrets (key, value) VALUES (:key, :value)"
@@ -55,6 +72,14 @@ def ensure_app_role(conn: Connection, role: str) -> str:
     for table, privileges in _REVOKED.items():
         conn.execute(sa.text(f"REVOKE {privileges} ON {table} FROM {quoted}"))
     return str(password)
+
+
+def _scram_verifier(conn: Connection, role: str, password: str) -> str:
+    pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
+    verifier: bytes = pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
+    text = verifier.decode()
+    assert "'" not in text  # SCRAM-SHA-256$<iterations>:<salt>$<key>:<key>, base64
+    return text
 
 
 def _identifier(name: str) -> str:
