@@ -5,13 +5,12 @@ filter it and export it as CSV."""
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import replace
 from datetime import datetime
 
 import streamlit as st
 
-from app_pages.shared import admin, admin_only, date_range, services_or_stop, stamp
+from app_pages.shared import admin, admin_only, date_range, pick_page, services_or_stop, stamp
 from rag_core.audit import Action, AuditQuery, AuditTrail
 
 PAGE_SIZE = 50
@@ -38,10 +37,9 @@ def main() -> None:
     st.caption("Every row is permanent: the database refuses to change or delete them.")
     query = filters_row()
     total = services.audit.find(replace(query, limit=0)).total
-    pages = max(1, math.ceil(total / PAGE_SIZE))
     left, right = st.columns([1, 3])
-    number = left.number_input("Page", min_value=1, max_value=pages, value=1, step=1)
-    listing = services.audit.find(replace(query, offset=(int(number) - 1) * PAGE_SIZE))
+    page = pick_page(total, PAGE_SIZE, left)
+    listing = services.audit.find(replace(query, offset=page.offset))
     right.download_button(
         "Export to CSV",
         data=lambda: exported(services.audit, query),
@@ -49,7 +47,7 @@ def main() -> None:
         mime="text/csv",
         help="Every record matching the filters, all pages (the export is recorded too).",
     )
-    st.caption(f"{listing.total:,} record(s) · page {int(number)} of {pages}")
+    st.caption(f"{listing.total:,} record(s) · {page.label}")
     if not listing.records:
         st.info("No records match.")
         return

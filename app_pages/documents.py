@@ -3,7 +3,6 @@ retire and restore; live progress and the reason for each failure, with retry.""
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -18,6 +17,7 @@ from app_pages.shared import (
     flash,
     library_status,
     note,
+    pick_page,
     services_or_stop,
     show_flashes,
     stamp,
@@ -189,10 +189,9 @@ def main() -> None:
     upload_panel(services)
     query = filters_row(services)
     total = services.catalog.find(replace(query, limit=0), count_chunks=False).total
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    number = st.number_input("Page", min_value=1, max_value=pages, value=1, step=1)
-    listing = services.catalog.find(replace(query, offset=(int(number) - 1) * PAGE_SIZE))
-    st.caption(f"{listing.total:,} document(s) · page {int(number)} of {pages}")
+    page = pick_page(total, PAGE_SIZE)
+    listing = services.catalog.find(replace(query, offset=page.offset))
+    st.caption(f"{listing.total:,} document(s) · {page.label}")
     table(listing.rows)
     actions(services, listing.rows)
     retired_panel(services)

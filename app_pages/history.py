@@ -3,13 +3,20 @@ filter, similar past questions, and CSV export."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from datetime import datetime
 
 import streamlit as st
 
-from app_pages.shared import date_range, escape, services_or_stop, show_similar, stamp, user
+from app_pages.shared import (
+    date_range,
+    escape,
+    pick_page,
+    services_or_stop,
+    show_similar,
+    stamp,
+    user,
+)
 from rag_core.audit import Action
 from rag_core.history import FEEDBACK_FILTERS, OUTCOMES, HistoryQuery, LoggedAnswer
 from rag_core.services import Services
@@ -108,10 +115,9 @@ def main() -> None:
     st.title("History")
     query = replace(filters_row(), asked_by=query_owner())
     total = services.history.find(replace(query, limit=0)).total
-    pages = max(1, math.ceil(total / PAGE_SIZE))
     left, right = st.columns([1, 3])
-    number = left.number_input("Page", min_value=1, max_value=pages, value=1, step=1)
-    listing = services.history.find(replace(query, offset=(int(number) - 1) * PAGE_SIZE))
+    page = pick_page(total, PAGE_SIZE, left)
+    listing = services.history.find(replace(query, offset=page.offset))
     right.download_button(
         "Export to CSV",
         data=lambda: exported(services, query),
@@ -119,7 +125,7 @@ def main() -> None:
         mime="text/csv",
         help="Every question matching the filters, all pages.",
     )
-    st.caption(f"{listing.total:,} question(s) · page {int(number)} of {pages}")
+    st.caption(f"{listing.total:,} question(s) · {page.label}")
     if not listing.entries:
         st.info("No questions match. Questions asked on the Chat page appear here.")
         return

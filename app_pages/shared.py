@@ -4,12 +4,14 @@ failure is shown.  Rendering only; every decision is made in rag_core."""
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -144,6 +146,20 @@ def flash(message: str, kind: str = "success") -> None:
 def show_flashes() -> None:
     for kind, message in st.session_state.pop("flash", []):
         getattr(st, kind)(message)
+
+
+@dataclass(frozen=True)
+class PagePick:
+    offset: int  # of the first row on the chosen page
+    label: str  # "page n of m"
+
+
+def pick_page(total: int, page_size: int, where: Any = st) -> PagePick:
+    """A page-number input (in `where`: the page or one of its columns) for `total`
+    rows shown `page_size` at a time."""
+    pages = max(1, math.ceil(total / page_size))
+    number = int(where.number_input("Page", min_value=1, max_value=pages, value=1, step=1))
+    return PagePick((number - 1) * page_size, f"page {number} of {pages}")
 
 
 def date_range(picked: object) -> tuple[datetime | None, datetime | None]:

@@ -14,6 +14,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -92,8 +93,13 @@ class Accounts:
         self.audit = audit
         self.params = params
         self._hasher = PasswordHasher()
-        # Verified against for unknown names, so they cost what a wrong password does.
-        self._decoy = self._hasher.hash("not a password of anyone")
+
+    @cached_property
+    def _decoy(self) -> str:
+        """Verified against for unknown names, so they cost what a wrong password does.
+        Made at the first sign-in, not with the services: a hash costs 64 MiB and
+        a tenth of a second, which commands that never sign anyone in need not pay."""
+        return self._hasher.hash("not a password of anyone")
 
     # --- managing accounts ------------------------------------------------------------
     def add(self, username: str, password: str, role: Role, *, by: str | None) -> Account:

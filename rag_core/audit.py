@@ -149,7 +149,7 @@ class AuditTrail:
                         entry.username or "",
                         entry.action,
                         entry.outcome,
-                        _json(entry.detail),
+                        json.dumps(entry.detail, ensure_ascii=False, sort_keys=True),
                     ]
                 )
         self.record(by, Action.AUDIT_EXPORT, _query_detail(query))
@@ -176,7 +176,3 @@ def _query_detail(query: AuditQuery) -> dict[str, Any]:
         "since": query.since.isoformat() if query.since else None,
         "until": query.until.isoformat() if query.until else None,
     }
-
-
-def _json(value: dict[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from rag_core.errors import RagError
@@ -124,8 +125,6 @@ def backup(
 
 
 def library_is_empty(owner_url: str) -> bool:
-    import sqlalchemy as sa
-
     engine = sa.create_engine(owner_url)
     try:
         with engine.connect() as conn:

@@ -4,11 +4,7 @@ card; every page is opened and photographed.  Screenshots are kept as test artif
 in test-artifacts/ (RAG_TEST_ARTIFACTS), for a person to look at."""
 
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +17,14 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from rag_core.db.models import Role
 from rag_core.services import Services
-from tests.chromium import CHROMEDRIVER, CHROMIUM, start_chromium
+from tests.browsing import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    app_is_healthy,
+    free_port,
+    start_app,
+    start_chromium,
+)
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import CONTRACT_PAGES, make_pdf
 
@@ -58,12 +61,6 @@ def open_page(browser: WebDriver, wait: WebDriverWait[WebDriver], path: str) -> 
     wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, selector))).click()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served(services: Services, database_url: str, tmp_path: Path) -> Iterator[str]:
     """The app on a free localhost port, its library holding one contract."""
@@ -82,37 +79,26 @@ def served(services: Services, database_url: str, tmp_path: Path) -> Iterator[st
         "HF_HUB_OFFLINE": "1",
     }
     log = (tmp_path / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "app.py"),
-            "--server.headless=true",
-            "--server.address=127.0.0.1",
-            f"--server.port={port}",
-            "--browser.gatherUsageStats=false",
-        ],
+    # Run from tmp_path, away from .streamlit/config.toml: its usage-statistics line, here.
+    server = start_app(
+        REPO / "app.py",
+        port,
+        "--browser.gatherUsageStats=false",
         cwd=tmp_path,
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log=log,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(
-                        "the app did not start:\n" + (tmp_path / "streamlit.log").read_text()
-                    ) from None
-                time.sleep(0.3)
+            if app_is_healthy(url):
+                break
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    "the app did not start:\n" + (tmp_path / "streamlit.log").read_text()
+                )
+            time.sleep(0.3)
         yield url
     finally:
         server.terminate()

@@ -35,7 +35,8 @@ def ensure_app_role(conn: Connection, role: str) -> str:
     key = f"role:{role}"
     password = conn.scalar(sa.text("SELECT value FROM app_secrets WHERE key = :key"), {"key": key})
     exists = conn.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role})
-    quoted = _identifier(role)
+    quote = conn.dialect.identifier_preparer.quote
+    quoted = quote(role)
     if password is None or not exists:
         may = conn.execute(
             sa.text(
@@ -62,7 +63,7 @@ def ensure_app_role(conn: Connection, role: str) -> str:
             ),
             {"key": key, "value": password},
         )
-    database = _identifier(str(conn.scalar(sa.text("SELECT current_database()"))))
+    database = quote(str(conn.scalar(sa.text("SELECT current_database()"))))
     conn.execute(sa.text(f"GRANT CONNECT ON DATABASE {database} TO {quoted}"))
     conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {quoted}"))
     conn.execute(
@@ -80,7 +81,3 @@ def _scram_verifier(conn: Connection, role: str, password: str) -> str:
     text = verifier.decode()
     assert "'" not in text  # SCRAM-SHA-256$<iterations>:<salt>$<key>:<key>, base64
     return text
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

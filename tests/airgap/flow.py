@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,17 +26,11 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.chromium import start_chromium
+from tests.browsing import app_is_healthy, free_port, start_app, start_chromium
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = ["Documents", "History", "Insights", "Users", "Audit", "Settings"]
 WAIT = 180
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(condition: Any, what: str, timeout: float = WAIT) -> None:
@@ -151,34 +144,10 @@ def main() -> int:
         wait_until(lambda: ready_documents(database_url) >= 1, "the dropped PDF was not ingested")
         port = free_port()
         app_log = (logs / "streamlit.log").open("w")
-        started.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    str(REPO / "app.py"),
-                    "--server.headless=true",
-                    "--server.address=127.0.0.1",
-                    f"--server.port={port}",
-                ],
-                cwd=REPO,  # the project's .streamlit/config.toml, as `make run` uses
-                env=env,
-                stdout=app_log,
-                stderr=subprocess.STDOUT,
-            )
-        )
+        # cwd: the project's .streamlit/config.toml, as `make run` uses
+        started.append(start_app(REPO / "app.py", port, cwd=REPO, env=env, log=app_log))
         url = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    return bool(response.status == 200)
-            except OSError:
-                return False
-
-        wait_until(healthy, "the app did not start", 90)
+        wait_until(lambda: app_is_healthy(url), "the app did not start", 90)
         with urllib.request.urlopen(url, timeout=10) as response:
             result["html_external"] = external_references(response.read().decode())
         result.update(browse(url, args.user, env[args.password_env], args.artifacts))
