@@ -18,12 +18,12 @@ from app_pages.shared import (
     show_similar,
     user,
 )
-from rag_core.chat import Answer
-from rag_core.conversation import Turn, next_turn
+from rag_core.answers.chat import Answer
+from rag_core.answers.conversation import Turn, next_turn
+from rag_core.answers.highlight import highlight
+from rag_core.answers.prompting import source_label
 from rag_core.errors import QuestionRejected, RagError
-from rag_core.highlight import highlight
-from rag_core.prompting import source_label
-from rag_core.retrieval import Filters, Hit
+from rag_core.hits import Filters, Hit
 from rag_core.services import Services
 
 log = logging.getLogger("app.chat")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from rag_core.context import join_overlapping
+from rag_core.answers.context import join_overlapping
 from rag_core.db import Chunk, Database, Document, FileRecord, Job, JobStatus
 
 FAILED = "failed"

@@ -4,7 +4,9 @@ Output contract (checks depend on it):
   ingest PATH...            one line per file; exit 1 if any failed
   search QUERY [--json]     {"query", "hits": [{document_id, title, source, page,
                              chunk_index, score, text}]}
-  ask QUESTION [--json]     {"answer", "abstained", "sources": [same fields as hits]}
+  ask QUESTION [--json]     {"answer", "abstained", "mode", "cited", "evidence": [{source,
+                             page, text}], "sentences_written", "sentences_verified",
+                             "sources": [same fields as hits]}
   status [--json]           documents by status, chunks
   retry [PATH...]           queue failed files (all, or these) for another try
   users add|list|disable|enable|reset-password|first-admin
@@ -157,7 +159,7 @@ def _ingest(services: Any, args: argparse.Namespace) -> int:
 
 
 def _filters(args: argparse.Namespace) -> Any:
-    from rag_core.retrieval import Filters
+    from rag_core.hits import Filters
 
     return Filters(document_types=tuple(args.document_types), tags=tuple(args.tags))
 
@@ -178,8 +180,8 @@ def _search(services: Any, args: argparse.Namespace) -> int:
 
 
 def _ask(services: Any, args: argparse.Namespace) -> int:
+    from rag_core.answers.prompting import source_label
     from rag_core.audit import command_line_user
-    from rag_core.prompting import source_label
 
     stream = services.chat.ask(
         args.query, top_k=args.top_k, filters=_filters(args), user=command_line_user()
@@ -190,6 +192,14 @@ def _ask(services: Any, args: argparse.Namespace) -> int:
             {
                 "answer": answer.text,
                 "abstained": answer.abstained,
+                "mode": answer.mode,
+                "cited": list(answer.cited),
+                "evidence": [
+                    {"source": e.source, "page": e.hit.page, "text": e.text}
+                    for e in answer.evidence
+                ],
+                "sentences_written": len(answer.verdicts),
+                "sentences_verified": answer.sentences_verified,
                 "sources": [hit.to_json() for hit in answer.sources],
             }
         )

@@ -2,6 +2,7 @@
 
     python -m rag_core.eval DATASET_DIR [--modes vector,fulltext,hybrid] [--k 10]
                             [--max-queries N] [--floors 0.3] [--json OUT]
+    python -m rag_core.eval answers DATASET [...]   (answers: see its --help)
 
 DATASET_DIR holds `corpus.jsonl` (_id, title, text), `queries.jsonl` (_id, text) and
 `qrels/<split>.tsv` (query-id, corpus-id, score; `test`, else `dev`).  The corpus is
@@ -36,7 +37,8 @@ from rag_core.db import Chunk, Database, Document, DocumentStatus, open_side_dat
 from rag_core.db.textsearch import searchable_title
 from rag_core.embedding import Embedder
 from rag_core.extract import Page
-from rag_core.retrieval import Filters, Mode, Retriever
+from rag_core.hits import Filters
+from rag_core.retrieval import Mode, Retriever
 from rag_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -318,6 +320,15 @@ def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["answers"]:
+        from rag_core import eval_answers
+
+        return eval_answers.main(argv[1:])
+    return retrieval_main(argv)
+
+
+def retrieval_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rag_core.eval",
         description=__doc__,

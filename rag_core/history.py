@@ -16,10 +16,10 @@ import numpy as np
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 
+from rag_core.answers.prompting import page_label
 from rag_core.db import Database, QueryLog
 from rag_core.db.models import EMBEDDING_DIM
 from rag_core.errors import QuestionRejected
-from rag_core.prompting import page_label
 
 
 @dataclass(frozen=True)

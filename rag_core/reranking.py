@@ -21,7 +21,7 @@ from rag_core.errors import ModelNotFound
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
-    from rag_core.retrieval import Hit
+    from rag_core.hits import Hit
 
 log = logging.getLogger(__name__)
 

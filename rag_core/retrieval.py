@@ -13,7 +13,6 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +26,7 @@ from rag_core.db.textsearch import DEFAULT_CONFIG
 from rag_core.db.vectorindex import DEFAULT_INDEX, HnswIndex
 from rag_core.embedding import Embedder
 from rag_core.errors import ConfigurationError
+from rag_core.hits import Filters, Hit
 from rag_core.reranking import Reranker
 
 log = logging.getLogger(__name__)
@@ -36,46 +36,6 @@ class Mode(StrEnum):
     HYBRID = "hybrid"
     VECTOR = "vector"
     FULLTEXT = "fulltext"
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrict retrieval; empty fields restrict nothing."""
-
-    document_types: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()  # a document matches if it has any of them
-    all_tags: tuple[str, ...] = ()  # ... and every one of these
-    folder: str | None = None  # absolute; files anywhere below it
-    added_from: datetime | None = None  # when the document came into the library
-    added_until: datetime | None = None  # (exclusive)
-    exclude_document_ids: tuple[int, ...] = ()  # e.g. to ask as if they were not there
-
-
-@dataclass(frozen=True)
-class Hit:
-    chunk_id: int
-    document_id: int
-    title: str
-    source: str
-    page: int | None
-    page_end: int | None
-    chunk_index: int
-    text: str
-    score: float  # cosine similarity to the question, -1..1
-    fused_score: float
-    text_match: bool  # the passage contains every word of the question
-
-    def to_json(self) -> dict[str, Any]:
-        """The CLI/JSON contract's fields."""
-        return {
-            "document_id": self.document_id,
-            "title": self.title,
-            "source": self.source,
-            "page": self.page,
-            "chunk_index": self.chunk_index,
-            "score": round(self.score, 4),
-            "text": self.text,
-        }
 
 
 @dataclass(frozen=True)

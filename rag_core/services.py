@@ -12,14 +12,16 @@ from pathlib import Path
 
 from rag_core import phi_logs
 from rag_core.accounts import AccountParams, Accounts
+from rag_core.answers.abstention import AbstentionParams
+from rag_core.answers.chat import AnswerMode, ChatParams, ChatService
+from rag_core.answers.evidence import EvidenceParams, EvidenceSelector
+from rag_core.answers.generation import GenerationParams, Generator
 from rag_core.audit import AuditTrail
 from rag_core.catalog import Catalog
-from rag_core.chat import ChatParams, ChatService
 from rag_core.db import Database, open_database
 from rag_core.db.vectorindex import BuildResources, HnswIndex, IndexKind
 from rag_core.embedding import Embedder
 from rag_core.errors import RagError
-from rag_core.generation import GenerationParams, Generator
 from rag_core.history import History, PastQuestion
 from rag_core.ingest import IngestOptions, Ingestor
 from rag_core.insights import Insights, insights
@@ -147,8 +149,14 @@ def build_services(
             context_neighbours=settings.context_neighbours,
             questions_per_minute=settings.questions_per_minute,
             log_content=settings.log_content,
+            mode=AnswerMode(settings.answer_mode),
+            abstention=AbstentionParams(
+                min_evidence=settings.evidence_floor,
+                check_terms=settings.abstain_on_missing_terms,
+            ),
         ),
         audit,
+        EvidenceSelector(embedder.embed, EvidenceParams(max_sentences=settings.evidence_sentences)),
     )
     return Services(
         settings=settings,
@@ -224,6 +232,7 @@ def build_generator(settings: Settings) -> Generator:
             context_tokens=settings.llm_context_tokens,
             max_answer_tokens=settings.llm_max_answer_tokens,
             temperature=settings.llm_temperature,
+            repeat_penalty=settings.llm_repeat_penalty,
             threads=settings.llm_threads,
             use_chat_template=settings.llm_prompt_format == "auto",
         ),

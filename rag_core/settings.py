@@ -82,7 +82,13 @@ class Settings(BaseSettings):
         default=4096, ge=512, description="Context window given to llama.cpp."
     )
     llm_max_answer_tokens: int = Field(
-        default=320, ge=16, description="Longest answer the model may write, in tokens."
+        default=160,
+        ge=16,
+        description="Longest answer the model may write, in tokens (it writes one or two "
+        "sentences from the evidence; a loop detector ends it sooner if it repeats).",
+    )
+    llm_repeat_penalty: float = Field(
+        default=1.15, ge=1.0, le=2.0, description="llama.cpp's penalty on repeated tokens."
     )
     llm_temperature: float = Field(
         default=0.1, ge=0.0, le=2.0, description="Sampling temperature of answers."
@@ -91,6 +97,28 @@ class Settings(BaseSettings):
         default_factory=lambda: os.cpu_count() or 2,
         ge=1,
         description="CPU threads llama.cpp uses. Default: all cores.",
+    )
+
+    # --- answers -------------------------------------------------------------------
+    answer_mode: Literal["auto", "extractive", "generative"] = Field(
+        default="auto",
+        description="extractive: the answer quotes the evidence sentences, no model call; "
+        "generative: the model writes from the evidence and only its verified sentences "
+        "are shown (the evidence when none verify); auto: the evidence at once, then the "
+        "model's verified sentences.",
+    )
+    evidence_sentences: int = Field(
+        default=3, ge=1, le=6, description="Evidence sentences quoted per answer at most."
+    )
+    evidence_floor: float = Field(
+        default=0.35,
+        description="Evidence score (meaning, question words and rank mixed) the best "
+        "sentence must reach, else the answer abstains.",
+    )
+    abstain_on_missing_terms: bool = Field(
+        default=True,
+        description="Abstain when a name, figure or code-like term of the question is in "
+        "none of the passages found.",
     )
 
     # --- chunking --------------------------------------------------------------------

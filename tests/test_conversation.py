@@ -2,8 +2,8 @@
 
 import pytest
 
-from rag_core.conversation import is_follow_up, next_turn
-from rag_core.highlight import highlight
+from rag_core.answers.conversation import is_follow_up, next_turn
+from rag_core.answers.highlight import highlight
 from rag_core.settings import redact_url
 
 

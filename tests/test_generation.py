@@ -2,9 +2,9 @@
 
 from dataclasses import replace
 
-from rag_core.generation import Generator
-from rag_core.prompting import build_prompt
-from rag_core.retrieval import Hit
+from rag_core.answers.generation import Generator
+from rag_core.answers.prompting import build_prompt
+from rag_core.hits import Hit
 
 PASSAGE = Hit(
     chunk_id=1,

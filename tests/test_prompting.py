@@ -1,5 +1,5 @@
-from rag_core.prompting import SYSTEM_PROMPT, build_prompt, cited_numbers, source_label
-from rag_core.retrieval import Hit
+from rag_core.answers.prompting import SYSTEM_PROMPT, build_prompt, cited_numbers, source_label
+from rag_core.hits import Hit
 
 
 def hit(n: int, text: str, page: int | None = 1) -> Hit:

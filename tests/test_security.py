@@ -15,9 +15,9 @@ import sqlalchemy as sa
 
 from ingest_watch.worker import Worker
 from rag_core.accounts import AccountError, AccountParams, Accounts, SignedIn, SignInFailed
+from rag_core.answers.chat import ChatService
 from rag_core.audit import Action
 from rag_core.backup import BackupFailed, backup, restore
-from rag_core.chat import ChatService
 from rag_core.db import open_database
 from rag_core.db.models import Role
 from rag_core.errors import ConfigurationError, RateLimited

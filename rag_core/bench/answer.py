@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rag_core.answers.generation import Generator
+from rag_core.answers.prompting import Prompt
 from rag_core.bench.common import corpus_texts, print_table, scratch_settings, write_pdfs
-from rag_core.generation import Generator
-from rag_core.prompting import Prompt
 from rag_core.settings import Settings
 
 

@@ -174,6 +174,10 @@ class QueryLog(Base):
     feedback: Mapped[int | None] = mapped_column(SmallInteger)
     feedback_comment: Mapped[str | None] = mapped_column(Text)
     user_name: Mapped[str | None] = mapped_column(Text)
+    # extractive | generative | auto; the model's sentences, and how many verified
+    answer_mode: Mapped[str | None] = mapped_column(Text)
+    sentences_written: Mapped[int] = mapped_column(Integer, server_default="0")
+    sentences_verified: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class Role(enum.StrEnum):

@@ -14,22 +14,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag_core.answers.loops import LoopGuard, guarded
+from rag_core.answers.prompting import Prompt
 from rag_core.errors import ModelNotFound
-from rag_core.prompting import Prompt
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
 log = logging.getLogger(__name__)
 
-_COMPLETION_STOPS = ["\nQuestion:", "\nSources:", "\n\n\n"]
+_COMPLETION_STOPS = ["\nQuestion:", "\nSources:", "\nEvidence:", "\n\n"]
 
 
 @dataclass(frozen=True)
 class GenerationParams:
     context_tokens: int = 4096
-    max_answer_tokens: int = 320
+    max_answer_tokens: int = 160
     temperature: float = 0.1
+    repeat_penalty: float = 1.15  # llama.cpp's penalty on tokens already written
+    frequency_penalty: float = 0.2
+    loop_guard: bool = True  # end the stream when the text starts repeating itself
     threads: int = 2
     use_chat_template: bool = True  # when the GGUF has one
 
@@ -92,7 +96,26 @@ class Generator:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def stream(self, prompt: Prompt) -> Iterator[str]:
-        """Answer text, piece by piece, as the model writes it."""
+        """Answer text, piece by piece, as the model writes it; it ends at the length
+        cap or as soon as the text starts repeating itself (`loops.LoopGuard`)."""
+        if not self.params.loop_guard:
+            yield from self._stream(prompt)
+            return
+        guard = LoopGuard()
+        yield from guarded(self._stream(prompt), guard)
+        if guard.looped:
+            log.info("the answer model started repeating itself: its answer was cut off")
+
+    def _sampling(self) -> dict[str, Any]:
+        return {
+            "max_tokens": self.params.max_answer_tokens,
+            "temperature": self.params.temperature,
+            "repeat_penalty": self.params.repeat_penalty,
+            "frequency_penalty": self.params.frequency_penalty,
+            "stream": True,
+        }
+
+    def _stream(self, prompt: Prompt) -> Iterator[str]:
         llm = self.llm
         with self._run_lock:
             if self._uses_template(llm):
@@ -101,9 +124,7 @@ class Generator:
                         {"role": "system", "content": prompt.system},
                         {"role": "user", "content": prompt.user},
                     ],
-                    max_tokens=self.params.max_answer_tokens,
-                    temperature=self.params.temperature,
-                    stream=True,
+                    **self._sampling(),
                 )  # type: ignore[assignment]
                 for chunk in chunks:
                     piece = chunk["choices"][0]["delta"].get("content")
@@ -112,10 +133,8 @@ class Generator:
             else:
                 chunks = llm.create_completion(
                     prompt.as_completion(),
-                    max_tokens=self.params.max_answer_tokens,
-                    temperature=self.params.temperature,
                     stop=_COMPLETION_STOPS,
-                    stream=True,
+                    **self._sampling(),
                 )  # type: ignore[assignment]
                 for chunk in chunks:
                     piece = chunk["choices"][0]["text"]

@@ -1,0 +1,384 @@
+"""Question -> retrieval -> evidence -> (model) -> verification -> answer -> QueryLog.
+
+The answer rests on evidence the code has checked, so a tiny model is safe and a big
+one only makes the written sentences better:
+- whether to answer at all is decided from retrieval scores and the evidence, never by
+  the model (the relevance floor; `abstention` for terms no source has);
+- the evidence is quoted sentences, verbatim, with their source number and page;
+- in `generative` and `auto` modes the model writes from the evidence only, and each of
+  its sentences is shown only if `verification` finds it in the sources it cites.
+Modes (RAG_ANSWER_MODE): `extractive` quotes the evidence and calls no model;
+`generative` shows the model's verified sentences (the evidence when none verify);
+`auto` shows the evidence at once and adds the model's verified sentences after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+
+import numpy as np
+
+from rag_core.answers.abstention import AbstentionParams, decide
+from rag_core.answers.context import build_passages
+from rag_core.answers.evidence import Evidence, EvidenceParams, EvidenceSelector
+from rag_core.answers.generation import Generator
+from rag_core.answers.prompting import build_evidence_prompt
+from rag_core.answers.terms import content_stems
+from rag_core.answers.verification import Verdict, Verifier
+from rag_core.audit import Action, AuditTrail
+from rag_core.db import Database, QueryLog
+from rag_core.embedding import Embedder
+from rag_core.errors import QuestionRejected, RateLimited
+from rag_core.hits import Filters, Hit
+from rag_core.retrieval import Retriever
+
+log = logging.getLogger(__name__)
+
+ABSTAIN_MESSAGE = (
+    "The documents do not contain an answer to this question: no passage in the "
+    "library is close enough to it."
+)
+SUMMARY_HEADING = "In short (checked against the sources):"
+_NEAREST = 3  # passages shown with an abstention
+
+
+class AnswerMode(StrEnum):
+    EXTRACTIVE = "extractive"
+    GENERATIVE = "generative"
+    AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    abstained: bool
+    sources: tuple[Hit, ...]  # sources[n - 1] is [n] in the text
+    cited: tuple[int, ...]  # the source numbers the text cites
+    latency_ms: float
+    query_id: int | None
+    mode: str = AnswerMode.EXTRACTIVE.value
+    evidence: tuple[Evidence, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()  # the model's sentences, shown or left out
+
+    @property
+    def sentences_verified(self) -> int:
+        return sum(1 for v in self.verdicts if v.verified)
+
+
+@dataclass(frozen=True)
+class ChatParams:
+    relevance_floor: float
+    question_max_chars: int
+    top_k: int
+    context_neighbours: int = 1  # chunks added on each side of a hit in the prompt
+    questions_per_minute: int = 0  # per person; 0: no limit
+    log_content: bool = False  # questions in the log (debugging only: they may be PHI)
+    mode: AnswerMode = AnswerMode.AUTO
+    abstention: AbstentionParams = AbstentionParams()
+
+
+@dataclass
+class _Written:
+    """What the model wrote for one answer, filled in while the answer streams."""
+
+    verdicts: list[Verdict] = field(default_factory=list)
+
+
+class AnswerStream:
+    """Iterate once for the answer's text pieces.  `sources`, `evidence` and
+    `abstained` are known before the first piece; `answer` is set (and the question
+    logged) when it ends."""
+
+    def __init__(
+        self,
+        pieces: Iterator[str],
+        sources: tuple[Hit, ...],
+        abstained: bool,
+        finish: Callable[[str], Answer],
+        evidence: tuple[Evidence, ...] = (),
+    ) -> None:
+        self._pieces = pieces
+        self._finish = finish
+        self.sources = sources
+        self.abstained = abstained
+        self.evidence = evidence
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        collected: list[str] = []
+        for piece in self._pieces:
+            collected.append(piece)
+            yield piece
+        self.answer = self._finish("".join(collected).strip())
+
+    def complete(self) -> Answer:
+        """Consume the whole stream and return the finished answer."""
+        for _ in self:
+            pass
+        assert self.answer is not None
+        return self.answer
+
+
+def quote(evidence: Evidence) -> str:
+    """One evidence sentence as the answer quotes it: verbatim, with [n] and its page."""
+    where = f" (page {evidence.hit.page})" if evidence.hit.page is not None else ""
+    return f"“{evidence.text}” [{evidence.source}]{where}"
+
+
+def extractive_text(evidence: Sequence[Evidence]) -> str:
+    return "\n\n".join(quote(e) for e in evidence)
+
+
+def written_text(verdicts: Sequence[Verdict]) -> str:
+    """The model's verified sentences, and a word on those left out."""
+    shown = [v.rendered() for v in verdicts if v.verified]
+    dropped = len(verdicts) - len(shown)
+    text = " ".join(dict.fromkeys(shown))
+    if dropped:
+        text += (
+            f"\n\n_({dropped} sentence{'s' if dropped > 1 else ''} the model wrote "
+            f"{'were' if dropped > 1 else 'was'} left out: not found in the sources.)_"
+        )
+    return text
+
+
+class ChatService:
+    def __init__(
+        self,
+        db: Database,
+        embedder: Embedder,
+        retriever: Retriever,
+        generator: Generator,
+        params: ChatParams,
+        audit: AuditTrail | None = None,
+        selector: EvidenceSelector | None = None,
+        verifier: Verifier | None = None,
+    ) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.retriever = retriever
+        self.generator = generator
+        self.params = params
+        self.audit = audit or AuditTrail(db)
+        self.selector = selector or EvidenceSelector(embedder.embed, _default_evidence())
+        self.verifier = verifier or Verifier()
+
+    def check_question(self, question: str) -> str:
+        """The question, stripped; raises QuestionRejected with a polite reason."""
+        question = question.strip()
+        if not question:
+            raise QuestionRejected("Please type a question.")
+        if len(question) > self.params.question_max_chars:
+            raise QuestionRejected(
+                f"The question is too long ({len(question):,} characters); please keep it "
+                f"under {self.params.question_max_chars:,}."
+            )
+        return question
+
+    def check_rate(self, user: str) -> None:
+        """Raises RateLimited when `user` has asked their allowance in the last minute."""
+        limit = self.params.questions_per_minute
+        if limit and self.audit.count(user, Action.QUESTION, timedelta(minutes=1)) >= limit:
+            self.audit.record(user, Action.QUESTION_REFUSED, {"reason": "rate limit"}, "refused")
+            raise RateLimited(
+                f"You have asked {limit} questions in the last minute, the most allowed. "
+                "Please wait a moment before the next one."
+            )
+
+    def ask(
+        self,
+        question: str,
+        *,
+        top_k: int | None = None,
+        filters: Filters = Filters(),
+        user: str | None = None,
+        mode: AnswerMode | None = None,
+    ) -> AnswerStream:
+        """Start answering.  Raises QuestionRejected before any work for a bad question
+        (RateLimited when `user` asks too often).  The question and the sources shown
+        for it go to the audit trail under `user`."""
+        started = time.perf_counter()
+        question = self.check_question(question)
+        if user is not None:
+            self.check_rate(user)
+        mode = mode or self.params.mode
+        if self.params.log_content:
+            log.info("question from %s: %r", user, question)
+        vector = self.retriever.embed_query(question)
+        hits = self.retriever.search_vector(
+            question, vector, top_k=top_k or self.params.top_k, filters=filters
+        )
+        relevant = [h for h in hits if h.score >= self.params.relevance_floor or h.text_match]
+        written = _Written()
+
+        def finish(
+            abstained: bool, sources: tuple[Hit, ...], evidence: tuple[Evidence, ...]
+        ) -> Callable[[str], Answer]:
+            def done(text: str) -> Answer:
+                return self._finish(
+                    question,
+                    vector,
+                    abstained,
+                    sources,
+                    evidence,
+                    tuple(written.verdicts),
+                    hits,
+                    started,
+                    user,
+                    mode,
+                    text,
+                )
+
+            return done
+
+        if not relevant:
+            nearest = tuple(hits[:_NEAREST])
+            self._audit(user, question, nearest)
+            return AnswerStream(iter([ABSTAIN_MESSAGE]), nearest, True, finish(True, nearest, ()))
+        passages = tuple(build_passages(self.db, relevant, self.params.context_neighbours))
+        evidence = tuple(self.selector.select(question, vector, passages))
+        decision = decide(question, passages, evidence, self.params.abstention)
+        self._audit(user, question, passages)
+        if decision.abstain:
+            nearest = passages[:_NEAREST]
+            return AnswerStream(
+                iter([decision.message()]), nearest, True, finish(True, nearest, evidence)
+            )
+        pieces = self._pieces(question, mode, passages, evidence, written)
+        return AnswerStream(pieces, passages, False, finish(False, passages, evidence), evidence)
+
+    def _pieces(
+        self,
+        question: str,
+        mode: AnswerMode,
+        passages: tuple[Hit, ...],
+        evidence: tuple[Evidence, ...],
+        written: _Written,
+    ) -> Iterator[str]:
+        quoted = extractive_text(evidence)
+        if mode == AnswerMode.EXTRACTIVE:
+            yield quoted
+            return
+        if mode == AnswerMode.AUTO:
+            yield quoted
+        written.verdicts = self._write(question, passages, evidence)
+        text = written_text(written.verdicts)
+        if mode == AnswerMode.AUTO:
+            if any(v.verified for v in written.verdicts):
+                yield f"\n\n{SUMMARY_HEADING} {text}"
+            return
+        if any(v.verified for v in written.verdicts):
+            yield text
+        else:
+            yield quoted
+
+    def _write(
+        self, question: str, passages: tuple[Hit, ...], evidence: tuple[Evidence, ...]
+    ) -> list[Verdict]:
+        """The model's answer from the evidence, each sentence verified."""
+        prompt = build_evidence_prompt(question, passages, evidence)
+        text = "".join(self.generator.stream(prompt))
+        verdicts = self.verifier.verify(
+            text, [h.text for h in passages], [h.title for h in passages]
+        )
+        return [v for v in verdicts if not _echoes(v, evidence)]
+
+    def _audit(self, user: str | None, question: str, sources: Sequence[Hit]) -> None:
+        """Recorded when the sources are chosen, so a reader who leaves before the
+        answer ends is on record too."""
+        shown = [
+            {"document_id": h.document_id, "title": h.title, "page": h.page, "page_end": h.page_end}
+            for h in sources
+        ]
+        self.audit.record(user, Action.QUESTION, {"question": question, "shown": shown})
+
+    def _finish(
+        self,
+        question: str,
+        vector: np.ndarray,
+        abstained: bool,
+        sources: tuple[Hit, ...],
+        evidence: tuple[Evidence, ...],
+        verdicts: tuple[Verdict, ...],
+        retrieved: list[Hit],
+        started: float,
+        user: str | None,
+        mode: AnswerMode,
+        text: str,
+    ) -> Answer:
+        latency_ms = (time.perf_counter() - started) * 1000
+        verified = sum(1 for v in verdicts if v.verified)
+        with self.db.session() as session:
+            entry = QueryLog(
+                question=question,
+                embedding=vector,
+                answer=text,
+                abstained=abstained,
+                retrieved=[{"chunk_id": h.chunk_id, "score": round(h.score, 4)} for h in retrieved],
+                sources=[_shown(number, hit) for number, hit in enumerate(sources, start=1)],
+                latency_ms=latency_ms,
+                user_name=user,
+                answer_mode=mode.value,
+                sentences_written=len(verdicts),
+                sentences_verified=verified,
+            )
+            session.add(entry)
+            session.flush()
+            query_id = entry.id
+        cited = (
+            []
+            if abstained
+            else [e.source for e in evidence if mode != AnswerMode.GENERATIVE or not verified]
+        )
+        cited += [n for v in verdicts if v.verified for n in v.cites]
+        return Answer(
+            question=question,
+            text=text,
+            abstained=abstained,
+            sources=sources,
+            cited=tuple(dict.fromkeys(cited)),
+            latency_ms=latency_ms,
+            query_id=query_id,
+            mode=mode.value,
+            evidence=evidence,
+            verdicts=verdicts,
+        )
+
+
+_ECHO = 0.7  # word-set overlap at which a written sentence only repeats a quoted one
+
+
+def _echoes(verdict: Verdict, evidence: Sequence[Evidence]) -> bool:
+    """Whether a written sentence only repeats a quoted one: it adds nothing, so it is
+    neither shown nor counted."""
+    stems = frozenset(content_stems(verdict.text))
+    for quoted in evidence:
+        other = frozenset(content_stems(quoted.text))
+        if stems and len(stems & other) / len(stems | other) >= _ECHO:
+            return True
+    return False
+
+
+def _default_evidence() -> EvidenceParams:
+    return EvidenceParams()
+
+
+def _shown(number: int, hit: Hit) -> dict[str, object]:
+    """A source as the QueryLog keeps it: enough to say later what was shown, even
+    after the document is re-ingested."""
+    return {
+        "number": number,
+        "document_id": hit.document_id,
+        "chunk_id": hit.chunk_id,
+        "title": hit.title,
+        "source": hit.source,
+        "page": hit.page,
+        "page_end": hit.page_end,
+        "score": round(hit.score, 4),
+    }
