@@ -1,6 +1,7 @@
 """Chat: a conversation per browser session.  Follow-ups are made stand-alone before
-retrieval; each answer streams, then shows its numbered sources as cards with the
-question's words highlighted and the whole page one click away, and takes feedback."""
+retrieval; each answer shows its quoted evidence at once, then any sentence the model
+wrote that verified, then its numbered sources as cards with the evidence highlighted,
+the PDF page as an image with the evidence marked on it, and takes feedback."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from app_pages.shared import (
 )
 from rag_core.answers.chat import Answer
 from rag_core.answers.conversation import Turn, next_turn
+from rag_core.answers.evidence import Evidence
 from rag_core.answers.highlight import highlight
 from rag_core.answers.prompting import source_label
 from rag_core.errors import QuestionRejected, RagError
@@ -73,25 +75,91 @@ def highlighted(text: str, question: str) -> str:
     )
 
 
+def with_evidence(text: str, evidence: list[Evidence]) -> str:
+    """The passage with its evidence sentences marked (by their spans in it)."""
+    parts: list[str] = []
+    position = 0
+    for item in sorted(evidence, key=lambda e: e.sentence.start):
+        start, end = item.sentence.start, item.sentence.end
+        if start < position or text[start:end] != item.sentence.text:
+            continue  # the passage changed since: mark nothing rather than the wrong words
+        parts.append(escape(" ".join(text[position:start].split())))
+        parts.append(f" :orange-background[{escape(item.sentence.flat)}] ")
+        position = end
+    parts.append(escape(" ".join(text[position:].split())))
+    return "".join(parts).strip()
+
+
+@st.cache_data(ttl=3600, max_entries=64, show_spinner="Drawing the page…")
+def page_image(
+    _services: Services, document_id: int, page: int, sentences: tuple[str, ...]
+) -> tuple[str, int] | None:
+    image = _services.page_image(document_id, page, sentences)
+    return None if image is None else (str(image.path), image.found)
+
+
 def render_sources(services: Services, turn: Turn, answer: Answer) -> None:
     if not answer.sources:
         return
-    st.markdown(f"**Sources ({len(answer.sources)})**")
+    if answer.abstained:
+        st.markdown(f"**Nearest passages ({len(answer.sources)})**, none of which answers it")
+    else:
+        st.markdown(f"**Sources ({len(answer.sources)})**")
     tabs = st.tabs([f"[{n}] {hit.title[:28]}" for n, hit in enumerate(answer.sources, start=1)])
     for number, (tab, hit) in enumerate(zip(tabs, answer.sources, strict=True), start=1):
         with tab:
-            render_card(services, turn, number, hit, cited=number in answer.cited)
+            evidence = (
+                [] if answer.abstained else [e for e in answer.evidence if e.source == number]
+            )
+            render_card(
+                services, turn, number, hit, cited=number in answer.cited, evidence=evidence
+            )
 
 
-def render_card(services: Services, turn: Turn, number: int, hit: Hit, *, cited: bool) -> None:
+def render_card(
+    services: Services,
+    turn: Turn,
+    number: int,
+    hit: Hit,
+    *,
+    cited: bool,
+    evidence: list[Evidence],
+) -> None:
     with st.container(border=True):
         status = "cited in the answer" if cited else "not cited"
         st.markdown(f"**[{number}] {escape(source_label(hit))}**")
         st.caption(f"Relevance {hit.score:.2f} · {status} · `{hit.source}`")
-        st.markdown(highlighted(hit.text, turn.standalone))
-        label = f"Whole page {hit.page}" if hit.page is not None else "Whole text"
+        if evidence:
+            st.markdown(with_evidence(hit.text, evidence))
+        else:
+            st.markdown(highlighted(hit.text, turn.standalone))
+        if hit.page is not None and hit.source.lower().endswith(".pdf"):
+            key = f"page-image:{turn.standalone}:{number}:{hit.chunk_id}"
+            if st.toggle("Show the page", key=key, help="The PDF page, evidence marked"):
+                render_page_image(services, hit, evidence)
+        label = f"Whole page {hit.page} as text" if hit.page is not None else "Whole text"
         with st.expander(label):
             st.text(page_text(services, hit.document_id, hit.page))
+
+
+def render_page_image(services: Services, hit: Hit, evidence: list[Evidence]) -> None:
+    assert hit.page is not None
+    sentences = tuple(e.text for e in evidence)
+    drawn = attempt(
+        lambda: page_image(services, hit.document_id, hit.page or 1, sentences),
+        "drawing the page",
+    )
+    if drawn is None:
+        st.caption("The page cannot be shown: its file is no longer in the drop folder.")
+        return
+    path, found = drawn
+    if sentences and found < len(sentences):
+        caption = f"Page {hit.page}. The evidence could not be located on the image; see the text."
+    elif sentences:
+        caption = f"Page {hit.page}, the evidence marked in yellow."
+    else:
+        caption = f"Page {hit.page}."
+    st.image(path, caption=caption, width="stretch")
 
 
 def render_feedback(services: Services, answer: Answer) -> None:
@@ -147,14 +215,29 @@ def render_similar(services: Services, answer: Answer) -> None:
         show_similar(similar)
 
 
+def render_checks(answer: Answer) -> None:
+    """What the model wrote that was not shown, and why: nothing unverified is shown as
+    fact, but staff can see that it was left out."""
+    if answer.abstained:
+        return
+    left_out = [v for v in answer.verdicts if not v.verified]
+    if answer.verdicts:
+        st.caption(
+            f"The model wrote {len(answer.verdicts)} sentence(s); "
+            f"{answer.sentences_verified} verified against the sources."
+        )
+    else:
+        st.caption("Quoted from the documents, word for word.")
+    if left_out:
+        with st.expander("Left out: not found in the sources"):
+            for verdict in left_out:
+                st.markdown(f"~~{escape(verdict.text)}~~ — {escape(verdict.reason)}")
+
+
 def render_answer(services: Services, turn: Turn, answer: Answer, *, latest: bool) -> None:
     if turn.rewritten:
         st.caption(f"Searched for: {escape(turn.standalone)}")
-    if not answer.abstained and answer.sources and not answer.cited:
-        st.info(
-            "The model did not cite a source for this answer. Check it against the "
-            "passages below before relying on it."
-        )
+    render_checks(answer)
     render_sources(services, turn, answer)
     render_feedback(services, answer)
     if latest:
@@ -169,7 +252,7 @@ def ask(services: Services, turn: Turn, filters: Filters, top_k: int) -> Answer 
         )
         if turn.rewritten:
             st.caption(f"Searched for: {escape(turn.standalone)}")
-        st.write_stream(stream)
+        st.write_stream(escape(piece) for piece in stream)
         return stream.answer
     except QuestionRejected as exc:
         st.warning(str(exc))
@@ -191,7 +274,7 @@ def main() -> None:
         with st.chat_message("user"):
             st.markdown(escape(turn.asked))
         with st.chat_message("assistant"):
-            st.markdown(answer.text)
+            st.markdown(escape(answer.text))
             render_answer(services, turn, answer, latest=index == len(conversation) - 1)
 
     question = st.chat_input("Ask a question about your documents")

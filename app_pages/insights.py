@@ -18,10 +18,18 @@ def seconds(milliseconds: float | None) -> str:
 
 
 def headline(figures: Insights) -> None:
-    questions, abstained, p50, p95, feedback, failed = st.columns(6)
+    questions, abstained, verified, p50, p95, feedback, failed = st.columns(7)
     questions.metric("Questions", f"{figures.questions:,}")
     rate = figures.abstention_rate
     abstained.metric("Abstained", "–" if rate is None else f"{rate:.0%}")
+    share = figures.verified_rate
+    verified.metric(
+        "Model answers verified",
+        "–" if share is None else f"{share:.0%}",
+        help="Answers in which every sentence the model wrote was found in the sources "
+        f"({figures.verified_answers} of {figures.written_answers}); sentences that were "
+        "not are never shown as fact.",
+    )
     p50.metric("Answer time, median", seconds(figures.latency_p50_ms))
     p95.metric("Answer time, p95", seconds(figures.latency_p95_ms))
     mean = figures.mean_feedback

@@ -222,6 +222,17 @@ class Catalog:
             ).all()
         return join_overlapping(texts)
 
+    def document_file(self, document_id: int) -> Path | None:
+        """A file in the drop folder that holds this document now, if any is left."""
+        with self.db.session() as session:
+            path = session.scalar(
+                sa.select(FileRecord.path)
+                .where(FileRecord.document_id == document_id, FileRecord.present)
+                .order_by(FileRecord.updated_at.desc())
+                .limit(1)
+            )
+        return Path(path) if path else None
+
     def file_signatures(self, under: Path) -> dict[Path, FileSignature]:
         """What the database last saw of every file under a folder."""
         prefix = str(under).rstrip("/") + "/"

@@ -36,6 +36,10 @@ class Insights:
     failed_files: int
     latency_p50_ms: float | None  # over the whole period
     latency_p95_ms: float | None
+    # Answers in which the model wrote something, and those whose every written
+    # sentence verified against the sources (the rest showed only what verified).
+    written_answers: int = 0
+    verified_answers: int = 0
 
     @property
     def questions(self) -> int:
@@ -44,6 +48,11 @@ class Insights:
     @property
     def abstention_rate(self) -> float | None:
         return sum(d.abstained for d in self.days) / self.questions if self.questions else None
+
+    @property
+    def verified_rate(self) -> float | None:
+        """Share of the model's answers whose every sentence verified."""
+        return self.verified_answers / self.written_answers if self.written_answers else None
 
     @property
     def mean_feedback(self) -> float | None:
@@ -64,7 +73,11 @@ _PER_DAY = sa.text("""
 """)
 _OVERALL = sa.text("""
     SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95,
+           count(*) FILTER (WHERE sentences_written > 0) AS written,
+           count(*) FILTER (
+               WHERE sentences_written > 0 AND sentences_verified = sentences_written
+           ) AS verified
     FROM query_log WHERE created_at >= :since
 """)
 _SCORES = sa.text("""
@@ -118,4 +131,6 @@ def insights(db: Database, catalog: Catalog, since: datetime) -> Insights:
         failed_files=len(failures),
         latency_p50_ms=overall.p50,
         latency_p95_ms=overall.p95,
+        written_answers=overall.written,
+        verified_answers=overall.verified,
     )

@@ -5,7 +5,7 @@ services.  Models load lazily on first use; the database connects here."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +16,7 @@ from rag_core.answers.abstention import AbstentionParams
 from rag_core.answers.chat import AnswerMode, ChatParams, ChatService
 from rag_core.answers.evidence import EvidenceParams, EvidenceSelector
 from rag_core.answers.generation import GenerationParams, Generator
+from rag_core.answers.page_images import PageImage, PageImages
 from rag_core.audit import AuditTrail
 from rag_core.catalog import Catalog
 from rag_core.db import Database, open_database
@@ -51,6 +52,7 @@ class Services:
     library: Library
     audit: AuditTrail
     accounts: Accounts
+    page_images: PageImages
 
     def close(self) -> None:
         self.db.dispose()
@@ -75,6 +77,16 @@ class Services:
             exclude=exclude,
             asked_by=asked_by,
         )
+
+    def page_image(
+        self, document_id: int, page: int, sentences: Sequence[str] = ()
+    ) -> PageImage | None:
+        """Page `page` of a PDF document with `sentences` highlighted; None when the
+        document has no PDF file in the drop folder any more, or it cannot be drawn."""
+        path = self.catalog.document_file(document_id)
+        if path is None or path.suffix.lower() != ".pdf":
+            return None
+        return self.page_images.render(path, page, sentences)
 
     def insights(self, since: datetime) -> Insights:
         return insights(self.db, self.catalog, since)
@@ -172,6 +184,7 @@ def build_services(
         library=Library(settings.drop_dir, ingestor, queue, ingestor.options.max_file_bytes, audit),
         audit=audit,
         accounts=Accounts(db, audit, account_params(settings)),
+        page_images=PageImages(settings.data_dir / "page-images"),
     )
 
 

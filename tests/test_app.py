@@ -91,6 +91,14 @@ def ask(at: AppTest, question: str) -> AppTest:
     return at
 
 
+def nested(node: Any, kind: str) -> list[Any]:
+    """Every element of a type below `node`, however deep."""
+    found = [node] if getattr(node, "type", None) == kind else []
+    for child in getattr(node, "children", {}).values():
+        found += nested(child, kind)
+    return found
+
+
 def labelled(widgets: Any, label: str) -> Any:
     """The one widget of a kind with this label."""
     [widget] = [w for w in widgets if w.label == label]
@@ -119,22 +127,22 @@ def test_retry_queues_a_failed_file(app: AppTest, services: Services) -> None:
     assert {m.label: m.value for m in app.sidebar.metric}["Queued"] == "1"
 
 
-def test_answer_streams_with_a_source_card_per_citation(app: AppTest) -> None:
+def test_answer_quotes_the_evidence_with_a_source_card_per_citation(app: AppTest) -> None:
     ask(app, "What is the notice period for termination?")
     user, assistant = app.chat_message
     assert user.markdown[0].value == "What is the notice period for termination?"
     answer_text = assistant.markdown[0].value
-    assert "ninety" in answer_text.lower() or "90" in answer_text
+    assert answer_text.startswith("“The notice period for termination is ninety days\\.” \\[1\\]")
+    assert "\\(page 2\\)" in answer_text
     assert any(md.value.startswith("**Sources (") for md in assistant.markdown)
     first = assistant.tabs[0]
     assert first.label.startswith("[1] contract.pdf")
     card = [md.value for md in first.markdown]
     assert card[0] == "**[1] contract\\.pdf, page 2**"
-    # The question's words are highlighted in the passage.
-    assert ":orange-background[notice]" in card[1]
-    assert ":orange-background[termination]" in card[1]
+    # The evidence sentence is highlighted in the passage.
+    assert ":orange-background[The notice period for termination is ninety days\\.]" in card[1]
     [whole_page] = first.expander
-    assert whole_page.label == "Whole page 2"
+    assert whole_page.label == "Whole page 2 as text"
     assert "Section 7. Termination." in whole_page.text[0].value
     assert "Relevance 0." in first.caption[0].value
 
@@ -178,11 +186,24 @@ def test_rating_and_comment_are_stored_with_the_answer(app: AppTest, services: S
     assert (rating, comment) == (4, "Cite section 7 too")
 
 
+def test_the_page_is_shown_with_the_evidence_marked(app: AppTest, tmp_path: Path) -> None:
+    ask(app, "What is the notice period for termination?")
+    first = app.chat_message[1].tabs[0]
+    [show] = [t for t in first.toggle if t.label == "Show the page"]
+    show.set_value(True).run()
+    assert not app.exception
+    first = app.chat_message[1].tabs[0]
+    [image] = nested(first, "image")
+    assert image.proto.imgs[0].caption == "Page 2, the evidence marked in yellow."
+    # Drawn once, into the data folder's cache.
+    assert len(list((tmp_path / "data" / "page-images").glob("*.png"))) == 1
+
+
 def test_unrelated_question_says_documents_do_not_contain_it(app: AppTest) -> None:
     ask(app, "Who painted the Mona Lisa?")
     assistant = app.chat_message[1]
     assert "do not contain" in assistant.markdown[0].value
-    assert not assistant.tabs
+    assert any(md.value.startswith("**Nearest passages") for md in assistant.markdown)
 
 
 def test_overlong_question_gets_a_polite_warning(app: AppTest) -> None:
@@ -382,6 +403,9 @@ def test_insights_show_questions_abstention_feedback_and_failures(asked: AppTest
     assert metrics["Questions"] == "2"
     assert metrics["Abstained"] == "50%"
     assert metrics["Mean rating"] == "2.0 ★"
+    assert metrics["Model answers verified"] == "–" or metrics["Model answers verified"].endswith(
+        "%"
+    )
     assert metrics["Files failing now"] == "1"
     assert metrics["Answer time, median"].endswith(" s")
     assert len(asked.get("vega_lite_chart")) == 4

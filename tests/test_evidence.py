@@ -230,7 +230,7 @@ def test_an_uncited_sentence_no_source_bears_out_is_not_shown_as_fact() -> None:
     )
     assert not verdict.verified
     assert verdict.cites == ()
-    assert written_text([verdict]).startswith("\n\n_(1 sentence the model wrote was left out")
+    assert written_text([verdict]).startswith("\n\n(1 sentence the model wrote was left out")
 
 
 def test_citations_after_the_full_stop_belong_to_the_sentence_before() -> None:

@@ -28,3 +28,22 @@ def test_similar_past_questions_by_meaning_newest_answer_once(services: Services
     )
     assert everything[0].answer == "just asked"  # identical text: closest
     assert len(everything) == 4  # one per distinct question
+
+
+def test_insights_count_answers_whose_written_sentences_all_verified(services: Services) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    with services.db.session() as session:
+        for written, verified in [(0, 0), (2, 2), (3, 1), (1, 1)]:
+            session.add(
+                QueryLog(
+                    question="q",
+                    answer="a",
+                    answer_mode="auto",
+                    sentences_written=written,
+                    sentences_verified=verified,
+                )
+            )
+    figures = services.insights(datetime.now(UTC) - timedelta(days=1))
+    assert (figures.written_answers, figures.verified_answers) == (3, 2)
+    assert figures.verified_rate == 2 / 3

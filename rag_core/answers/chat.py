@@ -142,8 +142,8 @@ def written_text(verdicts: Sequence[Verdict]) -> str:
     text = " ".join(dict.fromkeys(shown))
     if dropped:
         text += (
-            f"\n\n_({dropped} sentence{'s' if dropped > 1 else ''} the model wrote "
-            f"{'were' if dropped > 1 else 'was'} left out: not found in the sources.)_"
+            f"\n\n({dropped} sentence{'s' if dropped > 1 else ''} the model wrote "
+            f"{'were' if dropped > 1 else 'was'} left out: not found in the sources.)"
         )
     return text
 
