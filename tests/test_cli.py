@@ -71,17 +71,31 @@ def test_ask_and_status_json(database_url: str, tmp_path: Path, ingested: Path) 
     result = run_cli(database_url, tmp_path, "ask", "What is the notice period?", "--json")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert set(payload) == {"answer", "abstained", "sources"}
+    assert set(payload) == {
+        "answer",
+        "abstained",
+        "mode",
+        "cited",
+        "evidence",
+        "sentences_written",
+        "sentences_verified",
+        "sources",
+    }
     assert payload["abstained"] is False and payload["answer"]
     assert payload["sources"][0]["page"] == 2
     assert all(set(s) == HIT_FIELDS for s in payload["sources"])
+    [first, *_] = payload["evidence"]
+    assert first["source"] == 1 and first["page"] == 2
+    assert first["text"] in payload["answer"]
+    assert 1 in payload["cited"]
+    assert 0 <= payload["sentences_verified"] <= payload["sentences_written"]
 
-    unrelated = run_cli(database_url, tmp_path, "ask", "Best pizza in Naples?", "--json")
-    assert json.loads(unrelated.stdout) == {
-        "answer": json.loads(unrelated.stdout)["answer"],
-        "abstained": True,
-        "sources": [],
-    }
+    unrelated = json.loads(
+        run_cli(database_url, tmp_path, "ask", "Best pizza in Naples?", "--json").stdout
+    )
+    assert unrelated["abstained"] is True
+    assert unrelated["evidence"] == [] and unrelated["cited"] == []
+    assert len(unrelated["sources"]) <= 3  # the nearest passages
 
     status = run_cli(database_url, tmp_path, "status", "--json")
     assert status.returncode == 0, status.stderr
