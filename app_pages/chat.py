@@ -156,10 +156,10 @@ def render_page_image(services: Services, hit: Hit, evidence: list[Evidence]) ->
     if sentences and found < len(sentences):
         caption = f"Page {hit.page}. The evidence could not be located on the image; see the text."
     elif sentences:
-        caption = f"Page {hit.page}, the evidence marked in yellow."
+        caption = f"Page {hit.page} around the evidence, marked in yellow."
     else:
         caption = f"Page {hit.page}."
-    st.image(path, caption=caption, width="stretch")
+    st.image(path, caption=caption, width=720)
 
 
 def render_feedback(services: Services, answer: Answer) -> None:

@@ -194,7 +194,7 @@ def test_the_page_is_shown_with_the_evidence_marked(app: AppTest, tmp_path: Path
     assert not app.exception
     first = app.chat_message[1].tabs[0]
     [image] = nested(first, "image")
-    assert image.proto.imgs[0].caption == "Page 2, the evidence marked in yellow."
+    assert image.proto.imgs[0].caption == "Page 2 around the evidence, marked in yellow."
     # Drawn once, into the data folder's cache.
     assert len(list((tmp_path / "data" / "page-images").glob("*.png"))) == 1
 

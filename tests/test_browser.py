@@ -150,6 +150,19 @@ def test_question_in_the_browser_gets_a_cited_answer(served: str, browser: WebDr
     shot = shoot(browser, "chat-answer")
     assert shot.stat().st_size > 10_000
 
+    # The page itself, the evidence marked on it.
+    toggle = messages[1].find_element(By.XPATH, './/*[text()="Show the page"]')
+    toggle.click()
+    image = wait.until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="stImage"] img'))
+    )
+    wait.until(lambda _: image.get_attribute("naturalWidth") not in (None, "0"))
+    caption = browser.find_element(By.CSS_SELECTOR, '[data-testid="stImageCaption"]')
+    assert caption.text == "Page 2 around the evidence, marked in yellow."
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", image)
+    time.sleep(0.5)
+    assert shoot(browser, "chat-page-image").stat().st_size > 10_000
+
 
 def test_every_page_opens_in_the_browser(served: str, browser: WebDriver) -> None:
     wait = sign_in(browser, served)

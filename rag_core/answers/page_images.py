@@ -3,7 +3,9 @@
 Staff check an answer on the page itself.  PDFium (pypdfium2) renders the page and
 gives each character's box; the quoted sentence is found in the page's characters by
 its letters and digits alone (the text was extracted by another reader, so spaces,
-hyphens and line breaks may differ) and its boxes are painted over in yellow.
+hyphens and line breaks may differ) and its boxes are painted over in yellow.  The
+image is the part of the page around the marks (a fifth of the page above and below
+them), so the evidence is in view at once; with nothing to mark, the whole page.
 
 Rendering runs in a child process under a time and memory limit, like extraction: a
 PDF that crashes or hangs PDFium costs one image, never the app.  Images are cached
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 _HIGHLIGHT = (255, 214, 0, 110)  # yellow, see-through
+_CONTEXT_SHARE = 0.2  # page height shown above and below the marked lines
 _PROBE = 80  # letters of a sentence looked for when the whole of it is not on the page
 
 
@@ -145,6 +148,7 @@ def _render(request: dict[str, object]) -> int:
     overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     found = 0
+    band = [image.height, 0]  # the rows the highlights cover
     for sentence in request["sentences"]:  # type: ignore[attr-defined]
         span = locate(text, str(sentence))
         if span is None:
@@ -154,11 +158,16 @@ def _render(request: dict[str, object]) -> int:
             if text[index].isspace():
                 continue
             left, bottom, right, top = textpage.get_charbox(index, loose=True)
-            draw.rectangle(
-                (left * scale, (height - top) * scale, right * scale, (height - bottom) * scale),
-                fill=_HIGHLIGHT,
-            )
-    Image.alpha_composite(image, overlay).convert("RGB").save(str(request["out"]), "PNG")
+            box = (left * scale, (height - top) * scale, right * scale, (height - bottom) * scale)
+            draw.rectangle(box, fill=_HIGHLIGHT)
+            band = [min(band[0], int(box[1])), max(band[1], int(box[3]))]
+    marked = Image.alpha_composite(image, overlay).convert("RGB")
+    if found:  # the part of the page around the evidence, with room for its context
+        margin = int(image.height * _CONTEXT_SHARE)
+        marked = marked.crop(
+            (0, max(band[0] - margin, 0), image.width, min(band[1] + margin, image.height))
+        )
+    marked.save(str(request["out"]), "PNG")
     return found
 
 
