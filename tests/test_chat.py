@@ -36,8 +36,8 @@ class NoModel:
         raise AssertionError("the model was called")
 
 
-def test_answer_quotes_the_evidence_with_its_page_first(library: Services) -> None:
-    stream = library.chat.ask("What is the notice period for termination?")
+def test_auto_answer_quotes_the_evidence_with_its_page_first(library: Services) -> None:
+    stream = library.chat.ask("What is the notice period for termination?", mode=AnswerMode.AUTO)
     assert not stream.abstained
     assert stream.sources[0].title == "contract.pdf"
     assert stream.sources[0].page == 2
@@ -108,7 +108,7 @@ def test_every_question_is_logged(library: Services) -> None:
         logs = session.scalars(sa.select(QueryLog).order_by(QueryLog.id)).all()
         assert [entry.question for entry in logs] == [answered.question, abstained.question]
         assert [entry.abstained for entry in logs] == [False, True]
-        assert logs[0].answer_mode == "auto"
+        assert logs[0].answer_mode == "extractive"  # the default
         assert logs[0].sentences_verified <= logs[0].sentences_written
         assert logs[0].answer == answered.text
         assert logs[0].retrieved and {"chunk_id", "score"} <= set(logs[0].retrieved[0])

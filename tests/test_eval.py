@@ -140,3 +140,92 @@ def test_hybrid_is_at_least_as_good_as_either_mode_on_the_dev_set(
     best_single = max(results["vector"]["ndcg@10"], results["fulltext"]["ndcg@10"])
     assert results["hybrid"]["ndcg@10"] >= best_single
     assert results["hybrid"]["recall@10"] >= 0.9
+
+
+# --- answers ---------------------------------------------------------------------------
+
+
+def test_gold_answers_are_found_by_squad_normalisation_or_by_figure() -> None:
+    from rag_core.eval_answers import contains_gold
+
+    assert contains_gold(
+        "“The Normans were in Normandy in the 10th century.” [1]", ["10th century"], False
+    )
+    assert contains_gold("It is THE French one.", ["the French"], False)
+    assert not contains_gold("It is Spanish.", ["French"], False)
+    assert contains_gold("Current liabilities were 5,466 [1].", ["$5466.00"], True)
+    assert not contains_gold("Current liabilities were 5,467 [1].", ["$5466.00"], True)
+    assert contains_gold("Anything.", ["Yes, it did."], True) is None  # no figure to find
+
+
+def write_squad(folder: Path) -> None:
+    (folder / "documents").mkdir(parents=True)
+    (folder / "documents" / "00_Contract.txt").write_text(
+        "Contract\n\n" + "\n\n".join(" ".join(page.split()) for page in CONTRACT_PAGES)
+    )
+    (folder / "documents" / "01_Parking.txt").write_text(
+        "Parking\n\nParking permits are renewed every January at the front desk. "
+        "Visitors park in the north lot."
+    )
+    questions = [
+        (
+            "a1",
+            "How long is the notice period for termination?",
+            "00_Contract.txt",
+            ["ninety days"],
+        ),
+        ("a2", "How much is the monthly fee Acme pays?", "00_Contract.txt", ["12,500 euros"]),
+        ("a3", "When are parking permits renewed?", "01_Parking.txt", ["every January"]),
+        ("u1", "What is the notice period in the Initech agreement?", "00_Contract.txt", []),
+        ("u2", "Where do Zorblax visitors park?", "01_Parking.txt", []),
+    ]
+    with (folder / "questions.jsonl").open("w") as handle:
+        for qid, question, document, answers in questions:
+            record = {
+                "id": qid,
+                "question": question,
+                "document": document,
+                "paragraph": 0,
+                "answers": answers,
+                "unanswerable": not answers,
+            }
+            handle.write(json.dumps(record) + "\n")
+
+
+def test_answers_eval_prints_and_writes_every_mode(database_url: str, tmp_path: Path) -> None:
+    write_squad(tmp_path / "tiny-squad")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "RAG_MODELS_DIR": str(MODELS_DIR),
+        "RAG_LLM_TEMPERATURE": "0",
+        "PYTHONPATH": str(REPO),
+    }
+    out = tmp_path / "answers.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "rag_core.eval", "answers", str(tmp_path / "tiny-squad"),
+            "--modes", "extractive,auto", "--model-questions", "2", "--json", str(out),
+        ],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "tiny-squad: 5 questions sampled, 2 files"
+    assert lines[1].split() == ["extractive", "auto"]
+    payload = json.loads(out.read_text())
+    extractive = payload["results"]["extractive"]["summary"]
+    assert (extractive["answerable"], extractive["unanswerable"]) == (3, 2)
+    # Easy questions: the quoted evidence holds every gold answer, from the right file.
+    assert extractive["gold_contained"] == 1.0
+    assert extractive["file_cited"] == 1.0
+    assert extractive["false_abstention"] == 0.0
+    # Both questions name something no document has: both abstain.
+    assert extractive["abstention_unanswerable"] == 1.0
+    assert extractive["runaway_answers"] == 0
+    assert extractive["sentences_verified"] is None  # no model in this mode
+    auto = payload["results"]["auto"]["summary"]
+    assert (auto["answerable"], auto["unanswerable"]) == (2, 2)
+    assert auto["first_text_p50_s"] <= auto["full_answer_p50_s"]
+    rows = payload["results"]["auto"]["rows"]
+    assert {"answer", "abstained", "contains_gold", "written", "verified"} <= set(rows[0])

@@ -244,6 +244,7 @@ def test_preambles_small_models_write_are_taken_off() -> None:
     assert split_answer("The answer is: 12_Fresno.txt: The fee is 120 euros [1].") == [
         ("The fee is 120 euros.", (1,))
     ]
+    assert split_answer("The answer to the question is: 120 euros [1].") == [("120 euros.", (1,))]
 
 
 def test_a_question_is_no_answer() -> None:

@@ -79,7 +79,7 @@ class ChatParams:
     context_neighbours: int = 1  # chunks added on each side of a hit in the prompt
     questions_per_minute: int = 0  # per person; 0: no limit
     log_content: bool = False  # questions in the log (debugging only: they may be PHI)
-    mode: AnswerMode = AnswerMode.AUTO
+    mode: AnswerMode = AnswerMode.EXTRACTIVE
     abstention: AbstentionParams = AbstentionParams()
 
 
