@@ -44,7 +44,7 @@ ABSTAIN_MESSAGE = (
     "library is close enough to it."
 )
 SUMMARY_HEADING = "In short (checked against the sources):"
-_NEAREST = 3  # passages shown with an abstention
+_NEAREST = 3  # passages shown when none is close enough to the question
 
 
 class AnswerMode(StrEnum):
@@ -245,10 +245,9 @@ class ChatService:
         evidence = tuple(self.selector.select(question, vector, passages))
         decision = decide(question, passages, evidence, self.params.abstention)
         self._audit(user, question, passages)
-        if decision.abstain:
-            nearest = passages[:_NEAREST]
+        if decision.abstain:  # every passage found is shown: the reader may know better
             return AnswerStream(
-                iter([decision.message()]), nearest, True, finish(True, nearest, evidence)
+                iter([decision.message()]), passages, True, finish(True, passages, evidence)
             )
         pieces = self._pieces(question, mode, passages, evidence, written)
         return AnswerStream(pieces, passages, False, finish(False, passages, evidence), evidence)
