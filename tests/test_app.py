@@ -220,15 +220,19 @@ def test_a_question_asked_before_is_shown_as_similar(app: AppTest) -> None:
     assert "Who painted the Mona Lisa?" in similar.markdown[0].value
 
 
-def test_missing_answer_model_is_named_when_asking(
+def test_missing_answer_model_leaves_the_quotes_and_is_named(
     app: AppTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
     monkeypatch.setenv("RAG_LLM_MODEL_PATH", str(tmp_path / "gone.gguf"))
+    monkeypatch.setenv("RAG_ANSWER_MODE", "auto")
     at = start(tmp_path, monkeypatch, database_url)
     ask(at, "What is the notice period for termination?")
-    [error] = at.error
-    assert "gone.gguf" in error.value
-    assert "Traceback" not in error.value
+    # The quotes still answer; the missing model is named in a sentence.
+    shown = at.chat_message[1].markdown[0].value
+    assert shown.startswith("“The notice period for termination is ninety days")
+    assert "the answer model could not be used" in shown
+    assert "gone\\.gguf" in shown
+    assert "Traceback" not in shown and not at.error
 
 
 def test_unreachable_database_is_a_plain_message(

@@ -126,3 +126,19 @@ def test_empty_or_huge_question_is_refused_politely(
 ) -> None:
     with pytest.raises(QuestionRejected, match=reason):
         library.chat.ask(question)
+
+
+def test_a_missing_answer_model_leaves_the_quoted_evidence(
+    library: Services, tmp_path: Path
+) -> None:
+    from rag_core.answers.generation import Generator
+
+    missing = Generator(tmp_path / "gone.gguf", library.generator.params)
+    chat = replace_generator(library.chat, missing)
+    answer = chat.ask(
+        "What is the notice period for termination?", mode=AnswerMode.GENERATIVE
+    ).complete()
+    assert not answer.abstained
+    assert answer.text.startswith("“The notice period for termination is ninety days.” [1]")
+    assert "the answer model could not be used" in answer.text
+    assert "gone.gguf" in answer.text

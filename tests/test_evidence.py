@@ -309,6 +309,10 @@ def test_key_terms_are_names_figures_and_codes() -> None:
     )
     assert terms == ["Acme", "Corp", "2019"]
     assert key_terms(r"How do I use \newgeometry?") == [r"\newgeometry"]
+    # Acronyms, whole numbers and ordinals are the asker's words, not necessarily the text's.
+    assert key_terms("What is the FY2018 COGS in USD, using 365 days, in the 17th year?") == [
+        "FY2018"
+    ]
 
 
 def test_a_name_no_passage_has_makes_the_answer_abstain() -> None:

@@ -24,6 +24,7 @@ from rag_core.hits import Hit
 
 _NAME = re.compile(r"[^\W\d_][\w'’&.-]*")
 _FIGURE_IN_TOKEN = re.compile(r"\d+(?:\.\d+)?")
+_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)", re.IGNORECASE)  # "17th" may be "seventeenth"
 _YEAR = re.compile(r"(?:19|20)\d\d")
 _PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?%")
 # Capitalised in questions without being names.
@@ -101,7 +102,8 @@ def key_terms(question: str) -> list[str]:
 
     Left out on purpose, by measurement on FinanceBench's analyst questions: acronyms in
     capitals (USD, COGS, EBITDA are the asker's vocabulary, the filing may spell them
-    out) and whole numbers such as the 365 of a formula the question defines."""
+    out), whole numbers such as the 365 of a formula the question defines, and ordinals
+    ("the 17th century" may be written "seventeenth")."""
     terms: list[str] = []
     for sentence in split_sentences(question):
         tokens = _NAME.findall(sentence.text)
@@ -115,7 +117,7 @@ def key_terms(question: str) -> list[str]:
                 and bare not in _NOT_NAMES
             ):
                 terms.append(token)
-    terms.extend(t for t in code_tokens(question) if not (t.isalpha() and t.isupper()))
+    terms.extend(t for t in code_tokens(question) if not _ORDINAL.fullmatch(t))
     terms.extend(f for f in figures(question) if _YEAR.fullmatch(f) or "." in f)
     terms.extend(p.group(1) for p in _PERCENT.finditer(question))
     return list(dict.fromkeys(terms))

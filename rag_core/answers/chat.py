@@ -33,7 +33,7 @@ from rag_core.answers.verification import Verdict, Verifier
 from rag_core.audit import Action, AuditTrail
 from rag_core.db import Database, QueryLog
 from rag_core.embedding import Embedder
-from rag_core.errors import QuestionRejected, RateLimited
+from rag_core.errors import QuestionRejected, RagError, RateLimited
 from rag_core.hits import Filters, Hit
 from rag_core.retrieval import Retriever
 
@@ -266,7 +266,14 @@ class ChatService:
             return
         if mode == AnswerMode.AUTO:
             yield quoted
-        written.verdicts = self._write(question, passages, evidence)
+        try:
+            written.verdicts = self._write(question, passages, evidence)
+        except RagError as exc:  # e.g. the model file is missing: the quotes still stand
+            log.error("the answer model could not write: %s", exc)
+            if mode == AnswerMode.GENERATIVE:
+                yield quoted
+            yield f"\n\n(Only quotes: the answer model could not be used. {exc})"
+            return
         text = written_text(written.verdicts)
         if mode == AnswerMode.AUTO:
             if any(v.verified for v in written.verdicts):
