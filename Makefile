@@ -34,7 +34,8 @@ run: models
 	@mkdir -p drop
 	bash scripts/run.sh
 
-# Headless Chromium and chromedriver for the end-to-end browser test (apt, once).
+# Headless Chromium and chromedriver for the end-to-end browser test, strace for the
+# air-gap test (apt, once).
 browser:
 	bash scripts/ensure_browser.sh
 

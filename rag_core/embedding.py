@@ -10,7 +10,6 @@ a hub that the appliance must never reach.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,14 +31,8 @@ BACKENDS: tuple[Backend, ...] = ("onnx-int8", "torch")
 
 log = logging.getLogger(__name__)
 
-# Set before transformers is imported anywhere in the process; these are process
-# facts, not settings a site chooses.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# The offline environment (no hub, no telemetry) is set by `import rag_core`, before
+# this module or transformers is imported: rag_core/offline.py.
 
 
 class Embedder:

@@ -15,7 +15,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import rag_core.embedding  # noqa: F401  (sets the hub-offline environment first)
 from rag_core.errors import ModelNotFound
 
 if TYPE_CHECKING:

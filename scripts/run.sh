@@ -6,6 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
+# ONNX Runtime's telemetry cache, left by a version of the appliance that did not turn
+# its telemetry off (rag_core/offline.py): say where it is and how to delete it.
+ort_cache="$HOME/.cache/Microsoft/DeveloperTools/.onnxruntime"
+if [ -e "$ort_cache" ]; then
+    echo "Note: ONNX Runtime's telemetry cache from an earlier run is at $ort_cache" >&2
+    echo "      (a device id and unsent usage events). Delete it: rm -rf $ort_cache" >&2
+fi
+
 # Refuses (exit 2, with the reason) to serve beyond this machine without sign-in;
 # prints the address to serve on.
 address=$("$PY" -m rag_core exposure)

@@ -29,6 +29,20 @@ def start_chromium(*, log_requests: bool = False) -> webdriver.Chrome:
         "--disable-gpu",
         "--disable-dev-shm-usage",
         "--window-size=1400,1100",
+        # Staff's browser is theirs to configure; this one, standing in for it in the
+        # tests, is told to keep its own background traffic (updates, safe browsing,
+        # metrics, DNS prefetch) to itself, so the air-gap test judges the appliance.
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-domain-reliability",
+        "--disable-sync",
+        "--no-pings",
+        "--dns-prefetch-disable",
+        "--no-first-run",
+        "--disable-client-side-phishing-detection",
+        "--disable-features=MediaRouter,OptimizationHints,Translate,NetworkTimeServiceQuerying",
+        # No name lookups at all: the app is reached by address.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     ):
         options.add_argument(argument)
     if log_requests:

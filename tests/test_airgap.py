@@ -1,12 +1,15 @@
 """Air-gap proof: the whole appliance (watcher ingesting a dropped PDF, the app, sign-in,
 a question answered with sources, every page in headless Chromium) runs in a network
-namespace with only loopback, while every Python process records each attempt to
-reach another machine.  None may be made, and the browser may fetch nothing but the
-app itself: no fonts, no CDN, no telemetry.
+namespace with only loopback, with a fresh HOME, under two guards:
+- below Python, strace follows every process and thread and records every `connect`,
+  `sendto` and `sendmsg` (tests/airgap/native.py): native libraries' attempts too;
+- in Python, an audit hook in every process records each attempt with its stack.
+None may reach another machine, nothing may leave a telemetry or model-hub cache in
+HOME, and the browser may fetch nothing but the app itself: no fonts, no CDN.
 
-The namespace needs root (`unshare -n`), as on the development machine and in CI;
-without it the flow runs in the ordinary network and the guard alone is the proof
-(the test says which in its output).
+The namespace and strace need root (`unshare -n`, ptrace), as on the development
+machine and in CI (`make test` installs strace); where either is missing the test
+says what it could not check, and the other guards still run.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pytest
 
 from rag_core.db.models import Role
 from rag_core.services import Services
+from tests.airgap.native import left_in_home, outbound, programs_seen, strace_usable, traced
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import CONTRACT_PAGES, make_pdf
 
@@ -76,14 +80,79 @@ def test_the_guard_records_an_outbound_attempt(tmp_path: Path) -> None:
     assert attempt["event"] == "socket.connect" and "192.0.2.1" in attempt["target"]
 
 
+def isolated(command: list[str], trace: Path) -> tuple[list[str], list[str]]:
+    """`command` in a loopback-only namespace and under strace, as far as this machine
+    allows; also what could not be checked, in words."""
+    missing = []
+    if strace_usable():
+        command = traced(command, trace)
+    else:
+        missing.append("no strace: attempts by native code are not seen")
+    if namespace_available():
+        # A fresh network namespace: loopback only, brought up; nothing else exists.
+        command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
+    else:
+        missing.append("no network namespace: the flow ran on the ordinary network")
+    return command, missing
+
+
+def test_the_native_guard_sees_a_lookup_from_native_code(tmp_path: Path) -> None:
+    """strace sees what the Python guard cannot: a connect made by C code (libc's
+    resolver through ctypes stands in for a C++ library's telemetry)."""
+    if not strace_usable():
+        pytest.fail("strace is missing or not permitted: `make test` installs it")
+    trace = tmp_path / "trace.txt"
+    egress_log = tmp_path / "egress.jsonl"
+    code = (
+        "import ctypes, socket, struct\n"
+        "libc = ctypes.CDLL(None)\n"
+        "fd = libc.socket(socket.AF_INET, socket.SOCK_DGRAM, 0)\n"
+        "address = struct.pack('=H', socket.AF_INET) + struct.pack('!H4s8x', 53,"
+        " socket.inet_aton('192.0.2.1'))\n"
+        "libc.connect(fd, address, len(address))\n"
+    )
+    command, _ = isolated([sys.executable, "-c", code], trace)
+    subprocess.run(command, env=guarded_env(egress_log), check=True, timeout=60)
+    assert attempts(egress_log) == []  # the Python guard saw nothing ...
+    [attempt] = outbound(trace)  # ... the native one did
+    assert (attempt.address, attempt.port, attempt.call) == ("192.0.2.1", 53, "connect")
+
+
+def test_every_dependency_stays_quiet_when_idle(tmp_path: Path) -> None:
+    """Each runtime dependency imported and used, then left idle for 25 s: no attempt to
+    reach another machine, no telemetry or hub cache in a fresh HOME."""
+    home = tmp_path / "home"
+    home.mkdir()
+    pdf = tmp_path / "one.pdf"
+    make_pdf(pdf, CONTRACT_PAGES[:1])
+    trace = tmp_path / "trace.txt"
+    script = [sys.executable, str(GUARD / "imports.py"), str(MODELS_DIR), str(pdf), "25"]
+    command, missing = isolated(script, trace)
+    print("not checked:", missing or "nothing")
+    # A user's shell that turned telemetry back on does not turn it on for the appliance.
+    env = guarded_env(tmp_path / "egress.jsonl", HOME=str(home), ORT_DISABLE_TELEMETRY="0")
+    done = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done" in done.stdout
+    if trace.exists():
+        assert [str(a) for a in outbound(trace)] == []
+    assert attempts(tmp_path / "egress.jsonl") == []
+    assert left_in_home(home) == []
+
+
 def test_the_whole_flow_makes_no_outbound_connection(services: Services, tmp_path: Path) -> None:
     drop = services.settings.drop_dir
     make_pdf(drop / "contracts" / "contract.pdf", CONTRACT_PAGES)
     services.accounts.add("officer", "data protection pw", Role.ADMIN, by=None)
     egress_log = tmp_path / "egress.jsonl"
     out = tmp_path / "flow.json"
+    home = tmp_path / "home"
+    home.mkdir()
     env = guarded_env(
         egress_log,
+        HOME=str(home),
         DATABASE_URL=services.settings.database_url or "",
         RAG_DROP_DIR=str(drop),
         RAG_DATA_DIR=str(tmp_path / "data"),
@@ -98,13 +167,9 @@ def test_the_whole_flow_makes_no_outbound_connection(services: Services, tmp_pat
         "--user=officer",
         f"--artifacts={ARTIFACTS}",
     ]
-    isolated = namespace_available()
-    if isolated:
-        # A fresh network namespace: loopback only, brought up; nothing else exists.
-        command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *flow]
-    else:
-        command = flow
-    print(f"network namespace with loopback only: {isolated}")
+    trace = tmp_path / "trace.txt"
+    command, missing = isolated(flow, trace)
+    print("not checked:", missing or "nothing")
     done = subprocess.run(
         command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
     )
@@ -112,6 +177,10 @@ def test_the_whole_flow_makes_no_outbound_connection(services: Services, tmp_pat
     seen = json.loads(out.read_text())
 
     assert attempts(egress_log) == []
+    if trace.exists():
+        assert [str(a) for a in outbound(trace, allow_browser_probe=True)] == []
+        assert {"python", "chromium"} <= programs_seen(trace)  # strace followed them all
+    assert left_in_home(home) == []
     assert "ninety" in seen["answer"].lower() or "90" in seen["answer"]
     for page, shown in seen["pages"].items():
         assert not shown["exception"], page
