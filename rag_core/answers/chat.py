@@ -166,7 +166,7 @@ class ChatService:
         self.generator = generator
         self.params = params
         self.audit = audit or AuditTrail(db)
-        self.selector = selector or EvidenceSelector(embedder.embed, _default_evidence())
+        self.selector = selector or EvidenceSelector(embedder.embed, EvidenceParams())
         self.verifier = verifier or Verifier()
 
     def check_question(self, question: str) -> str:
@@ -247,7 +247,7 @@ class ChatService:
         self._audit(user, question, passages)
         if decision.abstain:  # every passage found is shown: the reader may know better
             return AnswerStream(
-                iter([decision.message()]), passages, True, finish(True, passages, evidence)
+                iter([decision.message()]), passages, True, finish(True, passages, ())
             )
         pieces = self._pieces(question, mode, passages, evidence, written)
         return AnswerStream(pieces, passages, False, finish(False, passages, evidence), evidence)
@@ -369,10 +369,6 @@ def _echoes(verdict: Verdict, evidence: Sequence[Evidence]) -> bool:
         if stems and len(stems & other) / len(stems | other) >= _ECHO:
             return True
     return False
-
-
-def _default_evidence() -> EvidenceParams:
-    return EvidenceParams()
 
 
 def _shown(number: int, hit: Hit) -> dict[str, object]:

@@ -9,7 +9,8 @@ A sentence is verified when
 - every figure is in a cited source, in a sentence or table row that also holds what the
   answer says the figure measures: most of the sentence's own describing words that the
   source has at all.  So "$1,608m" found beside "Adjusted EBIT" does not verify a
-  sentence about EBITDA, though both words are somewhere in the source.
+  sentence about EBITDA, though both words are somewhere in the source;
+- it says "not" only where its source does, and it is not a question.
 A sentence without a valid citation (none, or `[9]` of 3 sources) is checked against
 every source and cites the one that verifies it; one that no source verifies is not
 shown as fact.
