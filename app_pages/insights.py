@@ -24,7 +24,7 @@ def headline(figures: Insights) -> None:
     abstained.metric("Abstained", "–" if rate is None else f"{rate:.0%}")
     share = figures.verified_rate
     verified.metric(
-        "Model answers verified",
+        "Verified",
         "–" if share is None else f"{share:.0%}",
         help="Answers in which every sentence the model wrote was found in the sources "
         f"({figures.verified_answers} of {figures.written_answers}); sentences that were "

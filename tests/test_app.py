@@ -407,9 +407,7 @@ def test_insights_show_questions_abstention_feedback_and_failures(asked: AppTest
     assert metrics["Questions"] == "2"
     assert metrics["Abstained"] == "50%"
     assert metrics["Mean rating"] == "2.0 ★"
-    assert metrics["Model answers verified"] == "–" or metrics["Model answers verified"].endswith(
-        "%"
-    )
+    assert metrics["Verified"] == "–" or metrics["Verified"].endswith("%")
     assert metrics["Files failing now"] == "1"
     assert metrics["Answer time, median"].endswith(" s")
     assert len(asked.get("vega_lite_chart")) == 4
