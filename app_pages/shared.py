@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from rag_core import offline
 from rag_core.accounts import SignedIn, require_admin
 from rag_core.db.models import Role
 from rag_core.errors import RagError
@@ -34,6 +35,7 @@ def get_services() -> Services:
     per-user state)."""
     settings = Settings()
     configure_logging(settings)
+    offline.warn_about_leftovers()
     services = build_services(settings)
     # Load the models while the first page is read; a question asked meanwhile waits
     # for them rather than loading them twice.

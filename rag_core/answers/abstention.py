@@ -80,8 +80,7 @@ class AbstentionParams:
 @dataclass(frozen=True)
 class Decision:
     abstain: bool
-    missing: tuple[str, ...] = ()  # the question's terms no source has
-    weak: bool = False
+    missing: tuple[str, ...] = ()  # the question's terms no source has; () when weak
 
     def message(self) -> str:
         if self.missing:
@@ -165,9 +164,9 @@ def decide(
     question: str, hits: Sequence[Hit], evidence: Sequence[Evidence], params: AbstentionParams
 ) -> Decision:
     if not evidence:
-        return Decision(abstain=True, weak=True)
+        return Decision(abstain=True)
     if params.check_terms and (missing := missing_terms(question, hits)):
         return Decision(abstain=True, missing=tuple(missing))
     if evidence[0].score < params.min_evidence:
-        return Decision(abstain=True, weak=True)
+        return Decision(abstain=True)
     return Decision(abstain=False)
