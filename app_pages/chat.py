@@ -25,7 +25,7 @@ from rag_core.answers.evidence import Evidence
 from rag_core.answers.highlight import highlight
 from rag_core.answers.prompting import source_label
 from rag_core.errors import QuestionRejected, RagError
-from rag_core.hits import Filters, Hit
+from rag_core.search.hits import Filters, Hit
 from rag_core.services import Services
 
 log = logging.getLogger("app.chat")

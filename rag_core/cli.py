@@ -3,7 +3,7 @@
 Output contract (checks depend on it):
   ingest PATH...            one line per file; exit 1 if any failed
   search QUERY [--json]     {"query", "hits": [{document_id, title, source, page,
-                             chunk_index, score, text}]}
+                             chunk_index, section, score, text}]}
   ask QUESTION [--json]     {"answer", "abstained", "mode", "cited", "evidence": [{source,
                              page, text}], "sentences_written", "sentences_verified",
                              "sources": [same fields as hits]}
@@ -141,7 +141,7 @@ def _models(settings: Settings) -> int:
     for path in link_packaged_models(settings.models_dir):
         print(f"ready     {path} -> {path.resolve()}")
     if settings.embedding_backend == "onnx-int8":
-        from rag_core.onnx_embedding import ensure_export, export_dir_for
+        from rag_core.search.onnx_embedding import ensure_export, export_dir_for
 
         target = export_dir_for(settings.embedding_path, settings.models_dir)
         print(f"ready     {ensure_export(settings.embedding_path, target)} (int8 ONNX export)")
@@ -159,7 +159,7 @@ def _ingest(services: Any, args: argparse.Namespace) -> int:
 
 
 def _filters(args: argparse.Namespace) -> Any:
-    from rag_core.hits import Filters
+    from rag_core.search.hits import Filters
 
     return Filters(document_types=tuple(args.document_types), tags=tuple(args.tags))
 

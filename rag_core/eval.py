@@ -3,6 +3,7 @@
     python -m rag_core.eval DATASET_DIR [--modes vector,fulltext,hybrid] [--k 10]
                             [--max-queries N] [--floors 0.3] [--json OUT]
     python -m rag_core.eval answers DATASET [...]   (answers: see its --help)
+    python -m rag_core.eval library DIR [...]       (page level, real files: see its --help)
 
 DATASET_DIR holds `corpus.jsonl` (_id, title, text), `queries.jsonl` (_id, text) and
 `qrels/<split>.tsv` (query-id, corpus-id, score; `test`, else `dev`).  The corpus is
@@ -35,10 +36,10 @@ import sqlalchemy as sa
 from rag_core.chunking import chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, open_side_database
 from rag_core.db.textsearch import searchable_title
-from rag_core.embedding import Embedder
 from rag_core.extract import Page
-from rag_core.hits import Filters
-from rag_core.retrieval import Mode, Retriever
+from rag_core.search.embedding import Embedder
+from rag_core.search.hits import Filters
+from rag_core.search.retrieval import Mode, Retriever
 from rag_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -325,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         from rag_core import eval_answers
 
         return eval_answers.main(argv[1:])
+    if argv[:1] == ["library"]:
+        from rag_core import eval_library
+
+        return eval_library.main(argv[1:])
     return retrieval_main(argv)
 
 

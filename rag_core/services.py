@@ -21,7 +21,6 @@ from rag_core.audit import AuditTrail
 from rag_core.catalog import Catalog
 from rag_core.db import Database, open_database
 from rag_core.db.vectorindex import BuildResources, HnswIndex, IndexKind
-from rag_core.embedding import Embedder
 from rag_core.errors import RagError
 from rag_core.history import History, PastQuestion
 from rag_core.ingest import IngestOptions, Ingestor
@@ -29,9 +28,11 @@ from rag_core.insights import Insights, insights
 from rag_core.isolation import ExtractionLimits
 from rag_core.jobs import JobQueue, QueueParams
 from rag_core.library import Library
-from rag_core.onnx_embedding import export_dir_for
-from rag_core.reranking import Reranker
-from rag_core.retrieval import RetrievalParams, Retriever
+from rag_core.search.embedding import Embedder
+from rag_core.search.onnx_embedding import export_dir_for
+from rag_core.search.reranking import Reranker
+from rag_core.search.retrieval import RetrievalParams, Retriever
+from rag_core.search.textsearch import TextRanking
 from rag_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -208,6 +209,9 @@ def retrieval_params(settings: Settings) -> RetrievalParams:
         query_cache_size=settings.query_cache_size,
         text_search_config=settings.text_search_config,
         title_weight=settings.title_weight,
+        text_ranking=TextRanking(settings.text_ranking),
+        bm25_k1=settings.bm25_k1,
+        bm25_b=settings.bm25_b,
         rerank_candidates=settings.rerank_candidates,
         index=hnsw_index(settings),
     )

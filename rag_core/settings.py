@@ -161,7 +161,18 @@ class Settings(BaseSettings):
         default=1.0,
         ge=1.0,
         description="How many body words a word of the document title counts for in "
-        "full-text ranking.",
+        "full-text ranking (ts_rank only).",
+    )
+    text_ranking: Literal["bm25", "ts_rank"] = Field(
+        default="bm25",
+        description="Full-text ranking: bm25 (Okapi BM25 on term statistics kept in the "
+        "database) or ts_rank (PostgreSQL's rank over any word of the question).",
+    )
+    bm25_k1: float = Field(
+        default=1.2, ge=0.0, description="BM25 k1: how far a passage's length discounts it."
+    )
+    bm25_b: float = Field(
+        default=0.75, ge=0.0, le=1.0, description="BM25 b: length normalisation, 0 to 1."
     )
     text_search_config: str = Field(
         default="english",

@@ -24,7 +24,7 @@ from ingest_watch.worker import Worker
 from rag_core.answers.generation import Generator
 from rag_core.db import Job, JobStatus
 from rag_core.db.engine import embedded_server_url, migrate
-from rag_core.embedding import Embedder
+from rag_core.search.embedding import Embedder
 from rag_core.services import Services, build_embedder, build_generator, build_services
 from rag_core.settings import Settings
 

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import CONTRACT_PAGES, make_pdf
 
-HIT_FIELDS = {"document_id", "title", "source", "page", "chunk_index", "score", "text"}
+HIT_FIELDS = {"document_id", "title", "source", "page", "chunk_index", "section", "score", "text"}
 
 
 def run_cli(database_url: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

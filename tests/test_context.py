@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from rag_core.answers.context import build_passages, join_overlapping
 from rag_core.db import Chunk
-from rag_core.hits import Hit
+from rag_core.search.hits import Hit
 from rag_core.services import Services
 from tests.helpers import make_pdf
 

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from rag_core.db import Chunk, Document, DocumentStatus, open_database
 from rag_core.db.bulk import ChunkRow, copy_chunks
-from rag_core.embedding import Embedder
 from rag_core.errors import ModelMismatch
-from rag_core.onnx_embedding import MANIFEST, ModelLayout, ensure_export
+from rag_core.search.embedding import Embedder
+from rag_core.search.onnx_embedding import MANIFEST, ModelLayout, ensure_export
 from rag_core.settings import Settings
 
 TEXTS = [
@@ -93,7 +93,7 @@ def test_copy_writes_chunks_exactly(settings: Settings) -> None:
         written = copy_chunks(
             session,
             (
-                ChunkRow(document.id, i, f"text {i} ünïcode\ttab", "t", i or None, i, 3, v)
+                ChunkRow(document.id, i, f"text {i} ünïcode\ttab", "t", "", i or None, i, 3, v)
                 for i, v in enumerate(vectors)
             ),
         )

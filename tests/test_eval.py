@@ -18,7 +18,7 @@ from rag_core.eval import (
     load_corpus,
     query_metrics,
 )
-from rag_core.retrieval import Mode
+from rag_core.search.retrieval import Mode
 from rag_core.services import Services
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import CONTRACT_PAGES

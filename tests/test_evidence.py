@@ -15,7 +15,7 @@ from rag_core.answers.loops import LoopGuard, guarded
 from rag_core.answers.sentences import split_sentences
 from rag_core.answers.terms import code_tokens, figures
 from rag_core.answers.verification import Verifier, split_answer
-from rag_core.hits import Hit
+from rag_core.search.hits import Hit
 
 
 def hit(text: str, *, number: int = 1, page: int | None = 1, title: str = "doc.pdf") -> Hit:

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from rag_core.answers.generation import Generator
 from rag_core.answers.prompting import build_prompt
-from rag_core.hits import Hit
+from rag_core.search.hits import Hit
 
 PASSAGE = Hit(
     chunk_id=1,

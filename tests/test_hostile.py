@@ -7,7 +7,7 @@ from pathlib import Path
 from ingest_watch.watcher import Watcher, serve
 from ingest_watch.worker import Worker
 from rag_core.answers.generation import Generator
-from rag_core.embedding import Embedder
+from rag_core.search.embedding import Embedder
 from rag_core.services import build_services
 from rag_core.settings import Settings
 from tests.helpers import CLINIC_TEXT, wait_for

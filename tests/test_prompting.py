@@ -1,5 +1,5 @@
 from rag_core.answers.prompting import SYSTEM_PROMPT, build_prompt, cited_numbers, source_label
-from rag_core.hits import Hit
+from rag_core.search.hits import Hit
 
 
 def hit(n: int, text: str, page: int | None = 1) -> Hit:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rag_core.errors import ConfigurationError, ModelNotFound
-from rag_core.reranking import Reranker
-from rag_core.retrieval import Mode, RetrievalParams, Retriever
+from rag_core.search.reranking import Reranker
+from rag_core.search.retrieval import Mode, RetrievalParams, Retriever
 from rag_core.services import Services
 from tests.conftest import MODELS_DIR
 from tests.test_retrieval import ingest_library

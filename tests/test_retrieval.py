@@ -9,10 +9,10 @@ from pgvector.sqlalchemy import Vector
 from rag_core.db.engine import migrate
 from rag_core.db.models import EMBEDDING_DIM
 from rag_core.db.vectorindex import INDEX_NAME, HnswIndex, IndexKind
-from rag_core.embedding import Embedder
 from rag_core.errors import ConfigurationError
-from rag_core.hits import Filters
-from rag_core.retrieval import Mode, RetrievalParams, Retriever
+from rag_core.search.embedding import Embedder
+from rag_core.search.hits import Filters
+from rag_core.search.retrieval import Mode, RetrievalParams, Retriever
 from rag_core.services import Services
 from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, make_pdf, owner_engine
 

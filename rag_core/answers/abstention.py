@@ -20,7 +20,7 @@ from pathlib import Path
 from rag_core.answers.evidence import Evidence
 from rag_core.answers.sentences import split_sentences
 from rag_core.answers.terms import STOPWORDS, code_tokens, content_stems, figures, has_stem, words
-from rag_core.hits import Hit
+from rag_core.search.hits import Hit
 
 _NAME = re.compile(r"[^\W\d_][\w'’&.-]*")
 _FIGURE_IN_TOKEN = re.compile(r"\d+(?:\.\d+)?")

@@ -32,10 +32,10 @@ from rag_core.answers.terms import content_stems
 from rag_core.answers.verification import Verdict, Verifier
 from rag_core.audit import Action, AuditTrail
 from rag_core.db import Database, QueryLog
-from rag_core.embedding import Embedder
 from rag_core.errors import QuestionRejected, RagError, RateLimited
-from rag_core.hits import Filters, Hit
-from rag_core.retrieval import Retriever
+from rag_core.search.embedding import Embedder
+from rag_core.search.hits import Filters, Hit
+from rag_core.search.retrieval import Retriever
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import sqlalchemy as sa
 
 from rag_core.db import Database
-from rag_core.hits import Hit
+from rag_core.search.hits import Hit
 
 _MAX_SPAN = 7  # chunks in one passage at most, however many hits fall together
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from rag_core.answers.sentences import Sentence, split_sentences
 from rag_core.answers.terms import content_stems, has_stem
-from rag_core.hits import Hit
+from rag_core.search.hits import Hit
 
 _MIN_WORDS = 3  # a candidate sentence says something: "Table 4." does not
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag_core.hits import Hit
+from rag_core.search.hits import Hit
 
 if TYPE_CHECKING:
     from rag_core.answers.evidence import Evidence
@@ -88,7 +88,8 @@ def build_prompt(
 
 def _source_block(number: int, hit: Hit, text: str) -> str:
     quoted = text.replace('"""', "''")
-    return f'[{number}] {source_label(hit)}\n"""\n{quoted}\n"""\n'
+    section = f" (section: {hit.section})" if hit.section else ""
+    return f'[{number}] {source_label(hit)}{section}\n"""\n{quoted}\n"""\n'
 
 
 def cited_numbers(answer: str, source_count: int) -> list[int]:

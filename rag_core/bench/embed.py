@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rag_core.bench.common import print_table, sample_chunks
-from rag_core.embedding import Backend
+from rag_core.search.embedding import Backend
 from rag_core.settings import Settings
 
 

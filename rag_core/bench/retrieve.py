@@ -83,6 +83,7 @@ def fill(db: Database, vectors: np.ndarray) -> float:
                         start + i,
                         " ".join(_WORDS[w] for w in row),
                         "synthetic",
+                        "",
                         1,
                         1,
                         30,

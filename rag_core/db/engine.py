@@ -180,6 +180,24 @@ def open_side_database(
     )
 
 
+def drop_side_database(database_url: str | None, data_dir: Path, name: str) -> None:
+    """Drop a side database made by `open_side_database` (an evaluation run's), if it
+    is there.  Never the library's: the name must start with `eval`."""
+    if not name.startswith("eval"):
+        raise ValueError(f"refusing to drop {name!r}: not an evaluation database")
+    if database_url is None:
+        admin = embedded_server_url(data_dir, "postgres")
+    else:
+        url = make_url(_with_psycopg_driver(database_url))
+        admin = url.set(database="postgres").render_as_string(hide_password=False)
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
 def embedded_server_url(data_dir: Path, database_name: str) -> str:
     """Start (or attach to) the embedded server and make sure the database exists."""
     data_dir.mkdir(parents=True, exist_ok=True)

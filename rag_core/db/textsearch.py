@@ -1,8 +1,9 @@
 """The full-text side of the chunks table: which language it is stemmed in, and titles
 weighted above body text.
 
-`chunks.tsv` is a generated column: the document title (`chunks.heading`, weight A)
-and the passage (weight D), both in one text-search configuration (a language such as
+`chunks.tsv` is a generated column: the document title (`chunks.heading`, weight A),
+the passage's section (`chunks.section`, the headings it falls under, weight B) and
+the passage (weight D), all in one text-search configuration (a language such as
 `english`, `german`, or `simple` for no stemming).  The configuration in use is kept in
 `app_state`; when RAG_TEXT_SEARCH_CONFIG names another one, `use_text_search_config`
 rebuilds the column once, at start-up.
@@ -29,6 +30,7 @@ def tsv_expression(config: str) -> str:
     literal = "'" + config.replace("'", "''") + "'::regconfig"
     return (
         f"setweight(to_tsvector({literal}, heading), 'A')"
+        f" || setweight(to_tsvector({literal}, section), 'B')"
         f" || setweight(to_tsvector({literal}, text), 'D')"
     )
 
@@ -63,6 +65,8 @@ def use_text_search_config(conn: Connection, config: str) -> None:
     conn.execute(
         sa.text(f"ALTER TABLE chunks ALTER COLUMN tsv SET EXPRESSION AS ({tsv_expression(config)})")
     )
+    # Rewriting the column fires no trigger: BM25's term statistics are counted again.
+    conn.execute(sa.text("SELECT term_stats_rebuild()"))
     conn.execute(
         sa.text(
             "INSERT INTO app_state (key, value) VALUES (:key, :value)"

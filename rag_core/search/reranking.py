@@ -20,7 +20,7 @@ from rag_core.errors import ModelNotFound
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
-    from rag_core.hits import Hit
+    from rag_core.search.hits import Hit
 
 log = logging.getLogger(__name__)
 

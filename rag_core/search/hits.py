@@ -35,6 +35,7 @@ class Hit:
     score: float  # cosine similarity to the question, -1..1
     fused_score: float
     text_match: bool  # the passage contains every word of the question
+    section: str = ""  # the headings the passage falls under, "Item 7 > Liquidity"
 
     def to_json(self) -> dict[str, Any]:
         """The CLI/JSON contract's fields."""
@@ -44,6 +45,7 @@ class Hit:
             "source": self.source,
             "page": self.page,
             "chunk_index": self.chunk_index,
+            "section": self.section,
             "score": round(self.score, 4),
             "text": self.text,
         }

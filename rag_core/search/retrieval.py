@@ -24,10 +24,12 @@ from rag_core.db import Database
 from rag_core.db.models import EMBEDDING_DIM
 from rag_core.db.textsearch import DEFAULT_CONFIG
 from rag_core.db.vectorindex import DEFAULT_INDEX, HnswIndex
-from rag_core.embedding import Embedder
 from rag_core.errors import ConfigurationError
-from rag_core.hits import Filters, Hit
-from rag_core.reranking import Reranker
+from rag_core.search.embedding import Embedder
+from rag_core.search.hits import Filters, Hit
+from rag_core.search.reranking import Reranker
+from rag_core.search.textsearch import EMPTY_CTE as EMPTY_TEXT_CTE
+from rag_core.search.textsearch import TextRanking, text_cte
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,10 @@ class RetrievalParams:
     text_weight: float = 1.0
     query_cache_size: int = 1024
     text_search_config: str = DEFAULT_CONFIG  # the language the stored column uses
-    title_weight: float = 1.0  # a title word counts this many times a body word
+    title_weight: float = 1.0  # a title word counts this many times a body word (ts_rank)
+    text_ranking: TextRanking = TextRanking.BM25
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
     rerank_candidates: int = 20  # fused passages the cross-encoder re-orders, if any
     index: HnswIndex = DEFAULT_INDEX  # the index the database was opened with
 
@@ -61,32 +66,11 @@ vector_hits AS (
     LIMIT :candidates
 )"""
 
-# Ranked by how many of the question's words a passage has and how often (any word
-# may match: requiring all of them, as websearch_to_tsquery does, finds almost nothing
-# for a question in a whole sentence; measured on SciFact, nDCG@10 0.04).
-_TEXT_CTE = """
-text_hits AS (
-    SELECT c.id, row_number() OVER (ORDER BY ts_rank(q.weights, c.tsv, q.query, 1) DESC) AS rank
-    FROM chunks c
-    JOIN documents d ON d.id = c.document_id
-    CROSS JOIN (
-        SELECT replace(
-            plainto_tsquery(CAST(:ts_config AS regconfig), :qtext)::text, ' & ', ' | '
-        )::tsquery,
-        -- weights of D (body), C, B, A (title); ts_rank takes none above 1
-        ARRAY[:body_weight, :body_weight, :body_weight, 1.0]::float4[]
-    ) AS q(query, weights)
-    WHERE c.tsv @@ q.query AND d.is_active AND d.status = 'ready' {filters}
-    ORDER BY ts_rank(q.weights, c.tsv, q.query, 1) DESC
-    LIMIT :candidates
-)"""
-
 _EMPTY_VECTOR = "vector_hits AS (SELECT NULL::bigint AS id, NULL::bigint AS rank WHERE false)"
-_EMPTY_TEXT = "text_hits AS (SELECT NULL::bigint AS id, NULL::bigint AS rank WHERE false)"
 
 _FUSED = """
 SELECT c.id AS chunk_id, d.id AS document_id, d.title, d.source_path, c.page_start,
-       c.page_end, c.chunk_index, c.text,
+       c.page_end, c.chunk_index, c.text, c.section,
        1 - (c.embedding <=> :qvec) AS similarity,
        f.fused_score, m.text_match
 FROM (
@@ -180,8 +164,10 @@ class Retriever:
             if mode != Mode.FULLTEXT
             else _EMPTY_VECTOR
         )
-        text_cte = _TEXT_CTE.format(filters=where) if mode != Mode.VECTOR else _EMPTY_TEXT
-        statement = sa.text(f"WITH {vector_cte},\n{text_cte}\n{_FUSED}").bindparams(
+        text_hits = (
+            text_cte(self.params.text_ranking, where) if mode != Mode.VECTOR else EMPTY_TEXT_CTE
+        )
+        statement = sa.text(f"WITH {vector_cte},\n{text_hits}\n{_FUSED}").bindparams(
             sa.bindparam("qvec", type_=Vector(EMBEDDING_DIM))
         )
         params |= {
@@ -189,6 +175,8 @@ class Retriever:
             "qtext": query,
             "ts_config": self.params.text_search_config,
             "body_weight": 1.0 / self.params.title_weight,
+            "bm25_k1": self.params.bm25_k1,
+            "bm25_b": self.params.bm25_b,
             "candidates": max(self.params.candidates, top_k),
             "rrf_k": self.params.rrf_k,
             "vector_weight": self.params.vector_weight,
@@ -218,6 +206,7 @@ class Retriever:
                 score=float(row.similarity),
                 fused_score=float(row.fused_score),
                 text_match=bool(row.text_match),
+                section=row.section,
             )
             for row in rows
         ]

@@ -19,12 +19,12 @@ import numpy as np
 
 from rag_core.db.models import EMBEDDING_DIM
 from rag_core.errors import ModelMismatch, ModelNotFound
-from rag_core.onnx_embedding import export_dir_for
+from rag_core.search.onnx_embedding import export_dir_for
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from rag_core.onnx_embedding import OnnxEncoder
+    from rag_core.search.onnx_embedding import OnnxEncoder
 
 Backend = Literal["onnx-int8", "torch"]
 BACKENDS: tuple[Backend, ...] = ("onnx-int8", "torch")
@@ -68,7 +68,7 @@ class Embedder:
         with self._lock:
             if self._onnx is None:
                 self._check_folder()
-                from rag_core.onnx_embedding import OnnxEncoder
+                from rag_core.search.onnx_embedding import OnnxEncoder
 
                 self._onnx = OnnxEncoder(self.model_path, self.export_dir)
                 log.info("loaded embedding model %s (onnx-int8)", self.model_path)
