@@ -5,7 +5,9 @@ only for runs too long to fit), each remembering how strong the boundary after i
 (paragraph > line > sentence > word).  Atoms are packed greedily up to the token
 limit, and each chunk ends at the strongest boundary in its second half, so chunks
 follow paragraphs where they can.  Pages are chunked one by one: a citation must name
-the page a passage is on, and short pages simply give short chunks.
+the page a passage is on, and short pages simply give short chunks.  Each chunk
+carries the path of headings it falls under (`rag_core.structure`), which go on
+from page to page.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rag_core.extract import Page
+from rag_core.structure import SectionPath
 
 WORD, SENTENCE, LINE, PARAGRAPH = 0, 1, 2, 3
 
@@ -36,6 +39,7 @@ class TextChunk:
     page_start: int | None
     page_end: int | None
     token_count: int
+    section: str = ""  # the headings it falls under, "Part II > Item 7 > Liquidity"
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,17 @@ def chunk_pages(
     if not 0 <= overlap_tokens < max_tokens:
         raise ValueError("overlap must be smaller than the chunk size")
     chunks: list[TextChunk] = []
+    path = SectionPath()
     for page in pages:
         text = page.text
+        headings = sorted(page.headings, key=lambda h: h.offset)
         atoms = _atoms(text, count_tokens, max_tokens)
         for first, last in _pack(atoms, max_tokens, overlap_tokens):
-            body = text[atoms[first].start : atoms[last - 1].end].strip()
+            start, end = atoms[first].start, atoms[last - 1].end
+            # A heading in the first half of a chunk is what the chunk is about.
+            while headings and headings[0].offset < (start + end) / 2:
+                path.enter(headings.pop(0))
+            body = text[start:end].strip()
             if body:
                 chunks.append(
                     TextChunk(
@@ -68,8 +78,11 @@ def chunk_pages(
                         page_start=page.number,
                         page_end=page.number,
                         token_count=sum(a.tokens for a in atoms[first:last]),
+                        section=str(path),
                     )
                 )
+        for heading in headings:  # the rest of the page opens what the next goes on
+            path.enter(heading)
     return chunks
 
 

@@ -1,6 +1,8 @@
 """File -> pages of text, page numbers kept.
 
-PDF through pypdf; .txt and .md as one page-less text.  Every failure is an
+PDF through PDFium (`rag_core.pdftext`), cleaned (`rag_core.cleaning`), with the
+headings where its sections start (`rag_core.structure`); .txt and .md as one
+page-less text.  Every failure is an
 `ExtractionFailed`/`UnsupportedFile` whose message names the reason in plain words.
 """
 
@@ -11,10 +13,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError, PdfStreamError
-
+from rag_core.cleaning import clean_pdf_page, drop_running_lines, normalise_unicode
 from rag_core.errors import ExtractionFailed, UnsupportedFile
+from rag_core.pdftext import read_pdf
+from rag_core.structure import Fragment, Heading, outline_headings, typeset_headings
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +24,15 @@ PDF_SUFFIXES = frozenset({".pdf"})
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".text"})
 SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
 
-# pypdf logs every recoverable oddity of a damaged file as a warning; our own log says
-# what happened to the file, so keep its chatter out.
-logging.getLogger("pypdf").setLevel(logging.ERROR)
-
 
 @dataclass(frozen=True)
 class Page:
-    """Text of one page; `number` is 1-based, None for formats without pages."""
+    """Text of one page; `number` is 1-based, None for formats without pages;
+    `headings`: the sections that start on it (`rag_core.structure`)."""
 
     number: int | None
     text: str
+    headings: tuple[Heading, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def extract(path: Path, max_pages: int = 100_000, max_chars: int = 1_000_000_000
     if size == 0:
         raise ExtractionFailed("empty file")
     if suffix in PDF_SUFFIXES:
-        pages, title = _extract_pdf(path, max_pages, max_chars)
+        pages, title, structure = _extract_pdf(path, max_pages, max_chars)
         kind = "pdf"
     else:
         if size > max_chars * 4:  # no encoding takes more than 4 bytes a character
@@ -74,6 +74,8 @@ def extract(path: Path, max_pages: int = 100_000, max_chars: int = 1_000_000_000
             raise ExtractionFailed(_too_many_chars(max_chars))
         kind = "markdown" if suffix in {".md", ".markdown"} else "text"
     pages = [Page(p.number, normalize_text(p.text)) for p in pages]
+    if kind == "pdf":
+        pages = _with_headings(clean_pdf_pages(pages), structure)
     if not any(p.text.strip() for p in pages):
         reason = "no extractable text — scanned PDF?" if kind == "pdf" else "no text in file"
         raise ExtractionFailed(reason)
@@ -84,55 +86,30 @@ def _too_many_chars(max_chars: int) -> str:
     return f"more than {max_chars:,} characters of text (the limit)"
 
 
-def _extract_pdf(path: Path, max_pages: int, max_chars: int) -> tuple[list[Page], str]:
+@dataclass(frozen=True)
+class _PdfStructure:
+    outline: list[tuple[int, int, str]]  # (0-based page, depth, title)
+    fragments: list[list[Fragment]]  # per page, when there is no outline
+
+
+def _with_headings(pages: list[Page], structure: _PdfStructure) -> list[Page]:
+    texts = [p.text for p in pages]
+    if structure.outline:
+        headings = outline_headings(structure.outline, texts)
+    else:
+        headings = typeset_headings(structure.fragments, texts)
+    return [Page(p.number, p.text, tuple(found)) for p, found in zip(pages, headings, strict=True)]
+
+
+def _extract_pdf(
+    path: Path, max_pages: int, max_chars: int
+) -> tuple[list[Page], str, _PdfStructure]:
     try:
-        reader = PdfReader(path)
-        if reader.is_encrypted:
-            # Many PDFs are "encrypted" with an empty user password only to restrict
-            # printing; those open fine.  Anything else needs a password we do not have.
-            try:
-                if not reader.decrypt(""):
-                    raise ExtractionFailed("encrypted PDF (a password is needed)")
-            except NotImplementedError as exc:
-                raise ExtractionFailed("encrypted PDF with an unsupported cipher") from exc
-        page_count = len(reader.pages)
-        if page_count > max_pages:
-            raise ExtractionFailed(f"exceeds {max_pages:,} pages ({page_count:,} pages)")
-        pages = []
-        total = 0
-        for number, page in enumerate(reader.pages, start=1):
-            text = page.extract_text() or ""
-            total += len(text)
-            if total > max_chars:
-                raise ExtractionFailed(_too_many_chars(max_chars))
-            pages.append(Page(number, text))
-        title = _pdf_title(reader)
-    except ExtractionFailed:
-        raise
-    except FileNotDecryptedError as exc:
-        raise ExtractionFailed("encrypted PDF (a password is needed)") from exc
-    except LimitReachedError as exc:
-        # pypdf's own guard against decompression bombs and runaway content streams.
-        log.info("pypdf stopped reading %s: %r", path, exc)
-        reason = "PDF is beyond the reader's safety limits (a compression bomb?)"
-        raise ExtractionFailed(reason) from exc
-    except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError) as exc:
-        log.info("pypdf could not read %s: %r", path, exc)
-        raise ExtractionFailed("damaged or unreadable PDF") from exc
+        read = read_pdf(path, max_pages, max_chars)
     except RecursionError as exc:
         raise ExtractionFailed("malformed PDF (its structure loops)") from exc
-    if not pages:
-        raise ExtractionFailed("PDF has no pages")
-    return pages, title
-
-
-def _pdf_title(reader: PdfReader) -> str:
-    try:
-        meta = reader.metadata
-        title = meta.title if meta else None
-    except (PdfReadError, ValueError, KeyError, TypeError):
-        return ""
-    return title.strip() if isinstance(title, str) else ""
+    pages = [Page(number, text) for number, text in enumerate(read.pages, start=1)]
+    return pages, read.title, _PdfStructure(read.outline, read.lines)
 
 
 def _read_text(path: Path) -> str:
@@ -156,11 +133,20 @@ _MANY_NEWLINES = re.compile(r"\n{3,}")
 
 
 def normalize_text(text: str) -> str:
-    """Collapse runs of spaces and blank lines; keep paragraph breaks."""
+    """Unicode in compatibility form; runs of spaces and blank lines collapsed,
+    paragraph breaks kept."""
+    text = normalise_unicode(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _MANY_NEWLINES.sub("\n\n", text).strip()
+
+
+def clean_pdf_pages(pages: list[Page]) -> list[Page]:
+    """PDF pages without hyphenation, split table rows, dot leaders, running headers
+    and footers (`rag_core.cleaning`)."""
+    texts = drop_running_lines([normalize_text(clean_pdf_page(p.text)) for p in pages])
+    return [Page(p.number, text) for p, text in zip(pages, texts, strict=True)]
 
 
 def _title_from_name(path: Path) -> str:

@@ -30,17 +30,20 @@ from rag_core.chunking import TextChunk, chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, FileRecord
 from rag_core.db.bulk import ChunkRow, copy_chunks
 from rag_core.db.textsearch import searchable_title
-from rag_core.embedding import Embedder
 from rag_core.errors import ExtractionFailed, RagError
 from rag_core.extract import Extracted, is_supported
 from rag_core.folders import FolderMeta, folder_meta, is_sidecar
 from rag_core.heartbeat import Heartbeat
 from rag_core.isolation import ExtractionLimits, extract_isolated
+from rag_core.search.embedding import Embedder
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (chunks embedded, chunks in all)
 _EMBED_SLICE = 64  # chunks embedded between progress reports
+# What ingestion stores from a file (extraction, cleaning, chunking, the text embedded).
+# Raised with every change to it, so evaluation databases are built again.
+PIPELINE_VERSION = 2
 
 
 class Outcome(StrEnum):
@@ -373,6 +376,7 @@ class Ingestor:
                         chunk.index,
                         chunk.text,
                         heading,
+                        chunk.section,
                         chunk.page_start,
                         chunk.page_end,
                         chunk.token_count,

@@ -98,11 +98,12 @@ def build_hostile_corpus(drop: Path, scratch: Path) -> dict[str, Expected]:
         _page_with_stream(b"[" * 100_000 + b"]" * 100_000),
         ("failed", "no extractable text"),
     )
-    # A parser busy for many seconds (200,000 drawing operations): killed at the limit.
+    # 200,000 drawing operations: pypdf was busy for minutes and was killed at the
+    # time limit; PDFium reads them in a second (the limit: test_extract).
     put(
         "slow-to-parse.pdf",
         _page_with_stream(b"BT /F1 12 Tf 72 720 Td (a) Tj ET\n" * 200_000, compress=True),
-        ("failed", "timed out after"),
+        READY,
     )
     # Locked PDFs.
     encrypt_pdf(scratch / "good.pdf", drop / "encrypted-aes.pdf")
@@ -115,10 +116,11 @@ def build_hostile_corpus(drop: Path, scratch: Path) -> dict[str, Expected]:
     put("scanned.pdf", _page_with_stream(b"0 0 1 rg 72 72 400 600 re f"), ("failed", "scanned"))
     _many_pages(drop / "3000-pages.pdf", 3000)
     expected["3000-pages.pdf"] = ("failed", "exceeds 2,000 pages")
+    # 300 MB of blanks inflated from 300 KB: read within the memory limit, no text.
     put(
         "zip-bomb.pdf",
         _page_with_stream(b" " * 300_000_000, compress=True),
-        ("failed", "safety limits"),
+        ("failed", "no extractable text"),
     )
     put("too-many-chars.txt", b"word " * 2_200_000, ("failed", "characters"))
     _sparse(drop / "200MB.txt", 200_000_000)

@@ -20,6 +20,7 @@ CHUNK_COLUMNS = (
     ("chunk_index", "integer"),
     ("text", "text"),
     ("heading", "text"),
+    ("section", "text"),
     ("page_start", "integer"),
     ("page_end", "integer"),
     ("token_count", "integer"),
@@ -35,6 +36,7 @@ class ChunkRow:
     chunk_index: int
     text: str
     heading: str
+    section: str
     page_start: int | None
     page_end: int | None
     token_count: int
@@ -55,6 +57,7 @@ def copy_chunks(session: Session, rows: Iterable[ChunkRow]) -> int:
                     row.chunk_index,
                     row.text,
                     row.heading,
+                    row.section,
                     row.page_start,
                     row.page_end,
                     row.token_count,

@@ -88,6 +88,8 @@ class Chunk(Base):
     # The document's title as words (`textsearch.searchable_title`), weighted above
     # the text in `tsv`, whose language RAG_TEXT_SEARCH_CONFIG sets (`db.textsearch`).
     heading: Mapped[str] = mapped_column(Text, server_default="")
+    # The headings the passage falls under, "Part II > Item 7 > Liquidity" (weight B).
+    section: Mapped[str] = mapped_column(Text, server_default="")
     tsv: Mapped[Any] = mapped_column(
         TSVECTOR, Computed(tsv_expression(DEFAULT_CONFIG), persisted=True)
     )
