@@ -5,7 +5,8 @@ a full-width digit an ASCII one), soft hyphens and zero-width characters out.
 
 For PDFs, whose text comes line by line as the page was typeset:
 - a word hyphenated at a line's end is joined again (`infor-` / `mation`), when both
-  halves are lower-case letters (`10-` / `K` and `Smith-` / `Jones` stay);
+  halves are lower-case letters (`10-` / `K` and `Smith-` / `Jones` stay), unless the
+  document writes the word with its hyphen elsewhere and never without (`non-current`);
 - a table row whose figures came out one per line is put back on one line: a line
   of nothing but figures, currency signs and dashes joins the line before it, so
   `Cash and cash equivalents $ 876,560 $ 1,117,400` is one line, as in the table;
@@ -26,7 +27,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
-_HYPHENATED = re.compile(r"(?<=[a-z]{2})-\n(?=[a-z]{2})")
+_HYPHENATED = re.compile(r"([A-Za-z]*[a-z]{2})-\n([a-z]{2}[a-z]*)")
+_VOCABULARY_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 _DOT_LEADER = re.compile(r"(?:\s?\.){4,}\s?|…{2,}")
 _CELL = r"(?:[$€£¥%()\-–—]|\(?[-–]?[$€£¥]?\d[\d.,]*\)?%?)"
 _FIGURES_ONLY = re.compile(rf"^{_CELL}(?:\s+{_CELL})*$")
@@ -41,9 +43,33 @@ def normalise_unicode(text: str) -> str:
     return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
 
 
-def clean_pdf_page(text: str) -> str:
-    """One page's text: hyphenation joined, table rows on one line, no dot leaders."""
-    text = _HYPHENATED.sub("", text)
+def vocabulary(pages: Sequence[str]) -> set[str]:
+    """The words of a document as it writes them where no line break cuts them
+    (lower case; hyphenated compounds whole)."""
+    words: set[str] = set()
+    for text in pages:
+        words.update(_VOCABULARY_WORD.findall(_HYPHENATED.sub(" ", text).lower()))
+    return words
+
+
+def join_hyphenated(text: str, words: set[str] | frozenset[str] = frozenset()) -> str:
+    """`infor-` / `mation` -> `information`; but `non-` / `current` -> `non-current`
+    when the document writes "non-current" elsewhere and never "noncurrent"."""
+
+    def join(match: re.Match[str]) -> str:
+        first, second = match.group(1), match.group(2)
+        joined = f"{first}{second}"
+        if joined.lower() not in words and f"{first}-{second}".lower() in words:
+            return f"{first}-{second}"
+        return joined
+
+    return _HYPHENATED.sub(join, text)
+
+
+def clean_pdf_page(text: str, words: set[str] | frozenset[str] = frozenset()) -> str:
+    """One page's text: hyphenation joined (`words`: the document's vocabulary), table
+    rows on one line, no dot leaders."""
+    text = join_hyphenated(text, words)
     text = _DOT_LEADER.sub(" ", text)
     lines: list[str] = []
     for line in text.split("\n"):

@@ -8,7 +8,8 @@ one object per line:
     {"id": "q1", "question": "...", "evidence": [{"file": "a.pdf", "page": 12}, ...],
      "answer": "... (optional)", "question_type": "... (optional)"}
 `file` is a name below DIR (its base name is enough), `page` is 1-based and may be left
-out for formats without pages.  FinanceBench's development split is in this layout.
+out for formats without pages.  Every readable file below DIR is a document of the
+library except DIR's own README.  FinanceBench's development split is in this layout.
 
 Every file is ingested by the real Ingestor (extraction, cleaning, chunking, embedding
 exactly as the product does) into a database of its own (`evallib_*`, reused by later
@@ -119,7 +120,12 @@ def dataset_files(folder: Path) -> list[Path]:
     from rag_core.extract import is_supported
 
     return sorted(
-        p for p in folder.rglob("*") if p.is_file() and is_supported(p) and not _hidden(p, folder)
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and is_supported(p)
+        and not _hidden(p, folder)
+        and not (p.parent == folder and p.stem.upper() == "README")  # the set's own notes
     )
 
 
@@ -286,6 +292,14 @@ def database_name(folder: Path, files: Sequence[Path], settings: Settings) -> st
     return f"evallib_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
+def baseline_key(folder: Path, files: Sequence[Path]) -> str:
+    """The plain baselines depend on the files alone, not on the pipeline."""
+    listing = [(str(p.relative_to(folder)), p.stat().st_size) for p in files]
+    digest = hashlib.sha256(f"{listing}:{_PIECE_CHARS}".encode()).hexdigest()[:8]
+    slug = "".join(c if c.isalnum() else "_" for c in folder.resolve().name.lower())[:24]
+    return f"plain_{slug}_{digest}"
+
+
 def run(
     questions: Sequence[Question],
     search: Callable[[str], list[Found]],
@@ -410,6 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--k", type=int, default=10, help="passages retrieved per question")
     parser.add_argument("--fresh", action="store_true", help="ingest everything again")
+    parser.add_argument(
+        "--database",
+        help="search this evaluation database as it was built (e.g. by an earlier "
+        "pipeline, to compare rankings on the same passages); files it holds unchanged "
+        "are not read again",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures (and every row) here")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -428,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     names = {p.name for p in files}
     if missing := sorted({e.file for q in questions for e in q.evidence} - names):
         parser.error(f"evidence names files that are not in {args.folder}: {missing[:5]}")
-    name = database_name(args.folder, files, settings)
+    name = args.database or database_name(args.folder, files, settings)
     if args.fresh:
         drop_side_database(settings.database_url, settings.data_dir, name)
     side = settings.model_copy(update={"database_name": name})
@@ -437,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         _ingest(services, files)
         # No query cache: latency includes embedding the question.
         services.retriever.params = replace(retrieval_params(side), query_cache_size=0)
-        cache = settings.data_dir / "eval-cache" / f"{name}-plain.npz"
+        cache = settings.data_dir / "eval-cache" / f"{baseline_key(args.folder, files)}.npz"
         results = evaluate(services, questions, files, modes, args.k, cache)
     finally:
         services.close()

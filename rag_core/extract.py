@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag_core.cleaning import clean_pdf_page, drop_running_lines, normalise_unicode
+from rag_core.cleaning import clean_pdf_page, drop_running_lines, normalise_unicode, vocabulary
 from rag_core.errors import ExtractionFailed, UnsupportedFile
 from rag_core.pdftext import read_pdf
 from rag_core.structure import Fragment, Heading, outline_headings, typeset_headings
@@ -145,7 +145,8 @@ def normalize_text(text: str) -> str:
 def clean_pdf_pages(pages: list[Page]) -> list[Page]:
     """PDF pages without hyphenation, split table rows, dot leaders, running headers
     and footers (`rag_core.cleaning`)."""
-    texts = drop_running_lines([normalize_text(clean_pdf_page(p.text)) for p in pages])
+    words = vocabulary([p.text for p in pages])
+    texts = drop_running_lines([normalize_text(clean_pdf_page(p.text, words)) for p in pages])
     return [Page(p.number, text) for p, text in zip(pages, texts, strict=True)]
 
 

@@ -35,7 +35,7 @@ from rag_core.extract import Extracted, is_supported
 from rag_core.folders import FolderMeta, folder_meta, is_sidecar
 from rag_core.heartbeat import Heartbeat
 from rag_core.isolation import ExtractionLimits, extract_isolated
-from rag_core.search.embedding import Embedder
+from rag_core.search.embedding import Embedder, passage_in_context
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ Progress = Callable[[int, int], None]  # (chunks embedded, chunks in all)
 _EMBED_SLICE = 64  # chunks embedded between progress reports
 # What ingestion stores from a file (extraction, cleaning, chunking, the text embedded).
 # Raised with every change to it, so evaluation databases are built again.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 4
 
 
 class Outcome(StrEnum):
@@ -192,7 +192,7 @@ class Ingestor:
             if not chunks:
                 raise ExtractionFailed("no text in file")
             lap("chunk")
-            vectors = self._embed(chunks, progress)
+            vectors = self._embed(meta.title or path.name, chunks, progress)
             lap("embed")
             self._commit(document_id, path, extracted, chunks, vectors, meta)
             lap("write")
@@ -345,8 +345,8 @@ class Ingestor:
             record.latest_document_id = document.id
             return document.id
 
-    def _embed(self, chunks: list[TextChunk], progress: Progress | None) -> np.ndarray:
-        texts = [c.text for c in chunks]
+    def _embed(self, title: str, chunks: list[TextChunk], progress: Progress | None) -> np.ndarray:
+        texts = [passage_in_context(title, c.section, c.text) for c in chunks]
         parts = []
         for start in range(0, len(texts), _EMBED_SLICE):
             parts.append(self.embedder.embed(texts[start : start + _EMBED_SLICE]))

@@ -24,8 +24,10 @@ from rag_core.structure import MAX_DEPTH, MAX_OUTLINE_ITEMS, Fragment, is_bold, 
 
 log = logging.getLogger(__name__)
 
-# PDFium's stand-in for a hyphen it could not map ("non\ufffecurrent").
-_UNMAPPED_HYPHEN = "\ufffe"
+# PDFium's mark of a hyphen that ended a line, the lines then joined ("argu\ufffement",
+# "non\ufffecurrent"): given back as the hyphen and the line break it was, for the
+# cleaning to join or keep (`cleaning.join_hyphenated`).
+_LINE_END_HYPHEN = "\ufffe"
 
 
 @dataclass
@@ -66,7 +68,7 @@ def read_pdf(path: Path, max_pages: int, max_chars: int) -> PdfText:
             total += len(text)
             if total > max_chars:
                 raise ExtractionFailed(f"more than {max_chars:,} characters of text (the limit)")
-            result.pages.append(text.replace(_UNMAPPED_HYPHEN, "-"))
+            result.pages.append(text.replace(_LINE_END_HYPHEN, "-\n"))
         return result
     except pdfium.PdfiumError as exc:
         log.info("PDFium could not read %s: %r", path, exc)

@@ -126,13 +126,14 @@ class Settings(BaseSettings):
 
     # --- chunking --------------------------------------------------------------------
     chunk_tokens: int = Field(
-        default=200,
+        default=128,
         ge=16,
         le=254,
-        description="Largest chunk, in tokens of the embedding model (its limit is 256).",
+        description="Largest chunk, in tokens of the embedding model (its limit is 256; "
+        "the title and section embedded with each chunk take up to 40 more).",
     )
     chunk_overlap_tokens: int = Field(
-        default=32, ge=0, description="Tokens repeated between neighbouring chunks."
+        default=24, ge=0, description="Tokens repeated between neighbouring chunks."
     )
 
     # --- retrieval -------------------------------------------------------------------
@@ -154,6 +155,13 @@ class Settings(BaseSettings):
     rrf_text_weight: float = Field(
         default=1.0, ge=0.0, description="Weight of the full-text ranking in the fusion."
     )
+    full_text_words: int = Field(
+        default=6,
+        ge=0,
+        description="Question length (words that count, after stopwords) up to which the "
+        "full-text ranking has its whole weight in the fusion; a longer question's counts "
+        "less in proportion (12 words: half). 0: always whole.",
+    )
     query_cache_size: int = Field(
         default=1024, ge=0, description="Question embeddings kept in memory (0: none)."
     )
@@ -173,6 +181,12 @@ class Settings(BaseSettings):
     )
     bm25_b: float = Field(
         default=0.75, ge=0.0, le=1.0, description="BM25 b: length normalisation, 0 to 1."
+    )
+    near_copies_allowed: int = Field(
+        default=2,
+        ge=0,
+        description="Near-identical passages (70 % of their words shared) that may rank "
+        "above a further copy; later copies move down behind other passages (0: off).",
     )
     text_search_config: str = Field(
         default="english",

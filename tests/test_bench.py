@@ -20,7 +20,7 @@ def test_quick_benchmarks_run_and_report(settings: Settings, tmp_path: Path) -> 
     args = _parser().parse_args(["--corpus", str(CORPUS), "--quick", "all"])
     result = run(args, settings)
     json.dumps(result)  # JSON-ready
-    embed, ingest, retrieve, answer = result["results"]
+    embed, ingest, retrieve, search, answer = result["results"]
 
     backends = {row["backend"] for row in embed["runs"]}
     assert backends == {"torch", "onnx-int8"}
@@ -35,5 +35,9 @@ def test_quick_benchmarks_run_and_report(settings: Settings, tmp_path: Path) -> 
     assert indexes == {"vector m=16 ef_construction=64", "halfvec m=16 ef_construction=64"}
     for row in retrieve["runs"]:
         assert 0.8 <= row["recall_at_10"] <= 1.0 and row["index_mb"] > 0
+
+    measured = {(row["ranking"], row["mode"]) for row in search["runs"]}
+    assert measured == {(r, m) for r in ("bm25", "ts_rank") for m in ("hybrid", "fulltext")}
+    assert all(0 < row["p50_ms"] <= row["p95_ms"] for row in search["runs"])
 
     assert answer["runs"] and answer["medians"]["direct_tok_s"] > 0

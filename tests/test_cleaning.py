@@ -9,7 +9,13 @@ from fpdf import FPDF
 from pypdf import PdfWriter
 
 from rag_core.chunking import chunk_pages
-from rag_core.cleaning import clean_pdf_page, drop_running_lines, normalise_unicode
+from rag_core.cleaning import (
+    clean_pdf_page,
+    drop_running_lines,
+    join_hyphenated,
+    normalise_unicode,
+    vocabulary,
+)
 from rag_core.errors import ExtractionFailed
 from rag_core.extract import extract
 from rag_core.isolation import ExtractionLimits, extract_isolated
@@ -33,6 +39,10 @@ def test_words_hyphenated_at_a_line_end_are_joined() -> None:
     # A code, a double name and a figure keep their hyphen and their line.
     assert clean_pdf_page("the 10-\nK form") == "the 10-\nK form"
     assert clean_pdf_page("Mrs Smith-\nJones") == "Mrs Smith-\nJones"
+    # A compound the document writes with its hyphen keeps it.
+    pages = ["Other non-current liabilities", "Total non-\ncurrent assets; the argu-\nment"]
+    words = vocabulary(pages)
+    assert join_hyphenated(pages[1], words) == "Total non-current assets; the argument"
 
 
 def test_a_table_row_split_one_figure_a_line_is_one_line_again() -> None:

@@ -7,10 +7,12 @@
               baseline (torch one chunk at a time, one ORM insert per chunk)
     retrieve  p50/p95 latency and recall@10 against exact search at 10k / 100k / 1M
               synthetic chunks, for several HNSW index settings
+    search    p50/p95 of the appliance's hybrid and full-text search statement at 100k
+              passages of real text, BM25 against ts_rank
     answer    time to first token and tokens/s through the pipeline vs llama.cpp direct
     drop      drop-folder to searchable time of PDFs
     workers   throughput of several worker processes
-    all       embed, ingest, retrieve and answer
+    all       embed, ingest, retrieve, search and answer
 
 --quick shrinks every benchmark to seconds (CI runs it); the defaults are the full
 runs behind the README's figures, except `retrieve`, whose 1M size is asked for with
@@ -19,7 +21,7 @@ runs behind the README's figures, except `retrieve`, whose 1M size is asked for 
 (../shared/eval/scifact-dev; where that is missing, the committed
 eval/manpages-smoke; or --corpus PATH); PDFs are written from them with fpdf2
 (requirements-dev.txt).  Every benchmark that writes runs on a throw-away embedded
-PostgreSQL in a temporary folder, except `retrieve`, which keeps its synthetic
+PostgreSQL in a temporary folder, except `retrieve` and `search`, which keep their
 libraries in side databases.
 """
 
@@ -62,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     retrieve.add_argument("--queries", type=int, default=200)
     retrieve.add_argument("--ef-search", default="40,80,200")
     retrieve.add_argument("--more-indexes", action="store_true", help="also m=24")
+    search = sub.add_parser("search", help="hybrid and full-text search latency, real text")
+    search.add_argument("--sizes", default="100000")
+    search.add_argument("--queries", type=int, default=200)
     answer = sub.add_parser("answer", help="first token and tokens/s, pipeline vs direct")
     answer.add_argument("--questions", type=int, default=6)
     drop = sub.add_parser("drop", help="drop-to-searchable time of PDFs")
@@ -80,6 +85,7 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from rag_core.bench.embed import bench_embed
     from rag_core.bench.ingest import bench_drop, bench_ingest, bench_workers
     from rag_core.bench.retrieve import bench_retrieve
+    from rag_core.bench.search import bench_search
 
     quick = args.quick
     name = args.benchmark
@@ -102,6 +108,13 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             [40] if quick else _ints(args.ef_search),
             args.more_indexes,
         )
+    if name == "search":
+        return bench_search(
+            settings,
+            args.corpus,
+            [2000] if quick else _ints(args.sizes),
+            20 if quick else args.queries,
+        )
     if name == "answer":
         return bench_answer(settings, args.corpus, 1 if quick else args.questions)
     if name == "drop":
@@ -110,7 +123,7 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     if name == "workers":
         return bench_workers(args.corpus, args.pages, args.files, _ints(args.workers))
     results = []
-    for each in ("embed", "ingest", "retrieve", "answer"):
+    for each in ("embed", "ingest", "retrieve", "search", "answer"):
         flags = ["--corpus", str(args.corpus), *(["--quick"] if quick else [])]
         results.append(run(_parser().parse_args([*flags, each]), settings))
     return {"benchmark": "all", "results": results}

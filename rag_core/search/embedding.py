@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from rag_core.db.models import EMBEDDING_DIM
+from rag_core.db.textsearch import searchable_title
 from rag_core.errors import ModelMismatch, ModelNotFound
 from rag_core.search.onnx_embedding import export_dir_for
 
@@ -33,6 +34,18 @@ log = logging.getLogger(__name__)
 
 # The offline environment (no hub, no telemetry) is set by `import rag_core`, before
 # this module or transformers is imported: rag_core/offline.py.
+
+
+CONTEXT_CHARS = 160  # ~40 tokens: a chunk (200 by default) and this fit in 256
+
+
+def passage_in_context(title: str, section: str, text: str) -> str:
+    """What a passage is embedded as: its document's title and section on a line
+    before it ("acme msa 2026 pdf | Termination > Notice"), so a question that names
+    the document or the section finds its passages; the line is cut to CONTEXT_CHARS,
+    so the passage itself is never cut by the model's input limit."""
+    context = " | ".join(part for part in (searchable_title(title), section) if part)
+    return f"{context[:CONTEXT_CHARS]}\n{text}" if context else text
 
 
 class Embedder:

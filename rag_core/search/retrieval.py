@@ -4,7 +4,8 @@ Vector search (HNSW, cosine) and PostgreSQL full-text search run as two CTEs of 
 statement and are fused by reciprocal rank fusion.  Filters apply inside both CTEs;
 pgvector's iterative index scan keeps filtered vector search from coming back short.
 Each hit carries its cosine similarity, which the relevance floor is judged on: fused
-RRF scores are ranks, not a measure of how related a passage is.
+RRF scores are ranks, not a measure of how related a passage is.  Near-copies of
+passages ranked above them move down (`diversity`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from rag_core.db.models import EMBEDDING_DIM
 from rag_core.db.textsearch import DEFAULT_CONFIG
 from rag_core.db.vectorindex import DEFAULT_INDEX, HnswIndex
 from rag_core.errors import ConfigurationError
+from rag_core.search.diversity import diversify
 from rag_core.search.embedding import Embedder
 from rag_core.search.hits import Filters, Hit
 from rag_core.search.reranking import Reranker
@@ -47,12 +49,15 @@ class RetrievalParams:
     ef_search: int = 300
     vector_weight: float = 1.0
     text_weight: float = 1.0
+    full_text_words: int = 6  # question words (lexemes) beyond which text counts less; 0: never
     query_cache_size: int = 1024
     text_search_config: str = DEFAULT_CONFIG  # the language the stored column uses
     title_weight: float = 1.0  # a title word counts this many times a body word (ts_rank)
     text_ranking: TextRanking = TextRanking.BM25
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
+    bm25_common: float = 0.1  # lexemes in more passages than this share find no candidates
+    near_copies_allowed: int = 2  # near-identical passages ranked above a further copy (0: any)
     rerank_candidates: int = 20  # fused passages the cross-encoder re-orders, if any
     index: HnswIndex = DEFAULT_INDEX  # the index the database was opened with
 
@@ -76,8 +81,14 @@ SELECT c.id AS chunk_id, d.id AS document_id, d.title, d.source_path, c.page_sta
 FROM (
     SELECT COALESCE(v.id, t.id) AS id,
            COALESCE(:vector_weight / (:rrf_k + v.rank), 0)
-               + COALESCE(:text_weight / (:rrf_k + t.rank), 0) AS fused_score
+               + COALESCE(:text_weight / (:rrf_k + t.rank), 0) * q.text_share AS fused_score
     FROM vector_hits v FULL OUTER JOIN text_hits t ON v.id = t.id
+    -- A long question matches passages by its framing words too: its word ranking
+    -- counts less, in proportion (`full_text_words`).
+    CROSS JOIN (
+        SELECT least(1.0, CAST(:full_text_words AS float8)
+                     / greatest(1, length(to_tsvector(CAST(:ts_config AS regconfig), :qtext))))
+    ) AS q(text_share)
 ) f
 JOIN chunks c ON c.id = f.id
 CROSS JOIN LATERAL (
@@ -177,11 +188,15 @@ class Retriever:
             "body_weight": 1.0 / self.params.title_weight,
             "bm25_k1": self.params.bm25_k1,
             "bm25_b": self.params.bm25_b,
+            "bm25_pool": max(5 * self.params.candidates, 200),
+            "bm25_common": self.params.bm25_common,
             "candidates": max(self.params.candidates, top_k),
             "rrf_k": self.params.rrf_k,
             "vector_weight": self.params.vector_weight,
             "text_weight": self.params.text_weight,
-            "top_k": top_k,
+            "full_text_words": self.params.full_text_words or 1_000_000,
+            # Room for near-copies to move down (`diversity`) without leaving gaps.
+            "top_k": 2 * top_k if self.params.near_copies_allowed else top_k,
         }
         with self.db.session() as session:
             # Per transaction only: the pooled connection keeps no state of this call.
@@ -193,7 +208,7 @@ class Retriever:
                 {"ef": str(max(self.params.ef_search, top_k))},
             )
             rows = session.execute(statement, params).all()
-        return [
+        hits = [
             Hit(
                 chunk_id=row.chunk_id,
                 document_id=row.document_id,
@@ -210,6 +225,9 @@ class Retriever:
             )
             for row in rows
         ]
+        if self.params.near_copies_allowed:
+            hits = diversify(hits, self.params.near_copies_allowed)
+        return hits[:top_k]
 
 
 def _filter_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
