@@ -307,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.dataset / "questions.jsonl").is_file():
         parser.error(f"{args.dataset} has no questions.jsonl")
 
+    from rag_core.db.engine import side_settings_url
     from rag_core.services import build_generator, build_services, configure_logging
 
     settings = Settings()
@@ -314,7 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load(args.dataset)
     chosen = sample(dataset.questions, args.answerable, args.unanswerable)
     wanted_files = {q.file for q in chosen}
-    side = settings.model_copy(update={"database_name": database_name(dataset, settings)})
+    name = database_name(dataset, settings)
+    # A database of its own, on the embedded server or on DATABASE_URL's: never the library.
+    side_url = side_settings_url(settings.database_url, name)
+    side = settings.model_copy(update={"database_name": name, "database_url": side_url})
     services = build_services(side)
     try:
         files = sorted(p for p in dataset.files.iterdir() if p.name in wanted_files)

@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.folder / "questions.jsonl").is_file():
         parser.error(f"{args.folder} has no questions.jsonl")
 
-    from rag_core.db.engine import drop_side_database
+    from rag_core.db.engine import drop_side_database, side_settings_url
     from rag_core.services import build_services, configure_logging, retrieval_params
 
     settings = Settings()
@@ -451,7 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     name = args.database or database_name(args.folder, files, settings)
     if args.fresh:
         drop_side_database(settings.database_url, settings.data_dir, name)
-    side = settings.model_copy(update={"database_name": name})
+    # A database of its own, on the embedded server or on DATABASE_URL's: never the library.
+    side_url = side_settings_url(settings.database_url, name)
+    side = settings.model_copy(update={"database_name": name, "database_url": side_url})
     services = build_services(side)
     try:
         _ingest(services, files)

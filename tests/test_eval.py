@@ -21,7 +21,7 @@ from rag_core.eval import (
 from rag_core.search.retrieval import Mode
 from rag_core.services import Services
 from tests.conftest import MODELS_DIR, REPO
-from tests.helpers import CONTRACT_PAGES
+from tests.helpers import CONTRACT_PAGES, make_pdf
 
 
 def test_metrics_of_one_ranking() -> None:
@@ -229,3 +229,83 @@ def test_answers_eval_prints_and_writes_every_mode(database_url: str, tmp_path: 
     assert auto["first_text_p50_s"] <= auto["full_answer_p50_s"]
     rows = payload["results"]["auto"]["rows"]
     assert {"answer", "abstained", "contains_gold", "written", "verified"} <= set(rows[0])
+
+
+def write_library(folder: Path) -> None:
+    """Two PDFs of three pages and a text file, four questions on their pages."""
+    make_pdf(
+        folder / "files" / "contract.pdf",
+        [
+            "Master services agreement between Acme and Globex.",
+            "Either party may end this agreement with ninety days written notice.",
+            "Globex pays Acme a monthly fee of 12,500 euros, due on the first day.",
+        ],
+    )
+    make_pdf(
+        folder / "files" / "handbook.pdf",
+        [
+            "Clinic handbook for nursing staff.",
+            "Paracetamol for adults: at most 4 grams in 24 hours.",
+            "The fire assembly point is the car park behind the pharmacy.",
+        ],
+    )
+    (folder / "notes.txt").write_text("The server room door code changes every quarter.")
+    (folder / "README.md").write_text("About this set: not a document of the library.")
+    questions = [
+        ("q1", "How much notice is needed to terminate?", "contract.pdf", 2, "legal"),
+        ("q2", "What is the monthly fee Globex pays?", "contract.pdf", 3, "legal"),
+        ("q3", "What is the maximum paracetamol dose?", "handbook.pdf", 2, "clinical"),
+        ("q4", "How often does the door code change?", "notes.txt", None, "clinical"),
+    ]
+    with (folder / "questions.jsonl").open("w") as handle:
+        for qid, text, file, page, kind in questions:
+            evidence = {"file": file, **({"page": page} if page else {})}
+            record = {"id": qid, "question": text, "evidence": [evidence], "question_type": kind}
+            handle.write(json.dumps(record) + "\n")
+
+
+@pytest.mark.models
+def test_library_eval_scores_pages_beside_the_plain_baselines(
+    database_url: str, tmp_path: Path
+) -> None:
+    write_library(tmp_path / "tiny-library")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "RAG_MODELS_DIR": str(MODELS_DIR),
+        "RAG_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": str(REPO),
+    }
+    out = tmp_path / "library.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "rag_core.eval", "library", str(tmp_path / "tiny-library"),
+            "--k", "5", "--json", str(out),
+        ],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "tiny-library: 3 files, 4 questions"  # the README is no document
+    assert [line.split()[0] for line in lines[2:7]] == [
+        "hybrid", "vector", "fulltext", "bm25-500", "vector-500",
+    ]  # fmt: skip
+    assert "page@5 by question type" in done.stdout
+    results = json.loads(out.read_text())["results"]
+    for mode in ("hybrid", "vector-500", "bm25-500"):
+        summary = results[mode]["summary"]
+        # Easy questions: every one finds its file, and its page where it has one.
+        assert summary["file@5"] == 1.0, mode
+        assert summary["page@5"] == 1.0, mode
+    hybrid = results["hybrid"]["rows"]
+    assert [row["page@1"] for row in hybrid] == [1.0, 1.0, 1.0, None]  # a text file: no page
+    assert results["hybrid"]["summary"]["page_mrr"] == 1.0
+
+    # Evidence naming a file the folder does not hold is refused with the file's name.
+    with (tmp_path / "tiny-library" / "questions.jsonl").open("a") as handle:
+        handle.write(json.dumps({"question": "?", "evidence": [{"file": "gone.pdf"}]}) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "rag_core.eval", "library", str(tmp_path / "tiny-library")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "gone.pdf" in done.stderr

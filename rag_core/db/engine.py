@@ -180,6 +180,17 @@ def open_side_database(
     )
 
 
+def side_settings_url(database_url: str | None, name: str) -> str | None:
+    """The DATABASE_URL of a side database `name` on the server of `database_url`,
+    created if missing; None for the embedded server (whose databases are named by
+    `database_name`).  For evaluation runs that ingest: never into the library."""
+    if database_url is None:
+        return None
+    url = make_url(_with_psycopg_driver(database_url))
+    _create_database(url.set(database="postgres").render_as_string(hide_password=False), name)
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
 def drop_side_database(database_url: str | None, data_dir: Path, name: str) -> None:
     """Drop a side database made by `open_side_database` (an evaluation run's), if it
     is there.  Never the library's: the name must start with `eval`."""
