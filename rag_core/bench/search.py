@@ -91,6 +91,17 @@ def questions(corpus: Path, count: int) -> list[str]:
         return [json.loads(line)["text"] for line in handle][:count]
 
 
+def _library(settings: Settings, size: int) -> Database:
+    return open_side_database(
+        settings.database_url,
+        settings.data_dir,
+        f"bench_search_{size}",
+        settings.text_search_config,
+        vector_index=hnsw_index(settings),
+        build=build_resources(settings),
+    )
+
+
 def bench_search(
     settings: Settings, corpus: Path, sizes: list[int], queries: int
 ) -> dict[str, Any]:
@@ -98,25 +109,13 @@ def bench_search(
     rng = np.random.default_rng(5)
     texts = questions(corpus, queries)
     for size in sizes:
-        db = open_side_database(
-            settings.database_url,
-            settings.data_dir,
-            f"bench_search_{size}",
-            settings.text_search_config,
-            vector_index=hnsw_index(settings),
-            build=build_resources(settings),
-        )
+        db = _library(settings, size)
         try:
             written = fill(db, corpus, size)
-            # The index the appliance uses, built once over the library.
-            db = open_side_database(
-                settings.database_url,
-                settings.data_dir,
-                f"bench_search_{size}",
-                settings.text_search_config,
-                vector_index=hnsw_index(settings),
-                build=build_resources(settings),
-            )
+        finally:
+            db.dispose()
+        db = _library(settings, size)  # opening again builds the index the fill dropped
+        try:
             picks = synthetic_vectors(size)[rng.integers(0, size, len(texts))]
             noisy = picks + 0.5 * rng.standard_normal(picks.shape).astype(np.float32) / np.sqrt(
                 EMBEDDING_DIM
