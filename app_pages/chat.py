@@ -128,6 +128,8 @@ def render_card(
     with st.container(border=True):
         status = "cited in the answer" if cited else "not cited"
         st.markdown(f"**[{number}] {escape(source_label(hit))}**")
+        if hit.section:
+            st.caption(f"Section: {escape(hit.section)}")
         st.caption(f"Relevance {hit.score:.2f} · {status} · `{hit.source}`")
         if evidence:
             st.markdown(with_evidence(hit.text, evidence))

@@ -1,5 +1,6 @@
 """`retrieve`: vector search latency and recall@10 (against exact search) at growing
-library sizes, for several HNSW index settings, plus the appliance's own hybrid query.
+library sizes, for several HNSW index settings (the appliance's whole hybrid
+statement is timed by `search`).
 
 The chunks are synthetic: unit vectors in clusters (each a random centre plus noise,
 so that neighbours exist as they do among real passages) with random words as text,

@@ -56,7 +56,7 @@ class RetrievalParams:
     text_ranking: TextRanking = TextRanking.BM25
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
-    bm25_common: float = 0.1  # lexemes in more passages than this share find no candidates
+    bm25_common: float = 0.05  # lexemes in more passages than this share find no candidates
     near_copies_allowed: int = 2  # near-identical passages ranked above a further copy (0: any)
     rerank_candidates: int = 20  # fused passages the cross-encoder re-orders, if any
     index: HnswIndex = DEFAULT_INDEX  # the index the database was opened with
