@@ -4,12 +4,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from rag_core.db.engine import embedded_server_url, migrate, prune_dead_pids
-from tests.conftest import REPO
+from rag_core.db.engine import _create_database, embedded_server_url, migrate, prune_dead_pids
+from tests.conftest import REPO, with_database
 
 
 def test_migrations_create_vector_and_fulltext_indexes(database_url: str) -> None:
@@ -123,3 +124,34 @@ def test_two_processes_share_one_embedded_server(tmp_path: Path) -> None:
         assert conn.scalar(sa.text("SELECT pg_postmaster_start_time()")) == server_pid
     assert str(server_pid)[:19] in result.stdout
     engine.dispose()
+
+
+def test_processes_starting_together_create_the_database_once(template_url: str) -> None:
+    """Eight starts at the same instant on a server without the database (the app, the
+    watcher and CLI calls started together): all come up, one database is made."""
+    admin = with_database(template_url, "postgres")
+    name = f"together_{os.getpid()}"
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            _create_database(admin, name)
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=start) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            made = conn.scalar(
+                sa.text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": name}
+            )
+            conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+        engine.dispose()
+        assert errors == [] and made == 1

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant will do; it only has to be the same in every process of the appliance.
 _MIGRATION_LOCK_ID = 0x5247_4D49
+_CREATE_DATABASE_LOCK_ID = 0x5247_4344  # in the server's admin database, "postgres"
 
 
 @dataclass(frozen=True)
@@ -265,18 +266,25 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _create_database(admin_url: str, name: str) -> None:
+    """Create database `name` unless it exists.  Processes starting together (the app,
+    the watcher, the CLI) all get here on a fresh server: each looks and creates under
+    one server-wide advisory lock, so exactly one creates it and the others find it
+    (without the lock, two saw no database and the second CREATE failed with a
+    duplicate key: it killed the watcher at start)."""
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            exists = conn.execute(
-                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-            ).first()
-            if not exists:
-                try:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:id)"), {"id": _CREATE_DATABASE_LOCK_ID})
+            try:
+                exists = conn.execute(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+                ).first()
+                if not exists:
                     conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-                except sa.exc.ProgrammingError:
-                    # Another process of the appliance created it a moment ago.
-                    log.info("database %s was created concurrently", name)
+            finally:
+                conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(:id)"), {"id": _CREATE_DATABASE_LOCK_ID}
+                )
     finally:
         engine.dispose()
 
