@@ -8,17 +8,14 @@ page-less text.  Every failure is an
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag_core.cleaning import clean_pdf_page, drop_running_lines, normalise_unicode, vocabulary
 from rag_core.errors import ExtractionFailed, UnsupportedFile
-from rag_core.pdftext import read_pdf
-from rag_core.structure import Fragment, Heading, outline_headings, typeset_headings
-
-log = logging.getLogger(__name__)
+from rag_core.pdftext import read_pdf, too_many_chars
+from rag_core.structure import Heading, outline_headings, typeset_headings
 
 PDF_SUFFIXES = frozenset({".pdf"})
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".text"})
@@ -64,52 +61,41 @@ def extract(path: Path, max_pages: int = 100_000, max_chars: int = 1_000_000_000
     if size == 0:
         raise ExtractionFailed("empty file")
     if suffix in PDF_SUFFIXES:
-        pages, title, structure = _extract_pdf(path, max_pages, max_chars)
+        pages, title = _extract_pdf(path, max_pages, max_chars)
         kind = "pdf"
     else:
         if size > max_chars * 4:  # no encoding takes more than 4 bytes a character
-            raise ExtractionFailed(_too_many_chars(max_chars))
-        pages, title = [Page(None, _read_text(path))], ""
-        if len(pages[0].text) > max_chars:
-            raise ExtractionFailed(_too_many_chars(max_chars))
+            raise ExtractionFailed(too_many_chars(max_chars))
+        text = _read_text(path)
+        if len(text) > max_chars:
+            raise ExtractionFailed(too_many_chars(max_chars))
+        pages, title = [Page(None, normalize_text(text))], ""
         kind = "markdown" if suffix in {".md", ".markdown"} else "text"
-    pages = [Page(p.number, normalize_text(p.text)) for p in pages]
-    if kind == "pdf":
-        pages = _with_headings(clean_pdf_pages(pages), structure)
     if not any(p.text.strip() for p in pages):
         reason = "no extractable text — scanned PDF?" if kind == "pdf" else "no text in file"
         raise ExtractionFailed(reason)
     return Extracted(pages=pages, title=title or _title_from_name(path), document_type=kind)
 
 
-def _too_many_chars(max_chars: int) -> str:
-    return f"more than {max_chars:,} characters of text (the limit)"
-
-
-@dataclass(frozen=True)
-class _PdfStructure:
-    outline: list[tuple[int, int, str]]  # (0-based page, depth, title)
-    fragments: list[list[Fragment]]  # per page, when there is no outline
-
-
-def _with_headings(pages: list[Page], structure: _PdfStructure) -> list[Page]:
-    texts = [p.text for p in pages]
-    if structure.outline:
-        headings = outline_headings(structure.outline, texts)
-    else:
-        headings = typeset_headings(structure.fragments, texts)
-    return [Page(p.number, p.text, tuple(found)) for p, found in zip(pages, headings, strict=True)]
-
-
-def _extract_pdf(
-    path: Path, max_pages: int, max_chars: int
-) -> tuple[list[Page], str, _PdfStructure]:
+def _extract_pdf(path: Path, max_pages: int, max_chars: int) -> tuple[list[Page], str]:
+    """A PDF's pages, cleaned, each with the headings that start on it (from the
+    outline when the file has one, else from the type), and its title."""
     try:
         read = read_pdf(path, max_pages, max_chars)
     except RecursionError as exc:
         raise ExtractionFailed("malformed PDF (its structure loops)") from exc
-    pages = [Page(number, text) for number, text in enumerate(read.pages, start=1)]
-    return pages, read.title, _PdfStructure(read.outline, read.lines)
+    normalized = [normalize_text(text) for text in read.pages]
+    words = vocabulary(normalized)
+    texts = drop_running_lines([normalize_text(clean_pdf_page(t, words)) for t in normalized])
+    if read.outline:
+        headings = outline_headings(read.outline, texts)
+    else:
+        headings = typeset_headings(read.lines, texts)
+    pages = [
+        Page(number, text, tuple(found))
+        for number, (text, found) in enumerate(zip(texts, headings, strict=True), start=1)
+    ]
+    return pages, read.title
 
 
 def _read_text(path: Path) -> str:
@@ -140,14 +126,6 @@ def normalize_text(text: str) -> str:
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _MANY_NEWLINES.sub("\n\n", text).strip()
-
-
-def clean_pdf_pages(pages: list[Page]) -> list[Page]:
-    """PDF pages without hyphenation, split table rows, dot leaders, running headers
-    and footers (`rag_core.cleaning`)."""
-    words = vocabulary([p.text for p in pages])
-    texts = drop_running_lines([normalize_text(clean_pdf_page(p.text, words)) for p in pages])
-    return [Page(p.number, text) for p, text in zip(pages, texts, strict=True)]
 
 
 def _title_from_name(path: Path) -> str:

@@ -67,7 +67,7 @@ def read_pdf(path: Path, max_pages: int, max_chars: int) -> PdfText:
                 page.close()
             total += len(text)
             if total > max_chars:
-                raise ExtractionFailed(f"more than {max_chars:,} characters of text (the limit)")
+                raise ExtractionFailed(too_many_chars(max_chars))
             result.pages.append(text.replace(_LINE_END_HYPHEN, "-\n"))
         return result
     except pdfium.PdfiumError as exc:
@@ -75,6 +75,10 @@ def read_pdf(path: Path, max_pages: int, max_chars: int) -> PdfText:
         raise ExtractionFailed("damaged or unreadable PDF") from exc
     finally:
         document.close()
+
+
+def too_many_chars(max_chars: int) -> str:
+    return f"more than {max_chars:,} characters of text (the limit)"
 
 
 def _open_failure(message: str) -> str:
