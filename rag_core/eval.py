@@ -130,12 +130,27 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 # --- loading the corpus -----------------------------------------------------------------
 
 
+def side_name(prefix: str, label: str, key: str, width: int = 24) -> str:
+    """The name of an evaluation's own database (or cache): `prefix`, the set's name
+    as letters and digits, and a digest of what it was built from (`key`)."""
+    slug = "".join(c if c.isalnum() else "_" for c in label.lower())[:width]
+    return f"{prefix}_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
+def side_settings(settings: Settings, name: str) -> Settings:
+    """`settings` for database `name`, on the embedded server or on DATABASE_URL's (made
+    if missing): an evaluation that ingests never writes into the library."""
+    from rag_core.db.engine import side_settings_url
+
+    side_url = side_settings_url(settings.database_url, name)
+    return settings.model_copy(update={"database_name": name, "database_url": side_url})
+
+
 def database_name(dataset: BeirDataset, settings: Settings) -> str:
-    slug = "".join(c if c.isalnum() else "_" for c in dataset.name.lower())[:30]
     key = f"{dataset.fingerprint}:{settings.chunk_tokens}:{settings.chunk_overlap_tokens}"
     if settings.embedding_backend != "torch":  # torch: the key of earlier runs, kept
         key += f":{settings.embedding_backend}"
-    return f"eval_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    return side_name("eval", dataset.name, key, width=30)
 
 
 def load_corpus(db: Database, embedder: Embedder, dataset: BeirDataset, settings: Settings) -> int:

@@ -23,7 +23,6 @@ answers with a runaway repetition, and time to first text and to the full answer
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import re
@@ -40,6 +39,7 @@ from rag_core.answers.generation import Generator
 from rag_core.answers.loops import LoopGuard
 from rag_core.answers.terms import figures
 from rag_core.bench.common import percentile
+from rag_core.eval import side_name
 from rag_core.settings import Settings
 
 BEFORE = "before"  # the full-passage prompt and plain generation of the earlier appliance
@@ -146,9 +146,7 @@ def runaway(text: str) -> bool:
 def database_name(dataset: Dataset, settings: Settings) -> str:
     names = sorted(p.name for p in dataset.files.iterdir())
     chunking = f"{settings.chunk_tokens}:{settings.chunk_overlap_tokens}"
-    key = f"{names}:{chunking}:{settings.embedding_backend}"
-    slug = "".join(c if c.isalnum() else "_" for c in dataset.name.lower())[:24]
-    return f"evalans_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    return side_name("evalans", dataset.name, f"{names}:{chunking}:{settings.embedding_backend}")
 
 
 def _before_stream(services: Any, question: str, generator: Generator) -> AnswerStream:
@@ -307,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.dataset / "questions.jsonl").is_file():
         parser.error(f"{args.dataset} has no questions.jsonl")
 
-    from rag_core.db.engine import side_settings_url
+    from rag_core.eval import side_settings
     from rag_core.services import build_generator, build_services, configure_logging
 
     settings = Settings()
@@ -315,10 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load(args.dataset)
     chosen = sample(dataset.questions, args.answerable, args.unanswerable)
     wanted_files = {q.file for q in chosen}
-    name = database_name(dataset, settings)
-    # A database of its own, on the embedded server or on DATABASE_URL's: never the library.
-    side_url = side_settings_url(settings.database_url, name)
-    side = settings.model_copy(update={"database_name": name, "database_url": side_url})
+    side = side_settings(settings, database_name(dataset, settings))
     services = build_services(side)
     try:
         files = sorted(p for p in dataset.files.iterdir() if p.name in wanted_files)

@@ -27,7 +27,6 @@ and latency per question including its embedding.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import re
@@ -44,6 +43,7 @@ import numpy as np
 
 from rag_core.answers.terms import STOPWORDS
 from rag_core.bench.common import percentile
+from rag_core.eval import side_name, side_settings
 from rag_core.settings import Settings
 
 CUTOFFS = (1, 5, 10)
@@ -280,24 +280,23 @@ def _progress(line: str) -> None:
 # --- the run ---------------------------------------------------------------------------
 
 
+def _listing(folder: Path, files: Sequence[Path]) -> str:
+    return str([(str(p.relative_to(folder)), p.stat().st_size) for p in files])
+
+
 def database_name(folder: Path, files: Sequence[Path], settings: Settings) -> str:
     from rag_core.ingest import PIPELINE_VERSION
 
-    listing = [(str(p.relative_to(folder)), p.stat().st_size) for p in files]
     key = (
-        f"{listing}:{settings.chunk_tokens}:{settings.chunk_overlap_tokens}:"
+        f"{_listing(folder, files)}:{settings.chunk_tokens}:{settings.chunk_overlap_tokens}:"
         f"{settings.embedding_backend}:{PIPELINE_VERSION}"
     )
-    slug = "".join(c if c.isalnum() else "_" for c in folder.resolve().name.lower())[:24]
-    return f"evallib_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    return side_name("evallib", folder.resolve().name, key)
 
 
 def baseline_key(folder: Path, files: Sequence[Path]) -> str:
     """The plain baselines depend on the files alone, not on the pipeline."""
-    listing = [(str(p.relative_to(folder)), p.stat().st_size) for p in files]
-    digest = hashlib.sha256(f"{listing}:{_PIECE_CHARS}".encode()).hexdigest()[:8]
-    slug = "".join(c if c.isalnum() else "_" for c in folder.resolve().name.lower())[:24]
-    return f"plain_{slug}_{digest}"
+    return side_name("plain", folder.resolve().name, f"{_listing(folder, files)}:{_PIECE_CHARS}")
 
 
 def run(
@@ -438,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.folder / "questions.jsonl").is_file():
         parser.error(f"{args.folder} has no questions.jsonl")
 
-    from rag_core.db.engine import drop_side_database, side_settings_url
+    from rag_core.db.engine import drop_side_database
     from rag_core.services import build_services, configure_logging, retrieval_params
 
     settings = Settings()
@@ -451,9 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     name = args.database or database_name(args.folder, files, settings)
     if args.fresh:
         drop_side_database(settings.database_url, settings.data_dir, name)
-    # A database of its own, on the embedded server or on DATABASE_URL's: never the library.
-    side_url = side_settings_url(settings.database_url, name)
-    side = settings.model_copy(update={"database_name": name, "database_url": side_url})
+    side = side_settings(settings, name)
     services = build_services(side)
     try:
         _ingest(services, files)
