@@ -26,6 +26,10 @@ class FolderMeta:
     metadata: dict[str, Any] = field(default_factory=dict)
     sidecar_mtime_ns: int | None = None
 
+    def title_for(self, path: Path) -> str:
+        """The document's title: the sidecar's, else the file's name."""
+        return self.title or path.name
+
 
 def sidecar_path(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)

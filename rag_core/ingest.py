@@ -192,7 +192,7 @@ class Ingestor:
             if not chunks:
                 raise ExtractionFailed("no text in file")
             lap("chunk")
-            vectors = self._embed(meta.title or path.name, chunks, progress)
+            vectors = self._embed(meta.title_for(path), chunks, progress)
             lap("embed")
             self._commit(document_id, path, extracted, chunks, vectors, meta)
             lap("write")
@@ -326,7 +326,7 @@ class Ingestor:
                     )
                 )
                 document = Document(
-                    title=meta.title or path.name,
+                    title=meta.title_for(path),
                     source_path=str(path),
                     content_hash=content_hash,
                     document_type=meta.document_type,
@@ -451,7 +451,7 @@ def _apply_meta(document: Document, meta: FolderMeta, path: Path) -> None:
     """Folder and sidecar metadata, applied without re-embedding.  The path placed most
     recently speaks for the document: moving a file into drop/contracts/ makes it a
     contract, renaming it renames the document."""
-    title = meta.title or path.name
+    title = meta.title_for(path)
     if title != document.title:
         document.title = title
         session = object_session(document)
