@@ -11,7 +11,7 @@ import logging
 import streamlit as st
 
 from app_pages.shared import services_or_stop, sign_out, signed_in
-from rag_core.errors import ConfigurationError
+from rag_core.errors import ConfigurationError, RagError
 from rag_core.exposure import check_exposure
 
 st.set_page_config(page_title="Document chat", page_icon="📄", layout="wide")
@@ -22,12 +22,6 @@ except ConfigurationError as exc:
     logging.getLogger("app").error("%s", exc)
     st.error(str(exc))
     st.stop()
-
-person = signed_in(services)
-if person is None:
-    st.navigation([st.Page("app_pages/login.py", title="Sign in", icon=":material/login:")]).run()
-    st.stop()
-st.session_state["user"] = person
 
 # Material icons ship inside Streamlit (no font fetched); emoji need a font the
 # workstation may lack.
@@ -42,9 +36,35 @@ ADMIN_PAGES = [
     st.Page("app_pages/audit.py", title="Audit", icon=":material/policy:"),
     st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:"),
 ]
-if services.settings.auth_enabled:
-    st.sidebar.caption(f"Signed in as **{person.username}** ({person.role})")
-    if st.sidebar.button("Sign out", icon=":material/logout:"):
-        sign_out(services)
-        st.rerun()
-st.navigation(PAGES + ADMIN_PAGES if person.role == "admin" else PAGES).run()
+
+
+def serve_pages() -> None:
+    person = signed_in(services)
+    if person is None:
+        st.navigation(
+            [st.Page("app_pages/login.py", title="Sign in", icon=":material/login:")]
+        ).run()
+        st.stop()
+    st.session_state["user"] = person
+    if services.settings.auth_enabled:
+        st.sidebar.caption(f"Signed in as **{person.username}** ({person.role})")
+        if st.sidebar.button("Sign out", icon=":material/logout:"):
+            sign_out(services)
+            st.rerun()
+    st.navigation(PAGES + ADMIN_PAGES if person.role == "admin" else PAGES).run()
+
+
+@st.fragment(run_every=5)
+def reload_when_the_database_answers() -> None:
+    if services.db.answers():
+        st.rerun(scope="app")
+
+
+try:
+    serve_pages()
+except RagError as exc:
+    # What a page could not catch: the database went away mid-page, say.  A sentence,
+    # and the page comes back by itself once the database answers again.
+    logging.getLogger("app").warning("page stopped: %s", exc)
+    st.warning(str(exc))
+    reload_when_the_database_answers()

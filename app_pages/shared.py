@@ -178,9 +178,22 @@ def date_range(picked: object) -> tuple[datetime | None, datetime | None]:
 
 @st.fragment(run_every=5)
 def library_status(services: Services) -> None:
-    """Counts, progress of files being read, and failures with a retry; refreshed
-    every few seconds while the page is open."""
-    counts = services.catalog.status_counts()
+    """Whether ingestion is running, counts, progress of files being read, and
+    failures; refreshed every few seconds while the page is open.  While the database
+    is away it says so, and comes back by itself when the database does."""
+    try:
+        health = services.liveness.health()
+        counts = services.catalog.status_counts()
+        rows = services.catalog.documents()
+    except RagError as exc:
+        log.warning("library status: %s", exc)
+        st.warning(str(exc))
+        return
+    summary = health.summary(datetime.now().astimezone())
+    if health.running:
+        st.caption(summary)
+    else:
+        st.warning(summary, icon=":material/sync_problem:")
     ready, failed = st.columns(2)
     ready.metric("Ready", counts.ready)
     failed.metric("Failed", counts.failed)
@@ -188,7 +201,6 @@ def library_status(services: Services) -> None:
     queued.metric("Queued", counts.queued)
     processing.metric("Processing", counts.processing)
     st.caption(f"{counts.chunks:,} passages · drop folder `{services.settings.drop_dir}`")
-    rows = services.catalog.documents()
     for row in rows:
         if row.progress is not None:
             done, total = row.progress

@@ -9,15 +9,19 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from ingest_watch.watcher import Watcher, serve
+from ingest_watch.watcher import Watcher, backoff, serve
 from ingest_watch.worker import Worker
 from rag_core import offline
-from rag_core.errors import RagError
+from rag_core.errors import DatabaseUnavailable, RagError
+from rag_core.heartbeat import Heartbeat
 from rag_core.ingest import Outcome
-from rag_core.services import build_services, configure_logging
+from rag_core.liveness import BEAT_SECONDS, Liveness
+from rag_core.services import Services, build_services, configure_logging
 from rag_core.settings import Settings
 
 log = logging.getLogger("ingest_watch")
@@ -55,11 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings)
     if not args.no_watch:  # the watcher says it; its helper workers need not repeat it
         offline.warn_about_leftovers()
-    try:
-        services = build_services(settings)
-    except RagError as exc:
-        log.error("%s", exc)
-        return 2
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping (signal %d)", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    services = connect(settings, stop, keep_trying=not args.once)
+    if services is None:
+        return 2 if not stop.is_set() else 0
     log.info("loading the embedding model")
     services.warm_up(answer_model=False)
     watcher = Watcher(
@@ -70,30 +80,60 @@ def main(argv: list[str] | None = None) -> int:
         rescan_seconds=settings.watch_rescan_seconds,
     )
     worker = Worker(services.queue, services.ingestor, audit=services.audit)
-    stop = threading.Event()
     helpers = (
         []
         if args.once or args.no_watch
         else start_helpers((args.workers or settings.ingest_workers) - 1, args.drop_dir)
     )
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping (signal %d)", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     try:
         if args.once:
             settings.drop_dir.mkdir(parents=True, exist_ok=True)
             watcher.queue_everything_now()
             results = worker.drain()
             return 1 if any(r.outcome == Outcome.FAILED for r in results) else 0
-        serve(None if args.no_watch else watcher, worker, stop, settings.watch_poll_seconds)
+        watches = not args.no_watch
+        with alive(services.liveness, worker.name, watches, settings.drop_dir):
+            serve(watcher if watches else None, worker, stop, settings.watch_poll_seconds)
         return 0
     finally:
         stop_helpers(helpers)
         services.close()
+
+
+def connect(settings: Settings, stop: threading.Event, *, keep_trying: bool) -> Services | None:
+    """The services, once the database answers.  A service keeps trying (1, 2, 4 … 30 s
+    apart, a line each) until it does or `stop` is set; a one-shot run gives up at
+    once.  None when it gave up (the reason logged) or was stopped."""
+    for wait in backoff():
+        try:
+            return build_services(settings)
+        except DatabaseUnavailable as exc:
+            if not keep_trying:
+                log.error("%s", exc)
+                return None
+            log.warning("%s Trying again in %g s.", exc, wait)
+        except RagError as exc:  # a setting or a model: waiting will not mend it
+            log.error("%s", exc)
+            return None
+        if stop.wait(wait):
+            return None
+    raise AssertionError("backoff() never ends")  # pragma: no cover
+
+
+@contextmanager
+def alive(liveness: Liveness, name: str, watches: bool, drop_dir: Path) -> Iterator[None]:
+    """Beat for this process while the block runs, so the app can tell whether anyone
+    is ingesting; a clean stop takes the process off at once."""
+    try:
+        liveness.started(name, watches=watches, drop_dir=drop_dir)
+    except RagError as exc:  # the beats that follow record it
+        log.warning("could not record this process as started: %s", exc)
+    with Heartbeat(lambda: liveness.beat(name, watches=watches, drop_dir=drop_dir), BEAT_SECONDS):
+        yield
+    try:
+        liveness.stopped(name)
+    except RagError as exc:
+        log.warning("could not record this process as stopped: %s", exc)
 
 
 def start_helpers(count: int, drop_dir: Path | None) -> list[subprocess.Popen[bytes]]:

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from stat import S_ISREG
 
@@ -22,6 +23,7 @@ from watchdog.observers import Observer
 from ingest_watch.stability import StabilityTracker, is_ignored
 from ingest_watch.worker import Worker
 from rag_core.catalog import Catalog
+from rag_core.errors import DatabaseUnavailable
 from rag_core.folders import document_of_sidecar, is_sidecar, sidecar_path
 from rag_core.ingest import IngestResult, walk_files
 from rag_core.jobs import JobQueue
@@ -83,7 +85,7 @@ class Watcher:
         else:
             self.tracker.forget(path)
             self.queue.enqueue(path)
-            self._last_reconcile = float("-inf")  # a folder may have gone: look soon
+            self.rescan_soon()  # a folder may have gone
 
     # --- turning it into jobs -----------------------------------------------------------
 
@@ -93,6 +95,10 @@ class Watcher:
             self.queue.enqueue(path)
         if time.monotonic() - self._last_reconcile >= self.rescan_seconds:
             self.reconcile()
+
+    def rescan_soon(self) -> None:
+        """Compare the whole folder with the database at the next tick."""
+        self._last_reconcile = float("-inf")
 
     def reconcile(self) -> int:
         """Compare the folder with the database; every difference becomes pending work
@@ -148,11 +154,20 @@ def _mtime(path: Path) -> int | None:
         return None
 
 
+def backoff(first: float = 1.0, most: float = 30.0) -> Iterator[float]:
+    """Waits between tries of something that is down: 1, 2, 4 … s, then `most` s."""
+    wait = first
+    while True:
+        yield wait
+        wait = min(wait * 2, most)
+
+
 def serve(
     watcher: Watcher | None, worker: Worker, stop: threading.Event, poll_seconds: float
 ) -> None:
     """The watcher process's loop: watch (unless `watcher` is None) and work until
-    `stop` is set."""
+    `stop` is set.  While the database is away it waits, longer each time, and says
+    so in one line a try; files that change meanwhile are caught by the next rescan."""
     observer = None
     if watcher is not None:
         watcher.drop_dir.mkdir(parents=True, exist_ok=True)
@@ -162,6 +177,8 @@ def serve(
         log.info("watching %s", watcher.drop_dir)
     else:
         log.info("working through the job queue")
+    waits = backoff()
+    down_since: float | None = None
     try:
         while not stop.is_set():
             result: IngestResult | None = None
@@ -169,10 +186,23 @@ def serve(
                 if watcher is not None:
                     watcher.tick()
                 result = worker.run_one()
+            except DatabaseUnavailable:
+                down_since = down_since or time.monotonic()
+                if watcher is not None:  # what settled meanwhile was not queued
+                    watcher.rescan_soon()
+                wait = next(waits)
+                log.warning("the database is not answering; trying again in %g s", wait)
+                stop.wait(wait)
+                continue
             except Exception:
-                # The loop's edge: the database is unreachable for a moment, or a bug.
+                # The loop's edge: a bug.
                 log.exception("watcher loop error; retrying in 5 s")
                 stop.wait(5)
+            if down_since is not None:
+                log.warning(
+                    "the database answers again, after %.0f s", time.monotonic() - down_since
+                )
+                down_since, waits = None, backoff()
             if result is None:
                 stop.wait(poll_seconds)
     finally:

@@ -7,6 +7,7 @@ import os
 import socket
 
 from rag_core.audit import Action, AuditTrail
+from rag_core.errors import DatabaseUnavailable, DiskFull
 from rag_core.heartbeat import Heartbeat
 from rag_core.ingest import Ingestor, IngestResult, Outcome
 from rag_core.jobs import ClaimedJob, JobQueue
@@ -32,9 +33,13 @@ class Worker:
         self.ingestor = ingestor
         self.name = name or worker_name()
         self.audit = audit  # files entering and leaving the library go on record
+        self._interrupted: ClaimedJob | None = None  # cut off by the database going away
 
     def run_one(self) -> IngestResult | None:
-        """Process one claimable job; None when there is none."""
+        """Process one claimable job; None when there is none.  Raises
+        DatabaseUnavailable when the database goes away: the job cut off is put back
+        once it answers again (the next call), not counted as a failed attempt."""
+        self._put_back_interrupted()
         job = self.queue.claim(self.name)
         if job is None:
             return None
@@ -51,23 +56,41 @@ class Worker:
                 result = self.ingestor.ingest_file(
                     job.path, retry_failed=job.force, reindex=job.reindex, progress=report
                 )
+        except DatabaseUnavailable:
+            self._interrupted = job
+            raise
+        except DiskFull:
+            # Not even the file's state could be written: try it again later.
+            wait = self.ingestor.options.disk_full_retry_seconds
+            log.warning("disk full while taking %s; trying again in %g s", job.path, wait)
+            self.queue.release(job, self.name, delay_seconds=wait)
+            return IngestResult(job.path, Outcome.FAILED, "disk full; will be retried")
         except Exception:
-            # The loop's edge: the database went away, or a bug.  The job is retried
-            # with backoff; the file's own problems never get here (they are results).
+            # The loop's edge: a bug.  The job is retried with backoff; the file's own
+            # problems never get here (they are results).
             log.exception("job for %s failed; it will be retried", job.path)
             self._retry(job, "unexpected error (details in the watcher's log)")
             return IngestResult(job.path, Outcome.FAILED, "will be retried")
+        self.queue.complete(job)
         if result.outcome == Outcome.BUSY:
-            self.queue.complete(job)
             self.queue.enqueue(
                 job.path, delay_seconds=BUSY_RETRY_SECONDS, force=job.force, reindex=job.reindex
             )
-        else:
-            self.queue.complete(job)
+        elif result.retry_after is not None:
+            self.queue.enqueue(
+                job.path, delay_seconds=result.retry_after, force=True, reindex=job.reindex
+            )
         level = logging.WARNING if result.outcome == Outcome.FAILED else logging.INFO
         log.log(level, "%s", result.line())
         self._record(result)
         return result
+
+    def _put_back_interrupted(self) -> None:
+        self.ingestor.release_abandoned()
+        if self._interrupted is not None:
+            self.queue.release(self._interrupted, self.name)
+            log.info("the database is back; %s is queued again", self._interrupted.path)
+            self._interrupted = None
 
     def _record(self, result: IngestResult) -> None:
         action = {Outcome.INGESTED: Action.FILE_INGESTED, Outcome.RETIRED: Action.FILE_REMOVED}

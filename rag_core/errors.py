@@ -7,6 +7,7 @@ appliance; library errors are translated where they enter our code (`raise ... f
     ├── ModelNotFound          model file/folder missing from models_cache or settings
     ├── ModelMismatch          embedding model does not fit the database schema
     ├── DatabaseUnavailable    cannot reach or start PostgreSQL
+    ├── DiskFull               the disk holding the database has no space left
     ├── ConfigurationError     a setting names something that does not exist
     ├── QuestionRejected       empty or over-long question
     │   └── RateLimited        too many questions from one person in a minute
@@ -35,6 +36,10 @@ class ModelMismatch(RagError):
 
 
 class DatabaseUnavailable(RagError):
+    pass
+
+
+class DiskFull(RagError):
     pass
 
 

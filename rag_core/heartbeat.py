@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
+from rag_core.errors import RagError
+
 log = logging.getLogger(__name__)
 
 
@@ -38,5 +40,7 @@ class Heartbeat:
         while not self._stop.wait(self._every):
             try:
                 self._beat()
+            except RagError as exc:  # the database away for a moment: a line, not a trace
+                log.warning("heartbeat missed: %s", exc)
             except Exception:
                 log.exception("heartbeat failed")

@@ -12,12 +12,14 @@ A document is one content (unique by hash); a path points at the document it hol
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -30,7 +32,7 @@ from rag_core.chunking import TextChunk, chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, FileRecord
 from rag_core.db.bulk import ChunkRow, copy_chunks
 from rag_core.db.textsearch import searchable_title
-from rag_core.errors import ExtractionFailed, RagError
+from rag_core.errors import DatabaseUnavailable, DiskFull, ExtractionFailed, RagError
 from rag_core.extract import Extracted, is_supported
 from rag_core.folders import FolderMeta, folder_meta, is_sidecar
 from rag_core.heartbeat import Heartbeat
@@ -66,6 +68,8 @@ class IngestResult:
     pages: int = 0
     # Seconds spent in each stage (extract, chunk, embed, write), for benchmarks.
     stages: dict[str, float] = field(default_factory=dict)
+    # Failed for want of disk space: queue the file again after this many seconds.
+    retry_after: float | None = None
 
     def line(self) -> str:
         """One line for a terminal or a log."""
@@ -82,6 +86,7 @@ class IngestOptions:
     # A document "processing" whose worker has not signalled for this long was
     # abandoned by a dead worker, and may be taken over.
     stale_seconds: float = 30.0
+    disk_full_retry_seconds: float = 60.0
 
 
 class Ingestor:
@@ -89,6 +94,9 @@ class Ingestor:
         self.db = db
         self.embedder = embedder
         self.options = options
+        # Documents this process was working on when the database went away: still
+        # "processing" there, though nobody is (release_abandoned).
+        self._abandoned: set[int] = set()
 
     def ingest_paths(
         self,
@@ -196,10 +204,19 @@ class Ingestor:
             lap("embed")
             self._commit(document_id, path, extracted, chunks, vectors, meta)
             lap("write")
+        except DatabaseUnavailable:
+            # Not the file's fault, and nothing to record it in: the job is done again
+            # once the database is back (ingest_watch.worker).
+            self._abandoned.add(document_id)
+            raise
+        except DiskFull:
+            return self._disk_full(path, document_id, fail)
         except RagError as exc:
             fail(document_id, str(exc))
             return IngestResult(path, Outcome.FAILED, str(exc), document_id)
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                return self._disk_full(path, document_id, fail)
             # The per-file edge: a bug or a library failure must not stop the run or
             # leave the document "processing" forever.  The traceback goes to the log.
             log.exception("ingesting %s failed", path)
@@ -219,6 +236,42 @@ class Ingestor:
             extracted.page_count or 0,
             stages,
         )
+
+    def release_abandoned(self) -> None:
+        """Once the database answers again: the documents whose processing it cut
+        off may be taken over by any worker now, not only once they look stale."""
+        if not self._abandoned:
+            return
+        with self.db.session() as session:
+            session.execute(
+                sa.update(Document)
+                .where(
+                    Document.id.in_(self._abandoned),
+                    Document.status == DocumentStatus.PROCESSING,
+                )
+                .values(updated_at=sa.func.now() - timedelta(days=1))
+            )
+        self._abandoned.clear()
+
+    def _disk_full(
+        self, path: Path, document_id: int, fail: Callable[[int, str], None]
+    ) -> IngestResult:
+        """No space left to store the file: it fails with that reason (in a small
+        write that usually still fits), to be tried again later."""
+        wait = self.options.disk_full_retry_seconds
+        reason = (
+            "disk full: no space left to store it; tried again every "
+            f"{wait:g} s until there is"
+        )
+        log.warning("%s: %s", path, reason)
+        try:
+            fail(document_id, reason)
+        except DiskFull:
+            log.warning("could not record the failure of %s either: the disk is full", path)
+        except DatabaseUnavailable:  # the server stopped on the full disk
+            self._abandoned.add(document_id)
+            raise
+        return IngestResult(path, Outcome.FAILED, reason, document_id, retry_after=wait)
 
     def retire(self, path: Path) -> IngestResult:
         """The file at `path` is gone: mark the path absent and hide a document that

@@ -153,6 +153,38 @@ class JobQueue:
                 )
             )
 
+    def release(self, job: ClaimedJob, worker: str, delay_seconds: float = 0.0) -> None:
+        """Put a job `worker` holds back without counting the attempt: it was cut off
+        by something that was not its fault (the database went away, the disk filled).
+        A job another worker has taken over since (its lease ran out) is left alone."""
+        mine = (Job.id == job.id) & (Job.locked_by == worker) & (Job.status == JobStatus.RUNNING)
+        with self.db.session() as session:
+            waiting = session.scalar(
+                sa.select(Job.id).where(Job.path == str(job.path), Job.status == JobStatus.QUEUED)
+            )
+            if waiting is not None:  # the path was queued again meanwhile: that job will do
+                session.execute(
+                    sa.update(Job).where(mine).values(status=JobStatus.DONE, lease_until=None)
+                )
+                session.execute(
+                    sa.update(Job)
+                    .where(Job.id == waiting)
+                    .values(force=Job.force | job.force, reindex=Job.reindex | job.reindex)
+                )
+                return
+            session.execute(
+                sa.update(Job)
+                .where(mine)
+                .values(
+                    status=JobStatus.QUEUED,
+                    attempts=Job.attempts - 1,
+                    lease_until=None,
+                    locked_by=None,
+                    run_after=_in_seconds(delay_seconds),
+                    updated_at=sa.func.now(),
+                )
+            )
+
     def _finish(self, job: ClaimedJob, status: JobStatus, error: str | None) -> None:
         with self.db.session() as session:
             session.execute(

@@ -28,6 +28,7 @@ from rag_core.insights import Insights, insights
 from rag_core.isolation import ExtractionLimits
 from rag_core.jobs import JobQueue, QueueParams
 from rag_core.library import Library
+from rag_core.liveness import Liveness
 from rag_core.search.embedding import Embedder
 from rag_core.search.onnx_embedding import export_dir_for
 from rag_core.search.reranking import Reranker
@@ -54,6 +55,7 @@ class Services:
     audit: AuditTrail
     accounts: Accounts
     page_images: PageImages
+    liveness: Liveness
 
     def close(self) -> None:
         self.db.dispose()
@@ -141,6 +143,7 @@ def build_services(
             ),
             drop_dir=settings.drop_dir,
             stale_seconds=settings.job_lease_seconds,
+            disk_full_retry_seconds=settings.disk_full_retry_seconds,
         ),
     )
     queue = JobQueue(
@@ -186,6 +189,7 @@ def build_services(
         audit=audit,
         accounts=Accounts(db, audit, account_params(settings)),
         page_images=PageImages(settings.data_dir / "page-images"),
+        liveness=Liveness(db),
     )
 
 

