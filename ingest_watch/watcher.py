@@ -23,7 +23,7 @@ from watchdog.observers import Observer
 from ingest_watch.stability import StabilityTracker, is_ignored
 from ingest_watch.worker import Worker
 from rag_core.catalog import Catalog
-from rag_core.errors import DatabaseUnavailable
+from rag_core.errors import DatabaseUnavailable, DiskFull
 from rag_core.folders import document_of_sidecar, is_sidecar, sidecar_path
 from rag_core.ingest import IngestResult, walk_files
 from rag_core.jobs import JobQueue
@@ -186,12 +186,17 @@ def serve(
                 if watcher is not None:
                     watcher.tick()
                 result = worker.run_one()
-            except DatabaseUnavailable:
+            except (DatabaseUnavailable, DiskFull) as exc:
                 down_since = down_since or time.monotonic()
                 if watcher is not None:  # what settled meanwhile was not queued
                     watcher.rescan_soon()
                 wait = next(waits)
-                log.warning("the database is not answering; trying again in %g s", wait)
+                problem = (
+                    "the database's disk is full"
+                    if isinstance(exc, DiskFull)
+                    else "the database is not answering"
+                )
+                log.warning("%s; trying again in %g s", problem, wait)
                 stop.wait(wait)
                 continue
             except Exception:

@@ -4,11 +4,13 @@ and a watcher that died (the app must say so).  Real processes, a real server.""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -36,8 +38,8 @@ def watcher_env(root: Path, **extra: str) -> dict[str, str]:
         RAG_WATCH_POLL_SECONDS="0.2",
         RAG_LOG_LEVEL="INFO",
         PYTHONPATH=str(REPO),
-        **extra,
     )
+    env.update(extra)
     return env
 
 
@@ -198,3 +200,91 @@ def test_ago_reads_as_a_person_would() -> None:
         (timedelta(days=3), "3 days"),
     ):
         assert f"last seen {words} ago" in health.summary(health.last_seen + span)  # type: ignore[operator]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 160 MB filesystem of its own (tmpfs), mounted for this test: filling it fills
+    nothing else.  Needs root (or CAP_SYS_ADMIN); skipped, with the reason, otherwise."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=160m,mode=0755", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Write a file until the disk has no space left, then give back `leave` bytes."""
+    ballast = disk / "ballast"
+    fd = os.open(ballast, os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (1 << 20, 4096):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    os.truncate(ballast, ballast.stat().st_size - leave)
+    return ballast
+
+
+def document_state(pgdata: Path) -> tuple[object, ...] | None:
+    rows = query(pgdata, "SELECT status, error FROM documents ORDER BY id DESC LIMIT 1")
+    return rows[0] if rows else None
+
+
+@pytest.mark.models
+def test_a_full_disk_fails_the_file_with_a_reason_and_it_is_retried(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    """The disk fills while a long file is stored: room for the small writes (the
+    job, the document's state) but not for its passages."""
+    drop, pgdata = tmp_path / "drop", small_disk / "data" / "pg"
+    drop.mkdir()
+    env = watcher_env(
+        tmp_path, RAG_DATA_DIR=str(small_disk / "data"), RAG_DISK_FULL_RETRY_SECONDS="3"
+    )
+    process, log = start_watcher(tmp_path, env)
+    try:
+        assert wait_for(lambda: "watching" in log.read_text(), timeout=180), log.read_text()
+        (drop / "note.txt").write_text("The archive room key hangs in the front office.")
+        assert wait_for(lambda: document_state(pgdata) == ("ready", None), timeout=60)
+        ballast = fill(small_disk, leave=96 * 1024)
+        pages = [
+            f"Maintenance log entry {p}. Pump {p} was serviced and its seals replaced; "
+            f"flow measured {p * 3} litres a minute against {p * 3 + 1} expected."
+            for p in range(1, 301)
+        ]
+        make_pdf(tmp_path / "log.pdf", pages)
+        (tmp_path / "log.pdf").rename(drop / "log.pdf")
+
+        def failed() -> bool:
+            state = document_state(pgdata)
+            return state is not None and state[0] == "failed"
+
+        assert wait_for(failed, timeout=120), log.read_text()
+        state = document_state(pgdata)
+        assert state is not None and str(state[1]).startswith("disk full: no space left")
+        chunks = "SELECT count(*) FROM chunks"
+        assert query(pgdata, chunks) == [(1,)]  # the note's; nothing of the log half-written
+
+        ballast.unlink()
+        assert wait_for(lambda: document_state(pgdata) == ("ready", None), timeout=60), (
+            log.read_text()
+        )
+        assert query(pgdata, chunks) == [(1 + len(pages),)]
+        assert process.poll() is None, "the watcher exited:\n" + log.read_text()
+    finally:
+        stop(process)
+    assert "Traceback" not in log.read_text()
