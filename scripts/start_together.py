@@ -5,8 +5,9 @@ service manager or docker-compose would, and check that every one comes up and w
 
 One trial: a new data folder and drop folder holding one note; then, released together,
 the watcher (`python -m ingest_watch`, which starts its helper worker), the app
-(`streamlit run app.py`, opened at once in headless Chromium so that it connects), and two
-`python -m rag_core status` commands.  The trial passes when both status commands exit
+(`streamlit run app.py`, opened at once in headless Chromium so that it connects, and
+started as from a desktop session: XDG_RUNTIME_DIR set, where the others have none), and
+two `python -m rag_core status` commands.  The trial passes when both status commands exit
 0, the app's page shows the library, the note is ready within a minute, and the watcher
 is still running at the end.  Prints one line per trial and the count that passed.
 """
@@ -57,7 +58,11 @@ def run_trial(number: int, root: Path) -> Trial:
         HF_HUB_OFFLINE="1",
         PYTHONPATH=str(REPO),
     )
-    env.pop("XDG_RUNTIME_DIR", None)  # each process finds its own, as a service would
+    env.pop("XDG_RUNTIME_DIR", None)  # found by each process, as under a service manager
+    # The app as if started from a desktop session, which has a runtime folder of its own.
+    desktop = root / "desktop-runtime"
+    desktop.mkdir(mode=0o700)
+    app_env = {**env, "XDG_RUNTIME_DIR": str(desktop)}
     port = free_port()
     py = sys.executable
     commands = {
@@ -81,7 +86,7 @@ def run_trial(number: int, root: Path) -> Trial:
         name: subprocess.Popen(
             command,
             cwd=REPO,
-            env=env,
+            env=app_env if name == "app" else env,
             stdout=logs[name],
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -115,6 +115,45 @@ def test_sidebar_shows_library_status_and_failures(app: AppTest) -> None:
     assert app.sidebar.multiselect[0].options == ["contracts"]
 
 
+def test_sidebar_says_when_no_watcher_is_reading_the_drop_folder(
+    app: AppTest, services: Services
+) -> None:
+    [warning] = [w for w in app.sidebar.warning if "Ingestion is not running" in w.value]
+    assert "No watcher has run on this library yet" in warning.value
+    services.liveness.started("host:1", watches=True, drop_dir=None)
+    app.run()
+    assert not [w for w in app.sidebar.warning if "Ingestion" in w.value]
+    assert any(c.value == "Reading the drop folder: 1 watcher." for c in app.sidebar.caption)
+
+
+def test_the_database_going_away_is_a_sentence_and_the_page_comes_back(
+    app: AppTest, database_url: str
+) -> None:
+    name = sa.engine.make_url(database_url).database
+    admin = sa.create_engine(
+        sa.engine.make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        conn.execute(
+            sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
+    try:
+        app.run()
+        assert not app.exception
+        assert any("The database is not answering" in w.value for w in app.warning)
+        assert not app.chat_input
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+    app.run()
+    assert not app.exception
+    assert not [w for w in app.warning if "not answering" in w.value]
+    assert {m.label: m.value for m in app.sidebar.metric}["Ready"] == "1"
+
+
 def test_retry_queues_a_failed_file(app: AppTest, services: Services) -> None:
     [retry] = [button for button in app.sidebar.button if button.label == "Retry"]
     retry.click().run()

@@ -357,9 +357,9 @@ def _alive(process: psutil.Process | None) -> bool:
 @contextmanager
 def _start_lock(data_dir: Path) -> Iterator[None]:
     """One process at a time starts, or starts again, the server of `data_dir`.
-    pgserver's own lock lives in the runtime folder, which differs between a process
-    started from a desktop session (XDG_RUNTIME_DIR set) and one started by a service
-    manager; this one lives in the data folder itself."""
+    pgserver's own lock is in `$XDG_RUNTIME_DIR/python_PostgresServer` where that folder
+    exists, else in /tmp: two processes with different runtime folders (a desktop
+    session's, a service manager's) may not share it.  This one is in the data folder."""
     with (data_dir / ".server.lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
