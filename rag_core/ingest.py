@@ -260,8 +260,7 @@ class Ingestor:
         write that usually still fits), to be tried again later."""
         wait = self.options.disk_full_retry_seconds
         reason = (
-            "disk full: no space left to store it; tried again every "
-            f"{wait:g} s until there is"
+            f"disk full: no space left to store it; tried again every {wait:g} s until there is"
         )
         log.warning("%s: %s", path, reason)
         try:

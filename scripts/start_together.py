@@ -24,8 +24,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -46,90 +48,100 @@ class Trial:
 def run_trial(number: int, root: Path) -> Trial:
     """One start of everything together in `root` (which it fills)."""
     started = time.monotonic()
-    data, drop = root / "data", root / "drop"
+    drop = root / "drop"
     drop.mkdir(parents=True)
     (drop / "boiler.txt").write_text(NOTE)
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "XDG_RUNTIME_DIR")}
     env.update(
-        RAG_DATA_DIR=str(data),
+        RAG_DATA_DIR=str(root / "data"),
         RAG_DROP_DIR=str(drop),
         RAG_MODELS_DIR=str(REPO / "models_cache"),
         RAG_AUTH_ENABLED="false",
         HF_HUB_OFFLINE="1",
         PYTHONPATH=str(REPO),
     )
-    env.pop("XDG_RUNTIME_DIR", None)  # found by each process, as under a service manager
-    # The app as if started from a desktop session, which has a runtime folder of its own.
+    port = free_port()
+    logs = {name: (root / f"{name}.log").open("w") for name in ("watcher", "app", "s1", "s2")}
+    processes = _start_all(root, env, port, logs)
+    try:
+        problems = _check(processes, env, f"http://127.0.0.1:{port}")
+    finally:
+        _stop_all(processes.values())
+        for log in logs.values():
+            log.close()
+    return Trial(number, not problems, round(time.monotonic() - started, 1), problems)
+
+
+def _start_all(
+    root: Path, env: dict[str, str], port: int, logs: Mapping[str, IO[str]]
+) -> dict[str, subprocess.Popen[bytes]]:
+    """The watcher, the app and two status commands, as near the same instant as can be.
+    Only the app has a runtime folder (XDG_RUNTIME_DIR), as from a desktop session; the
+    others find their own, as under a service manager."""
     desktop = root / "desktop-runtime"
     desktop.mkdir(mode=0o700)
-    app_env = {**env, "XDG_RUNTIME_DIR": str(desktop)}
-    port = free_port()
     py = sys.executable
     commands = {
         "watcher": [py, "-m", "ingest_watch"],
         "app": [
-            py,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "app.py"),
-            "--server.headless=true",
-            "--server.address=127.0.0.1",
-            f"--server.port={port}",
+            *(py, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless=true"),
+            *("--server.address=127.0.0.1", f"--server.port={port}"),
             "--browser.gatherUsageStats=false",
         ],
-        "status-1": [py, "-m", "rag_core", "status"],
-        "status-2": [py, "-m", "rag_core", "status"],
+        "s1": [py, "-m", "rag_core", "status"],
+        "s2": [py, "-m", "rag_core", "status"],
     }
-    logs = {name: (root / f"{name}.log").open("w") for name in commands}
-    processes = {
+    return {
         name: subprocess.Popen(
             command,
             cwd=REPO,
-            env=app_env if name == "app" else env,
+            env={**env, "XDG_RUNTIME_DIR": str(desktop)} if name == "app" else env,
             stdout=logs[name],
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         for name, command in commands.items()
     }
-    problems: list[str] = []
-    try:
-        url = f"http://127.0.0.1:{port}"
-        if not _wait(lambda: _healthy(url), 60):
-            problems.append("the app did not serve")
-        else:
-            problems += _page_problems(url)
-        for name in ("status-1", "status-2"):
-            try:
-                code = processes[name].wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                code = None
-            if code != 0:
-                problems.append(f"{name} exited {code}")
-        status = [py, "-m", "rag_core", "status", "--json"]
 
-        def note_ready() -> bool:
-            out = subprocess.run(status, cwd=REPO, env=env, capture_output=True, text=True)
-            return out.returncode == 0 and json.loads(out.stdout)["documents"]["ready"] == 1
 
-        if not _wait(note_ready, 60, every=2):
-            problems.append("the note did not become ready")
-        for name in ("watcher", "app"):
-            if processes[name].poll() is not None:
-                problems.append(f"{name} exited {processes[name].returncode}")
-    finally:
-        for process in processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        for log in logs.values():
-            log.close()
-    return Trial(number, not problems, round(time.monotonic() - started, 1), problems)
+def _check(
+    processes: dict[str, subprocess.Popen[bytes]], env: dict[str, str], url: str
+) -> list[str]:
+    problems = []
+    if not _wait(lambda: _healthy(url), 60):
+        problems.append("the app did not serve")
+    else:
+        problems += _page_problems(url)
+    for name in ("s1", "s2"):
+        try:
+            code: int | None = processes[name].wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code != 0:
+            problems.append(f"status command {name} exited {code}")
+    status = [sys.executable, "-m", "rag_core", "status", "--json"]
+
+    def note_ready() -> bool:
+        out = subprocess.run(status, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+        return out.returncode == 0 and json.loads(out.stdout)["documents"]["ready"] == 1
+
+    if not _wait(note_ready, 60, every=2):
+        problems.append("the note did not become ready")
+    for name in ("watcher", "app"):
+        if processes[name].poll() is not None:
+            problems.append(f"{name} exited {processes[name].returncode}")
+    return problems
+
+
+def _stop_all(processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _page_problems(url: str) -> list[str]:
@@ -157,8 +169,7 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _wait(check: object, seconds: float, every: float = 0.3) -> bool:
-    assert callable(check)
+def _wait(check: Callable[[], bool], seconds: float, every: float = 0.3) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if check():
