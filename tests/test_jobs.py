@@ -112,3 +112,28 @@ def test_failures_back_off_then_give_up_with_the_reason(db: Database) -> None:
         assert row is not None
         assert row.status == "failed"
         assert row.error == "database went away (gave up after 2 attempts)"
+
+
+def test_a_job_cut_off_by_the_database_goes_back_without_counting_an_attempt(
+    db: Database,
+) -> None:
+    queue = JobQueue(db, QueueParams(max_attempts=1))
+    queue.enqueue(Path("/drop/a.pdf"), force=True)
+    job = queue.claim("w1")
+    assert job is not None and job.attempts == 1
+    queue.release(job, "w1")
+    again = queue.claim("w2")
+    assert again is not None and (again.id, again.attempts, again.force) == (job.id, 1, True)
+
+
+def test_a_job_taken_over_meanwhile_is_not_put_back(db: Database) -> None:
+    queue = JobQueue(db, QueueParams(lease_seconds=0.2))
+    queue.enqueue(Path("/drop/a.pdf"))
+    job = queue.claim("w1")
+    assert job is not None
+    time.sleep(0.3)  # w1 was cut off long enough for its lease to run out
+    taken = queue.claim("w2")
+    assert taken is not None and taken.id == job.id
+    queue.release(job, "w1")  # w1 back: the job is w2's now, and stays running
+    assert statuses(db) == [("/drop/a.pdf", "running")]
+    assert queue.claim("w3") is None
