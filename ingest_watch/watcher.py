@@ -204,9 +204,7 @@ def serve(
                 log.exception("watcher loop error; retrying in 5 s")
                 stop.wait(5)
             if down_since is not None:
-                log.warning(
-                    "the database answers again, after %.0f s", time.monotonic() - down_since
-                )
+                log.warning("the database works again, after %.0f s", time.monotonic() - down_since)
                 down_since, waits = None, backoff()
             if result is None:
                 stop.wait(poll_seconds)

@@ -307,3 +307,54 @@ def test_everything_started_at_once_comes_up(tmp_path: Path) -> None:
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 of 2 trials: every process up and working" in result.stdout
+
+
+@pytest.mark.models
+def test_a_database_url_server_refusing_connections_is_waited_out(
+    database_url: str, tmp_path: Path
+) -> None:
+    """With DATABASE_URL the appliance cannot start the server; it waits for it.  Here
+    the database refuses every connection for a while (as during a restart)."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    process, log = start_watcher(tmp_path, watcher_env(tmp_path, DATABASE_URL=database_url))
+    name = sa.engine.make_url(database_url).database
+    admin = sa.create_engine(
+        sa.engine.make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    ready = sa.text("SELECT count(*) FROM documents WHERE status = 'ready'")
+    library = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+
+    def ready_now() -> int | None:
+        try:
+            with library.connect() as conn:
+                return int(conn.scalar(ready) or 0)
+        except sa.exc.OperationalError:
+            return None
+
+    try:
+        assert wait_for(lambda: "watching" in log.read_text(), timeout=180), log.read_text()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+                ),
+                {"n": name},
+            )
+        drop_reports(drop, 3)  # dropped while the database is away
+        assert wait_for(
+            lambda: "the database is not answering; trying again" in log.read_text(), timeout=30
+        ), log.read_text()
+        time.sleep(3)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        assert wait_for(lambda: ready_now() == 3, timeout=120), log.read_text()
+        assert process.poll() is None, "the watcher exited:\n" + log.read_text()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+        library.dispose()
+        stop(process)
+    assert "Traceback" not in log.read_text()

@@ -140,7 +140,11 @@ def open_database(
     url = _with_psycopg_driver(database_url or embedded_server_url(data_dir, database_name))
     revive = None if database_url else partial(revive_embedded_server, data_dir)
     engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=hide_parameters)
-    host = make_url(url).host or "the embedded server"
+    host = (
+        "the embedded server"
+        if database_url is None
+        else make_url(url).host or str(make_url(url).query.get("host", "localhost"))
+    )
     try:
         password = migrate(
             engine,
@@ -171,7 +175,9 @@ def open_database(
         ) from exc
     except sa.exc.OperationalError as exc:
         engine.dispose()
-        log.exception("cannot connect to PostgreSQL at %s", host)
+        # One line: a service waiting for its database logs this at every try.
+        reason = str(exc.orig).strip().splitlines()[-1] if str(exc.orig).strip() else ""
+        log.warning("cannot connect to PostgreSQL at %s: %s", host, reason)
         raise DatabaseUnavailable(
             f"Cannot connect to the database at {host}. Check that PostgreSQL is running "
             "and DATABASE_URL is right."
