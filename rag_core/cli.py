@@ -7,7 +7,8 @@ Output contract (checks depend on it):
   ask QUESTION [--json]     {"answer", "abstained", "mode", "cited", "evidence": [{source,
                              page, text}], "sentences_written", "sentences_verified",
                              "sources": [same fields as hits]}
-  status [--json]           documents by status, chunks
+  status [--json]           whether ingestion runs ({"ingestion": {running, watchers,
+                             workers, watcher_last_seen}}), documents by status, chunks
   retry [PATH...]           queue failed files (all, or these) for another try
   users add|list|disable|enable|reset-password|first-admin
                             accounts that may sign in to the app
@@ -24,6 +25,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -219,9 +221,16 @@ def _status(services: Any, args: argparse.Namespace) -> int:
     files = services.catalog.documents()
     failed = [doc for doc in files if doc.status == "failed"]
     running = [doc for doc in files if doc.progress is not None]
+    health = services.liveness.health()
     if args.json:
         _print_json(
             {
+                "ingestion": {
+                    "running": health.running,
+                    "watchers": health.watchers,
+                    "workers": health.workers,
+                    "watcher_last_seen": health.last_seen.isoformat() if health.last_seen else None,
+                },
                 "documents": {
                     "ready": counts.ready,
                     "processing": counts.processing,
@@ -246,6 +255,7 @@ def _status(services: Any, args: argparse.Namespace) -> int:
         f"documents: {counts.ready} ready, {counts.processing} processing, "
         f"{counts.failed} failed, {counts.queued} queued; {counts.chunks} chunks"
     )
+    print(health.summary(datetime.now().astimezone()))
     for doc in running:
         done, total = doc.progress
         print(f"  processing  {doc.source}: {done}/{total} chunks embedded")

@@ -100,6 +100,12 @@ def test_ask_and_status_json(database_url: str, tmp_path: Path, ingested: Path) 
     status = run_cli(database_url, tmp_path, "status", "--json")
     assert status.returncode == 0, status.stderr
     counts = json.loads(status.stdout)
+    assert counts["ingestion"] == {
+        "running": False,
+        "watchers": 0,
+        "workers": 0,
+        "watcher_last_seen": None,
+    }
     assert counts["documents"] == {
         "ready": 1,
         "processing": 0,
