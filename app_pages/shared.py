@@ -185,6 +185,7 @@ def library_status(services: Services) -> None:
         health = services.liveness.health()
         counts = services.catalog.status_counts()
         rows = services.catalog.documents()
+        outlook = services.backlog.outlook()
     except RagError as exc:
         log.warning("library status: %s", exc)
         st.warning(str(exc))
@@ -201,6 +202,9 @@ def library_status(services: Services) -> None:
     queued.metric("Queued", counts.queued)
     processing.metric("Processing", counts.processing)
     st.caption(f"{counts.chunks:,} passages · drop folder `{services.settings.drop_dir}`")
+    waiting = outlook.summary()
+    if waiting:
+        st.caption(waiting)
     for row in rows:
         if row.progress is not None:
             done, total = row.progress

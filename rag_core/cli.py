@@ -8,7 +8,10 @@ Output contract (checks depend on it):
                              page, text}], "sentences_written", "sentences_verified",
                              "sources": [same fields as hits]}
   status [--json]           whether ingestion runs ({"ingestion": {running, watchers,
-                             workers, watcher_last_seen}}), documents by status, chunks
+                             workers, watcher_last_seen}}), the files still to read
+                             and the time they will take ({"backlog": {files, bytes,
+                             bytes_per_second, pages_per_second, seconds_left}}),
+                             documents by status, chunks
   retry [PATH...]           queue failed files (all, or these) for another try
   users add|list|disable|enable|reset-password|first-admin
                             accounts that may sign in to the app
@@ -222,6 +225,7 @@ def _status(services: Any, args: argparse.Namespace) -> int:
     failed = [doc for doc in files if doc.status == "failed"]
     running = [doc for doc in files if doc.progress is not None]
     health = services.liveness.health()
+    outlook = services.backlog.outlook()
     if args.json:
         _print_json(
             {
@@ -230,6 +234,13 @@ def _status(services: Any, args: argparse.Namespace) -> int:
                     "watchers": health.watchers,
                     "workers": health.workers,
                     "watcher_last_seen": health.last_seen.isoformat() if health.last_seen else None,
+                },
+                "backlog": {
+                    "files": outlook.files_waiting,
+                    "bytes": outlook.bytes_waiting,
+                    "bytes_per_second": outlook.bytes_per_second,
+                    "pages_per_second": outlook.pages_per_second,
+                    "seconds_left": outlook.seconds_left,
                 },
                 "documents": {
                     "ready": counts.ready,
@@ -256,6 +267,8 @@ def _status(services: Any, args: argparse.Namespace) -> int:
         f"{counts.failed} failed, {counts.queued} queued; {counts.chunks} chunks"
     )
     print(health.summary(datetime.now().astimezone()))
+    if waiting := outlook.summary():
+        print(waiting)
     for doc in running:
         done, total = doc.progress
         print(f"  processing  {doc.source}: {done}/{total} chunks embedded")

@@ -202,7 +202,7 @@ class Ingestor:
             lap("chunk")
             vectors = self._embed(meta.title_for(path), chunks, progress)
             lap("embed")
-            self._commit(document_id, path, extracted, chunks, vectors, meta)
+            self._commit(document_id, path, extracted, chunks, vectors, meta, started=started)
             lap("write")
         except DatabaseUnavailable:
             # Not the file's fault, and nothing to record it in: the job is done again
@@ -414,6 +414,8 @@ class Ingestor:
         chunks: list[TextChunk],
         vectors: np.ndarray,
         meta: FolderMeta,
+        *,
+        started: float,
     ) -> None:
         with self.db.session() as session:
             document = session.get(Document, document_id, with_for_update=True)
@@ -440,6 +442,7 @@ class Ingestor:
             document.status = DocumentStatus.READY
             document.error = None
             document.page_count = extracted.page_count
+            document.ingest_seconds = time.perf_counter() - started
             document.document_type = meta.document_type or extracted.document_type
             if extracted.document_type == "pdf" and extracted.title:
                 document.metadata_ = {**document.metadata_, "pdf_title": extracted.title}

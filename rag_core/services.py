@@ -18,6 +18,7 @@ from rag_core.answers.evidence import EvidenceParams, EvidenceSelector
 from rag_core.answers.generation import GenerationParams, Generator
 from rag_core.answers.page_images import PageImage, PageImages
 from rag_core.audit import AuditTrail
+from rag_core.backlog import Backlog
 from rag_core.catalog import Catalog
 from rag_core.db import Database, open_database
 from rag_core.db.vectorindex import BuildResources, HnswIndex, IndexKind
@@ -56,6 +57,7 @@ class Services:
     accounts: Accounts
     page_images: PageImages
     liveness: Liveness
+    backlog: Backlog
 
     def close(self) -> None:
         self.db.dispose()
@@ -190,6 +192,7 @@ def build_services(
         accounts=Accounts(db, audit, account_params(settings)),
         page_images=PageImages(settings.data_dir / "page-images"),
         liveness=Liveness(db),
+        backlog=Backlog(db),
     )
 
 

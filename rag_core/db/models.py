@@ -62,6 +62,8 @@ class Document(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, server_default="false")
     page_count: Mapped[int | None] = mapped_column(Integer)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # Seconds from taking the file to storing its passages (for the queue's time left).
+    ingest_seconds: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
