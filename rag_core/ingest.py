@@ -18,6 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -36,7 +37,7 @@ from rag_core.errors import DatabaseUnavailable, DiskFull, ExtractionFailed, Rag
 from rag_core.extract import Extracted, is_supported
 from rag_core.folders import FolderMeta, folder_meta, is_sidecar
 from rag_core.heartbeat import Heartbeat
-from rag_core.isolation import ExtractionLimits, extract_isolated
+from rag_core.isolation import ExtractionLimits, IsolatedExtractor
 from rag_core.search.embedding import Embedder, passage_in_context
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class Ingestor:
         self.db = db
         self.embedder = embedder
         self.options = options
+        self.extractor = IsolatedExtractor(options.limits)  # one reader process, reused
         # Documents this process was working on when the database went away: still
         # "processing" there, though nobody is (release_abandoned).
         self._abandoned: set[int] = set()
@@ -106,11 +108,26 @@ class Ingestor:
         document_type: str | None = None,
         tags: Sequence[str] = (),
     ) -> Iterator[IngestResult]:
-        """Ingest files and every supported file under folders, one result per file."""
-        for path in expand_paths(paths):
-            yield self.ingest_file(
-                path, retry_failed=retry_failed, document_type=document_type, tags=tags
-            )
+        """Ingest files and every supported file under folders, one result per file.
+        While one file is chunked, embedded and stored, the next is read (in the reader
+        process, so on the other core); a file that needs no work starts no reading."""
+        files = list(expand_paths(paths))
+        with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
+            ahead: dict[Path, Future[_Read]] = {}
+            for number, path in enumerate(files):
+                following = files[number + 1] if number + 1 < len(files) else None
+
+                def read_next(following: Path | None = following) -> None:
+                    if following is not None and following not in ahead:
+                        ahead[following] = reader.submit(self._read, following)
+
+                yield self.ingest_file(
+                    path,
+                    retry_failed=retry_failed,
+                    document_type=document_type,
+                    tags=tags,
+                    read_ahead=_ReadAhead(ahead.pop(path, None), read_next),
+                )
 
     def ingest_file(
         self,
@@ -121,6 +138,7 @@ class Ingestor:
         tags: Sequence[str] = (),
         progress: Progress | None = None,
         reindex: bool = False,
+        read_ahead: _ReadAhead | None = None,
     ) -> IngestResult:
         """Bring `path` up to date.  Never raises for a bad file: the reason is recorded
         (document or path status failed) and returned.  `retry_failed=False` leaves
@@ -162,20 +180,33 @@ class Ingestor:
         document_id = decision
 
         with Heartbeat(lambda: self._touch(document_id), every=self.options.stale_seconds / 3):
-            return self._process(path, document_id, stat.st_size, meta, progress, started, reindex)
+            return self._process(
+                path,
+                document_id,
+                (stat.st_size, content_hash),
+                meta,
+                progress,
+                started,
+                reindex,
+                read_ahead,
+            )
 
     def _process(
         self,
         path: Path,
         document_id: int,
-        size: int,
+        file: tuple[int, str],  # size, content hash
         meta: FolderMeta,
         progress: Progress | None,
         started: float,
         reindex: bool = False,
+        read_ahead: _ReadAhead | None = None,
     ) -> IngestResult:
         # A failed re-index leaves the ready version searchable; the file shows the reason.
         fail = partial(self._reindex_failed, path) if reindex else self._mark_failed
+        size, content_hash = file
+        if read_ahead is not None:
+            read_ahead.this_file_has_work()
         try:
             if size > self.options.max_file_bytes:
                 limit_mb = self.options.max_file_bytes / 1_000_000
@@ -189,7 +220,7 @@ class Ingestor:
                 stages[stage] = now - clock
                 clock = now
 
-            extracted = extract_isolated(path, self.options.limits)
+            extracted = self._extracted(path, content_hash, read_ahead)
             lap("extract")
             chunks = chunk_pages(
                 extracted.pages,
@@ -236,6 +267,27 @@ class Ingestor:
             extracted.page_count or 0,
             stages,
         )
+
+    def _read(self, path: Path) -> _Read:
+        """Read a file ahead of its turn: its content hash, and what the reader made of
+        it (the pages, or the reason it could not)."""
+        try:
+            content_hash = file_sha256(path)
+        except OSError as exc:
+            return _Read("", exc)
+        try:
+            return _Read(content_hash, self.extractor.extract(path))
+        except RagError as exc:
+            return _Read(content_hash, exc)
+
+    def _extracted(self, path: Path, content_hash: str, read_ahead: _ReadAhead | None) -> Extracted:
+        """The file's pages: read ahead if they were, and of this same content."""
+        read = read_ahead.read.result() if read_ahead and read_ahead.read else None
+        if read is None or read.content_hash != content_hash:
+            return self.extractor.extract(path)
+        if isinstance(read.result, Exception):
+            raise read.result
+        return read.result
 
     def release_abandoned(self) -> None:
         """Once the database answers again: the documents whose processing it cut
@@ -500,6 +552,21 @@ class Ingestor:
             record.size_bytes, record.mtime_ns = signature
             record.sidecar_mtime_ns = None
         return IngestResult(path, Outcome.FAILED, reason)
+
+
+@dataclass(frozen=True)
+class _Read:
+    content_hash: str
+    result: Extracted | Exception
+
+
+@dataclass(frozen=True)
+class _ReadAhead:
+    """For `ingest_paths`: this file's pages if they were read ahead, and how to start
+    reading the next one once this one turns out to need work."""
+
+    read: Future[_Read] | None
+    this_file_has_work: Callable[[], None]
 
 
 def _apply_meta(document: Document, meta: FolderMeta, path: Path) -> None:

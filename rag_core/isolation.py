@@ -1,10 +1,14 @@
 """Extraction in a separate process, under time and memory limits.
 
-A hostile or broken PDF can make a parser loop forever or eat all memory.  Each file is
+A hostile or broken PDF can make a parser loop forever or eat all memory.  Files are
 read by `python -m rag_core.isolation` in a child process that imports only the
-extraction code (≈0.2 s to start), limits its own address space, and hands the pages
-back as a pickle on stdout; the parent kills it when the time limit passes.  Whatever
-happens, the caller gets an Extracted or a plain reason.
+extraction code, limits its own address space, and hands the pages back as pickles
+over a pipe; the parent kills it when the time limit passes.  Whatever happens, the
+caller gets an Extracted or a plain reason.
+
+An `IsolatedExtractor` keeps one child for many files (starting one costs about 0.06 s
+and the imports, once per file before); a child that timed out, crashed, ran out of
+memory or has read `RECYCLE_AFTER` files is replaced by a fresh one.
 """
 
 from __future__ import annotations
@@ -13,10 +17,15 @@ import logging
 import os
 import pickle
 import resource
+import select
+import struct
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from rag_core.errors import ExtractionFailed, UnsupportedFile
 from rag_core.extract import Extracted, extract
@@ -24,6 +33,8 @@ from rag_core.extract import Extracted, extract
 log = logging.getLogger(__name__)
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+_HEADER = struct.Struct("!Q")  # the length of each pickle that follows
+RECYCLE_AFTER = 200  # files one child reads before a fresh one takes over (leaks)
 
 
 @dataclass(frozen=True)
@@ -34,57 +45,152 @@ class ExtractionLimits:
     max_chars: int = 10_000_000
 
 
+class IsolatedExtractor:
+    """`extract(path)` in a long-lived child process under `limits`.  Thread-safe (one
+    file at a time); `close()` ends the child.  A child outlives a parent killed with
+    SIGKILL only until it reads its closed pipe, or (stuck in a file) until its CPU
+    limit: twice the time limit per file."""
+
+    def __init__(self, limits: ExtractionLimits) -> None:
+        self.limits = limits
+        self._child: subprocess.Popen[bytes] | None = None
+        self._files = 0
+        self._lock = threading.Lock()
+
+    def extract(self, path: Path) -> Extracted:
+        """Raises UnsupportedFile or ExtractionFailed, including for a time-out, a
+        memory overrun or a crash of the reader."""
+        with self._lock:
+            deadline = time.monotonic() + self.limits.timeout_seconds
+            child = self._ready_child()
+            try:
+                limits = self.limits
+                request = (str(path), limits.timeout_seconds, limits.max_pages, limits.max_chars)
+                _send(child.stdin, request)
+                kind, payload = _receive(child.stdout, deadline)
+            except TimeoutError:
+                self._end_child()
+                raise ExtractionFailed(
+                    f"timed out after {self.limits.timeout_seconds:g} s"
+                ) from None
+            except (EOFError, OSError):
+                code = self._end_child()
+                log.warning("extraction of %s ended the reader (exit code %s)", path, code)
+                raise ExtractionFailed("the file crashed the reader (too much memory?)") from None
+            self._files += 1
+            if kind == "ok":
+                assert isinstance(payload, Extracted)
+                return payload
+            if kind == "unsupported":
+                raise UnsupportedFile(payload)
+            raise ExtractionFailed(payload)
+
+    def close(self) -> None:
+        with self._lock:
+            self._end_child()
+
+    def _ready_child(self) -> subprocess.Popen[bytes]:
+        child = self._child
+        if child is not None and child.poll() is None and self._files < RECYCLE_AFTER:
+            return child
+        self._end_child()
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "rag_core.isolation", str(self.limits.memory_mb)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": _PACKAGE_ROOT},
+        )
+        self._files = 0
+        return self._child
+
+    def _end_child(self) -> int | None:
+        child, self._child = self._child, None
+        if child is None:
+            return None
+        if child.poll() is None:
+            child.kill()
+        for pipe in (child.stdin, child.stdout):
+            if pipe is not None:
+                pipe.close()
+        return child.wait()
+
+
 def extract_isolated(path: Path, limits: ExtractionLimits) -> Extracted:
-    """`extract(path)` in a child process.  Raises UnsupportedFile or ExtractionFailed,
-    including for a time-out, a memory overrun or a crash of the reader."""
-    env = {**os.environ, "PYTHONPATH": _PACKAGE_ROOT}
-    arguments = [str(path), *(str(v) for v in asdict(limits).values())]
+    """`extract(path)` in a child process of its own, started for this file alone (its
+    start counts towards the time limit)."""
+    extractor = IsolatedExtractor(limits)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "rag_core.isolation", *arguments],
-            capture_output=True,
-            timeout=limits.timeout_seconds,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise ExtractionFailed(f"timed out after {limits.timeout_seconds:g} s") from None
-    if done.returncode != 0 or not done.stdout:
-        log.warning(
-            "extraction of %s ended with exit code %s: %s",
-            path,
-            done.returncode,
-            done.stderr.decode(errors="replace")[-2000:],
-        )
-        raise ExtractionFailed("the file crashed the reader (too much memory?)")
-    kind, payload = pickle.loads(done.stdout)  # our own child's output
-    if kind == "ok":
-        assert isinstance(payload, Extracted)
-        return payload
-    if kind == "unsupported":
-        raise UnsupportedFile(payload)
-    raise ExtractionFailed(payload)
+        return extractor.extract(path)
+    finally:
+        extractor.close()
 
 
-def _child(argv: list[str]) -> None:
-    path, timeout, memory_mb, max_pages, max_chars = argv
-    limits = ExtractionLimits(float(timeout), int(memory_mb), int(max_pages), int(max_chars))
-    limit = limits.memory_mb * 1024 * 1024
+def _send(pipe: IO[bytes] | None, message: object) -> None:
+    assert pipe is not None
+    data = pickle.dumps(message)
+    pipe.write(_HEADER.pack(len(data)) + data)
+    pipe.flush()
+
+
+def _receive(pipe: IO[bytes] | None, deadline: float) -> tuple[str, object]:
+    """One message from our own child, or TimeoutError at `deadline`, EOFError if the
+    child ended."""
+    assert pipe is not None
+    fd = pipe.fileno()
+    header = _read_exactly(fd, _HEADER.size, deadline)
+    (length,) = _HEADER.unpack(header)
+    kind, payload = pickle.loads(_read_exactly(fd, length, deadline))  # our own child's
+    return kind, payload
+
+
+def _read_exactly(fd: int, count: int, deadline: float) -> bytes:
+    parts: list[bytes] = []
+    while count:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise TimeoutError
+        part = os.read(fd, min(count, 1 << 20))
+        if not part:
+            raise EOFError
+        parts.append(part)
+        count -= len(part)
+    return b"".join(parts)
+
+
+def _child(memory_mb: int) -> None:
+    """Read requests from stdin until it closes; answer each on stdout.  Exits after a
+    memory overrun (what is left of its heap is not to be trusted)."""
+    limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    answer: tuple[str, object]
-    try:
-        answer = ("ok", extract(Path(path), max_pages=limits.max_pages, max_chars=limits.max_chars))
-    except UnsupportedFile as exc:
-        answer = ("unsupported", str(exc))
-    except ExtractionFailed as exc:
-        answer = ("failed", str(exc))
-    except MemoryError:
-        answer = ("failed", f"needs more than {limits.memory_mb:,} MB of memory to read")
-    except Exception as exc:
-        print(f"reading {path} failed: {exc!r}", file=sys.stderr)
-        answer = ("failed", "the reader failed on this file (details in the log)")
-    sys.stdout.buffer.write(pickle.dumps(answer))
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    while header := requests.read(_HEADER.size):
+        (length,) = _HEADER.unpack(header)
+        path, timeout, max_pages, max_chars = pickle.loads(requests.read(length))
+        # The parent kills a reader past its time; should the parent be gone, the
+        # kernel does (SIGXCPU) once this file has had twice that in CPU time.
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = int(used.ru_utime + used.ru_stime + 2 * timeout) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, resource.RLIM_INFINITY))
+        answer: tuple[str, object]
+        out_of_memory = False
+        try:
+            answer = ("ok", extract(Path(path), max_pages=max_pages, max_chars=max_chars))
+        except UnsupportedFile as exc:
+            answer = ("unsupported", str(exc))
+        except ExtractionFailed as exc:
+            answer = ("failed", str(exc))
+        except MemoryError:
+            answer = ("failed", f"needs more than {memory_mb:,} MB of memory to read")
+            out_of_memory = True
+        except Exception as exc:
+            print(f"reading {path} failed: {exc!r}", file=sys.stderr)
+            answer = ("failed", "the reader failed on this file (details in the log)")
+        data = pickle.dumps(answer)
+        answers.write(_HEADER.pack(len(data)) + data)
+        answers.flush()
+        if out_of_memory:
+            return
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1:])
+    _child(int(sys.argv[1]))

@@ -60,6 +60,7 @@ class Services:
     backlog: Backlog
 
     def close(self) -> None:
+        self.ingestor.extractor.close()
         self.db.dispose()
 
     def retry_failed(self, paths: Iterable[Path] | None = None) -> list[Path]:

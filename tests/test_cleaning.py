@@ -18,7 +18,7 @@ from rag_core.cleaning import (
 )
 from rag_core.errors import ExtractionFailed
 from rag_core.extract import extract
-from rag_core.isolation import ExtractionLimits, extract_isolated
+from rag_core.isolation import ExtractionLimits, IsolatedExtractor
 from rag_core.structure import Heading, SectionPath
 
 
@@ -201,12 +201,26 @@ def test_a_2000_page_file_is_read_whole_without_its_running_lines(tmp_path: Path
     assert extracted.pages[1999].text == "The ledger records transfer 14000."
 
 
-def test_a_reader_past_the_time_limit_is_stopped(tmp_path: Path) -> None:
-    pdf = pdf_with_sections(tmp_path / "any.pdf", outline=False)
-    limits = ExtractionLimits(timeout_seconds=0.05)  # less than the child needs to start
+def test_a_reader_past_the_time_limit_is_stopped_and_the_next_file_is_read(
+    tmp_path: Path,
+) -> None:
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=10)
+    for number in range(1, 1501):
+        pdf.add_page()
+        words = " ".join(f"The ledger records transfer {number * 7 + k}." for k in range(60))
+        pdf.multi_cell(0, 5, words)
+    pdf.output(str(tmp_path / "long.pdf"))
+    short = pdf_with_sections(tmp_path / "short.pdf", outline=False)
+    extractor = IsolatedExtractor(ExtractionLimits(timeout_seconds=0.3))
     try:
-        extract_isolated(pdf, limits)
-    except ExtractionFailed as exc:
-        assert "timed out after 0.05 s" in str(exc)
-    else:
-        raise AssertionError("the reader was not stopped")
+        assert extractor.extract(short).pages  # the reader is running
+        try:
+            extractor.extract(tmp_path / "long.pdf")  # about a second to read
+        except ExtractionFailed as exc:
+            assert "timed out after 0.3 s" in str(exc)
+        else:
+            raise AssertionError("the reader was not stopped")
+        assert extractor.extract(short).pages  # a fresh reader took over
+    finally:
+        extractor.close()

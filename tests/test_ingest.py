@@ -118,3 +118,21 @@ def test_same_content_under_a_second_name_is_stored_once(
         assert session.scalar(sa.select(sa.func.count(Chunk.id))) == first.chunks
     listed = sorted(Path(d.source).name for d in services.catalog.documents())
     assert listed == ["a.txt", "copy of a.txt"]
+
+
+def test_a_file_changed_after_it_was_read_ahead_is_stored_as_it_is_now(
+    services: Services, tmp_path: Path
+) -> None:
+    folder = tmp_path / "two"
+    make_pdf(folder / "a.pdf", ["The first report."])
+    make_pdf(folder / "b.pdf", ["The old wording of the second report."])
+    results = services.ingestor.ingest_paths([folder])
+    first = next(results)  # b.pdf was read while a.pdf was embedded and stored
+    assert first.outcome == Outcome.INGESTED
+    make_pdf(folder / "b.pdf", ["The new wording of the second report."])
+    second = next(results)
+    assert second.outcome == Outcome.INGESTED and second.document_id is not None
+    assert chunk_pages_of(services, second.document_id) == [
+        (1, "The new wording of the second report.")
+    ]
+    assert list(results) == []
