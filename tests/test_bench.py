@@ -30,6 +30,9 @@ def test_quick_benchmarks_run_and_report(settings: Settings, tmp_path: Path) -> 
     naive, ours = ingest["runs"]
     assert naive["chunks"] == ours["chunks"] > 0 and naive["pages"] == ours["pages"] == 4
     assert set(ours) >= {"extract_s", "embed_s", "write_s", "pages_per_s"}
+    assert ingest["embedding_chunks_per_s"] > 0
+    share = ingest["share_of_embedding_rate"]
+    assert abs(share - ours["chunks_per_s"] / ingest["embedding_chunks_per_s"]) < 0.01
 
     indexes = {row["index"] for row in retrieve["runs"]}
     assert indexes == {"vector m=16 ef_construction=64", "halfvec m=16 ef_construction=64"}

@@ -4,7 +4,8 @@
 
     embed     chunks/s by embedding backend and batch size, with agreement to torch
     ingest    pages/s and chunks/s of a folder of PDFs end to end, against a naive
-              baseline (torch one chunk at a time, one ORM insert per chunk)
+              baseline (torch one chunk at a time, one ORM insert per chunk), with the
+              time of each stage and the share of the embedding rate reached
     retrieve  p50/p95 latency and recall@10 against exact search at 10k / 100k / 1M
               synthetic chunks, for several HNSW index settings
     search    p50/p95 of the appliance's hybrid and full-text search statement at 100k
