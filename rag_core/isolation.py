@@ -115,16 +115,6 @@ class IsolatedExtractor:
         return child.wait()
 
 
-def extract_isolated(path: Path, limits: ExtractionLimits) -> Extracted:
-    """`extract(path)` in a child process of its own, started for this file alone (its
-    start counts towards the time limit)."""
-    extractor = IsolatedExtractor(limits)
-    try:
-        return extractor.extract(path)
-    finally:
-        extractor.close()
-
-
 def _send(pipe: IO[bytes] | None, message: object) -> None:
     assert pipe is not None
     data = pickle.dumps(message)
@@ -170,7 +160,10 @@ def _child(memory_mb: int) -> None:
         # kernel does (SIGXCPU) once this file has had twice that in CPU time.
         used = resource.getrusage(resource.RUSAGE_SELF)
         cpu = int(used.ru_utime + used.ru_stime + 2 * timeout) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, resource.RLIM_INFINITY))
+        _, most = resource.getrlimit(resource.RLIMIT_CPU)
+        if most != resource.RLIM_INFINITY:
+            cpu = min(cpu, most)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, most))
         answer: tuple[str, object]
         out_of_memory = False
         try:
