@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from rag_core.chunking import chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, open_side_database
 from rag_core.db.textsearch import searchable_title
+from rag_core.eval_sides import side_name
 from rag_core.extract import Page
 from rag_core.search.embedding import Embedder
 from rag_core.search.hits import Filters
@@ -128,22 +129,6 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 # --- loading the corpus -----------------------------------------------------------------
-
-
-def side_name(prefix: str, label: str, key: str, width: int = 24) -> str:
-    """The name of an evaluation's own database (or cache): `prefix`, the set's name
-    as letters and digits, and a digest of what it was built from (`key`)."""
-    slug = "".join(c if c.isalnum() else "_" for c in label.lower())[:width]
-    return f"{prefix}_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
-
-
-def side_settings(settings: Settings, name: str) -> Settings:
-    """`settings` for database `name`, on the embedded server or on DATABASE_URL's (made
-    if missing): an evaluation that ingests never writes into the library."""
-    from rag_core.db.engine import side_settings_url
-
-    side_url = side_settings_url(settings.database_url, name)
-    return settings.model_copy(update={"database_name": name, "database_url": side_url})
 
 
 def database_name(dataset: BeirDataset, settings: Settings) -> str:

@@ -1,0 +1,24 @@
+"""Evaluations' own databases and caches: how they are named and opened, beside the
+library and never in it.  Shared by `rag_core.eval` and the evaluations it runs."""
+
+from __future__ import annotations
+
+import hashlib
+
+from rag_core.settings import Settings
+
+
+def side_name(prefix: str, label: str, key: str, width: int = 24) -> str:
+    """The name of an evaluation's own database (or cache): `prefix`, the set's name
+    as letters and digits, and a digest of what it was built from (`key`)."""
+    slug = "".join(c if c.isalnum() else "_" for c in label.lower())[:width]
+    return f"{prefix}_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
+def side_settings(settings: Settings, name: str) -> Settings:
+    """`settings` for database `name`, on the embedded server or on DATABASE_URL's (made
+    if missing): an evaluation that ingests never writes into the library."""
+    from rag_core.db.engine import side_settings_url
+
+    side_url = side_settings_url(settings.database_url, name)
+    return settings.model_copy(update={"database_name": name, "database_url": side_url})
