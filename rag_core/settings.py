@@ -59,7 +59,13 @@ class Settings(BaseSettings):
         "rag_core models`, or on first use) and run by ONNX Runtime, about twice as fast "
         "on a CPU; torch: sentence-transformers as it is.",
     )
-    embedding_batch_size: int = Field(default=16, ge=1, description="Chunks embedded per batch.")
+    embedding_batch_size: int = Field(
+        default=8,
+        ge=1,
+        description="Chunks embedded per batch. 8 suits the int8 ONNX backend on 2 cores "
+        "(real filings ingested 9 % faster than at 16, 65 MB less memory); torch did best "
+        "at 16.",
+    )
     reranker_model_path: Path | None = Field(
         default=None,
         description="Cross-encoder folder (sentence-transformers) that re-orders the "
