@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from rag_core.chunking import chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, open_side_database
 from rag_core.db.textsearch import searchable_title
-from rag_core.eval_sides import side_name
+from rag_core.eval_sides import side_name, vectors_key
 from rag_core.extract import Page
 from rag_core.search.embedding import Embedder
 from rag_core.search.hits import Filters
@@ -134,7 +134,7 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 def database_name(dataset: BeirDataset, settings: Settings) -> str:
     key = f"{dataset.fingerprint}:{settings.chunk_tokens}:{settings.chunk_overlap_tokens}"
     if settings.embedding_backend != "torch":  # torch: the key of earlier runs, kept
-        key += f":{settings.embedding_backend}"
+        key += f":{vectors_key(settings)}"
     return side_name("eval", dataset.name, key, width=30)
 
 

@@ -39,7 +39,7 @@ from rag_core.answers.generation import Generator
 from rag_core.answers.loops import LoopGuard
 from rag_core.answers.terms import figures
 from rag_core.bench.common import percentile
-from rag_core.eval_sides import side_name
+from rag_core.eval_sides import side_name, vectors_key
 from rag_core.settings import Settings
 
 BEFORE = "before"  # the full-passage prompt and plain generation of the earlier appliance
@@ -146,7 +146,7 @@ def runaway(text: str) -> bool:
 def database_name(dataset: Dataset, settings: Settings) -> str:
     names = sorted(p.name for p in dataset.files.iterdir())
     chunking = f"{settings.chunk_tokens}:{settings.chunk_overlap_tokens}"
-    return side_name("evalans", dataset.name, f"{names}:{chunking}:{settings.embedding_backend}")
+    return side_name("evalans", dataset.name, f"{names}:{chunking}:{vectors_key(settings)}")
 
 
 def _before_stream(services: Any, question: str, generator: Generator) -> AnswerStream:

@@ -43,7 +43,7 @@ import numpy as np
 
 from rag_core.answers.terms import STOPWORDS
 from rag_core.bench.common import percentile
-from rag_core.eval_sides import side_name, side_settings
+from rag_core.eval_sides import side_name, side_settings, vectors_key
 from rag_core.settings import Settings
 
 CUTOFFS = (1, 5, 10)
@@ -289,7 +289,7 @@ def database_name(folder: Path, files: Sequence[Path], settings: Settings) -> st
 
     key = (
         f"{_listing(folder, files)}:{settings.chunk_tokens}:{settings.chunk_overlap_tokens}:"
-        f"{settings.embedding_backend}:{PIPELINE_VERSION}"
+        f"{vectors_key(settings)}:{PIPELINE_VERSION}"
     )
     return side_name("evallib", folder.resolve().name, key)
 
