@@ -352,11 +352,16 @@ def _embedded_server(data_dir: Path) -> PostgresServer:
 
 
 def _alive(process: psutil.Process | None) -> bool:
-    """A killed postmaster stays a zombie where nobody reaps it (in a container whose
-    first process does not): psutil calls that running."""
+    """Whether the lock file's postmaster still runs.  A killed one stays a zombie
+    where nobody reaps it (in a container whose first process does not), which psutil
+    calls running; and its pid may since belong to another program."""
     try:
-        return process is not None and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        return (
+            process is not None
+            and process.status() != psutil.STATUS_ZOMBIE
+            and process.name() == "postgres"
+        )
+    except psutil.Error:
         return False
 
 
