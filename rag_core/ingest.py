@@ -113,7 +113,7 @@ class Ingestor:
         process, so on the other core); a file that needs no work starts no reading."""
         files = list(expand_paths(paths))
         with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
-            ahead: dict[Path, Future[_Read]] = {}
+            ahead: dict[Path, Future[_Read | None]] = {}
             for number, path in enumerate(files):
                 following = files[number + 1] if number + 1 < len(files) else None
 
@@ -268,13 +268,16 @@ class Ingestor:
             stages,
         )
 
-    def _read(self, path: Path) -> _Read:
+    def _read(self, path: Path) -> _Read | None:
         """Read a file ahead of its turn: its content hash, and what the reader made of
-        it (the pages, or the reason it could not)."""
+        it (the pages, or the reason it could not).  None for a file that is not to be
+        read (over the size limit, or not there): its turn will say why."""
         try:
+            if path.stat().st_size > self.options.max_file_bytes:
+                return None
             content_hash = file_sha256(path)
-        except OSError as exc:
-            return _Read("", exc)
+        except OSError:
+            return None
         try:
             return _Read(content_hash, self.extractor.extract(path))
         except RagError as exc:
@@ -565,7 +568,7 @@ class _ReadAhead:
     """For `ingest_paths`: this file's pages if they were read ahead, and how to start
     reading the next one once this one turns out to need work."""
 
-    read: Future[_Read] | None
+    read: Future[_Read | None] | None
     this_file_has_work: Callable[[], None]
 
 
