@@ -22,7 +22,9 @@ pytestmark = pytest.mark.models  # each process loads the embedding model
 
 
 class WatcherProcess:
-    def __init__(self, database_url: str, root: Path, name: str, lease_seconds: float) -> None:
+    def __init__(
+        self, database_url: str, root: Path, name: str, lease_seconds: float, workers: int = 2
+    ) -> None:
         self.log = root / f"{name}.log"
         env = {
             **os.environ,
@@ -33,6 +35,7 @@ class WatcherProcess:
             "RAG_WATCH_STABLE_SECONDS": "0.5",
             "RAG_WATCH_POLL_SECONDS": "0.1",
             "RAG_JOB_LEASE_SECONDS": str(lease_seconds),
+            "RAG_INGEST_WORKERS": str(workers),
             "RAG_LOG_LEVEL": "INFO",
             "PYTHONPATH": str(REPO),
         }
@@ -125,7 +128,9 @@ def test_worker_killed_mid_file_leaves_one_version_after_restart(
         f"days and report any defect in batch {i} to the purchasing office in writing."
         for i in range(1500)
     ]
-    first = WatcherProcess(database_url, tmp_path, "first", lease_seconds=3)
+    # One worker process, so the one killed is the one reading the file (a helper
+    # would be stopped by the kill too, but gently: it would finish the file first).
+    first = WatcherProcess(database_url, tmp_path, "first", lease_seconds=3, workers=1)
     try:
         assert wait_for(first.watching, timeout=180)
         (drop / "supply-contract.txt").write_text("\n\n".join(paragraphs))
