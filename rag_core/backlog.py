@@ -71,7 +71,6 @@ class Backlog:
                     Job.progress_total,
                     FileRecord.size_bytes,
                     FileRecord.mtime_ns,
-                    FileRecord.error,
                     Document.status.label("document_status"),
                 )
                 .outerjoin(FileRecord, FileRecord.path == Job.path)

@@ -178,9 +178,7 @@ def _child(memory_mb: int) -> None:
         except Exception as exc:
             print(f"reading {path} failed: {exc!r}", file=sys.stderr)
             answer = ("failed", "the reader failed on this file (details in the log)")
-        data = pickle.dumps(answer)
-        answers.write(_HEADER.pack(len(data)) + data)
-        answers.flush()
+        _send(answers, answer)
         if out_of_memory:
             return
 

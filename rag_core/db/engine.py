@@ -140,10 +140,11 @@ def open_database(
     url = _with_psycopg_driver(database_url or embedded_server_url(data_dir, database_name))
     revive = None if database_url else partial(revive_embedded_server, data_dir)
     engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=hide_parameters)
+    parsed = make_url(url)
     host = (
         "the embedded server"
         if database_url is None
-        else make_url(url).host or str(make_url(url).query.get("host", "localhost"))
+        else parsed.host or str(parsed.query.get("host", "localhost"))
     )
     try:
         password = migrate(
@@ -151,15 +152,12 @@ def open_database(
             text_search_config,
             vector_index,
             build,
-            app_role=app_role_name(make_url(url).database or database_name)
-            if as_app_role
-            else None,
+            app_role=app_role_name(parsed.database or database_name) if as_app_role else None,
         )
         if password is not None:
             engine.dispose()
-            owner = make_url(url)
-            role_url = owner.set(
-                username=app_role_name(owner.database or database_name), password=password
+            role_url = parsed.set(
+                username=app_role_name(parsed.database or database_name), password=password
             )
             engine = sa.create_engine(role_url, pool_pre_ping=True, hide_parameters=hide_parameters)
             with engine.connect():
