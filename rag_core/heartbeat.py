@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 
 class Heartbeat:
     """`with Heartbeat(renew, every=10):` calls `renew()` every 10 s until the block
-    ends.  A failing beat is logged and retried at the next beat: a short database
-    hiccup must not kill the work it guards."""
+    ends (or from `start()` to `stop()`, for work that ends in another thread).  A
+    failing beat is logged and retried at the next beat: a short database hiccup must
+    not kill the work it guards."""
 
     def __init__(self, beat: Callable[[], None], every: float) -> None:
         self._beat = beat
@@ -23,8 +24,17 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
-    def __enter__(self) -> Heartbeat:
+    def start(self) -> None:
         self._thread.start()
+
+    def stop(self) -> None:
+        """End the beats (from any thread; a second call does nothing)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def __enter__(self) -> Heartbeat:
+        self.start()
         return self
 
     def __exit__(
@@ -33,8 +43,7 @@ class Heartbeat:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join()
+        self.stop()
 
     def _run(self) -> None:
         while not self._stop.wait(self._every):

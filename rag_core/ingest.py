@@ -18,12 +18,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -47,6 +48,7 @@ _EMBED_SLICE = 64  # chunks embedded between progress reports
 # What ingestion stores from a file (extraction, cleaning, chunking, the text embedded).
 # Raised with every change to it, so evaluation databases are built again.
 PIPELINE_VERSION = 4
+_T = TypeVar("_T")
 
 
 class Outcome(StrEnum):
@@ -108,12 +110,24 @@ class Ingestor:
         document_type: str | None = None,
         tags: Sequence[str] = (),
     ) -> Iterator[IngestResult]:
-        """Ingest files and every supported file under folders, one result per file.
-        While one file is chunked, embedded and stored, the next is read (in the reader
-        process, so on the other core); a file that needs no work starts no reading."""
+        """Ingest files and every supported file under folders, one result per file, in
+        order.  Three steps overlap so the embedder is not kept waiting: while one file
+        is embedded, the next is read and cut into passages (in the reader process and a
+        thread) and the one before is stored (in a writer thread, on its own database
+        connection).  A file that needs no work starts no reading."""
         files = list(expand_paths(paths))
-        with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader:
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as reader,
+            ThreadPoolExecutor(1, thread_name_prefix="writer") as writer,
+        ):
             ahead: dict[Path, Future[_Read | None]] = {}
+            storing: list[tuple[str, Future[IngestResult]]] = []  # oldest first
+
+            def settle(content_hash: str) -> None:
+                # Content still being stored is claimed once it is stored, and then
+                # found ready, not "being processed elsewhere".
+                wait([future for stored, future in storing if stored == content_hash])
+
             for number, path in enumerate(files):
                 following = files[number + 1] if number + 1 < len(files) else None
 
@@ -121,13 +135,23 @@ class Ingestor:
                     if following is not None and following not in ahead:
                         ahead[following] = reader.submit(self._read, following)
 
-                yield self.ingest_file(
+                step = self._begin(
                     path,
                     retry_failed=retry_failed,
                     document_type=document_type,
                     tags=tags,
-                    read_ahead=_ReadAhead(ahead.pop(path, None), read_next),
+                    pipeline=_Pipeline(ahead.pop(path, None), read_next, settle),
                 )
+                if isinstance(step, _Storing):
+                    storing.append((step.content_hash, writer.submit(step.run)))
+                # Results go out in order: the file before this one is stored by now,
+                # or nearly (its writing ran beside this file's embedding).
+                while storing and (len(storing) > 1 or isinstance(step, IngestResult)):
+                    yield storing.pop(0)[1].result()
+                if isinstance(step, IngestResult):
+                    yield step
+            while storing:
+                yield storing.pop(0)[1].result()
 
     def ingest_file(
         self,
@@ -138,12 +162,35 @@ class Ingestor:
         tags: Sequence[str] = (),
         progress: Progress | None = None,
         reindex: bool = False,
-        read_ahead: _ReadAhead | None = None,
     ) -> IngestResult:
         """Bring `path` up to date.  Never raises for a bad file: the reason is recorded
         (document or path status failed) and returned.  `retry_failed=False` leaves
         content that failed before alone until it changes; `reindex=True` extracts and
         embeds unchanged content again (its old passages stay searchable meanwhile)."""
+        step = self._begin(
+            path,
+            retry_failed=retry_failed,
+            document_type=document_type,
+            tags=tags,
+            progress=progress,
+            reindex=reindex,
+        )
+        return step.run() if isinstance(step, _Storing) else step
+
+    def _begin(
+        self,
+        path: Path,
+        *,
+        retry_failed: bool,
+        document_type: str | None,
+        tags: Sequence[str],
+        progress: Progress | None = None,
+        reindex: bool = False,
+        pipeline: _Pipeline | None = None,
+    ) -> IngestResult | _Storing:
+        """Everything up to storing: the result when the file needs no storing (or
+        failed), else what is left to do, which keeps the document's heartbeat going
+        until it is done (in whichever thread runs it)."""
         started = time.perf_counter()
         path = path.absolute()
         if not path.exists() and not path.is_symlink():
@@ -168,6 +215,8 @@ class Ingestor:
                 metadata=meta.metadata,
                 sidecar_mtime_ns=meta.sidecar_mtime_ns,
             )
+        if pipeline is not None:
+            pipeline.settle(content_hash)
         try:
             decision = self._claim(
                 path, stat.st_size, stat.st_mtime_ns, content_hash, meta, retry_failed, reindex
@@ -179,8 +228,12 @@ class Ingestor:
             return decision
         document_id = decision
 
-        with Heartbeat(lambda: self._touch(document_id), every=self.options.stale_seconds / 3):
-            return self._process(
+        heartbeat = Heartbeat(
+            lambda: self._touch(document_id), every=self.options.stale_seconds / 3
+        )
+        heartbeat.start()
+        try:
+            step = self._process(
                 path,
                 document_id,
                 (stat.st_size, content_hash),
@@ -188,8 +241,22 @@ class Ingestor:
                 progress,
                 started,
                 reindex,
-                read_ahead,
+                pipeline,
             )
+        except BaseException:
+            heartbeat.stop()
+            raise
+        if isinstance(step, IngestResult):
+            heartbeat.stop()
+            return step
+
+        def store(step: Callable[[], IngestResult] = step) -> IngestResult:
+            try:
+                return step()
+            finally:
+                heartbeat.stop()
+
+        return _Storing(content_hash, store)
 
     def _process(
         self,
@@ -200,41 +267,59 @@ class Ingestor:
         progress: Progress | None,
         started: float,
         reindex: bool = False,
-        read_ahead: _ReadAhead | None = None,
-    ) -> IngestResult:
-        # A failed re-index leaves the ready version searchable; the file shows the reason.
-        fail = partial(self._reindex_failed, path) if reindex else self._mark_failed
+        pipeline: _Pipeline | None = None,
+    ) -> IngestResult | Callable[[], IngestResult]:
+        """Read, cut and embed the file: the failure, or the step that stores it."""
+        guard = partial(self._guarded, path, document_id, reindex)
         size, content_hash = file
-        if read_ahead is not None:
-            read_ahead.this_file_has_work()
-        try:
+        if pipeline is not None:
+            pipeline.this_file_has_work()
+        stages: dict[str, float] = {}
+
+        def prepare() -> tuple[_Prepared, np.ndarray]:
             if size > self.options.max_file_bytes:
                 limit_mb = self.options.max_file_bytes / 1_000_000
                 raise ExtractionFailed(f"file is larger than the {limit_mb:g} MB limit")
+            prepared = self._prepared(path, content_hash, pipeline)
+            stages.update(prepared.stages)
             clock = time.perf_counter()
-            stages: dict[str, float] = {}
+            vectors = self._embed(meta.title_for(path), prepared.chunks, progress)
+            stages["embed"] = time.perf_counter() - clock
+            return prepared, vectors
 
-            def lap(stage: str) -> None:
-                nonlocal clock
-                now = time.perf_counter()
-                stages[stage] = now - clock
-                clock = now
+        made = guard(prepare)
+        if isinstance(made, IngestResult):
+            return made
+        prepared, vectors = made
+        extracted, chunks = prepared.extracted, prepared.chunks
 
-            extracted = self._extracted(path, content_hash, read_ahead)
-            lap("extract")
-            chunks = chunk_pages(
-                extracted.pages,
-                self.embedder.count_tokens,
-                self.options.chunk_tokens,
-                self.options.chunk_overlap_tokens,
-            )
-            if not chunks:
-                raise ExtractionFailed("no text in file")
-            lap("chunk")
-            vectors = self._embed(meta.title_for(path), chunks, progress)
-            lap("embed")
+        def store() -> IngestResult:
+            clock = time.perf_counter()
             self._commit(document_id, path, extracted, chunks, vectors, meta, started=started)
-            lap("write")
+            stages["write"] = time.perf_counter() - clock
+            seconds = time.perf_counter() - started
+            pages = f"{extracted.page_count} pages, " if extracted.page_count else ""
+            return IngestResult(
+                path,
+                Outcome.INGESTED,
+                f"{pages}{len(chunks)} chunks in {seconds:.1f} s",
+                document_id,
+                len(chunks),
+                seconds,
+                extracted.page_count or 0,
+                stages,
+            )
+
+        return partial(guard, store)
+
+    def _guarded(
+        self, path: Path, document_id: int, reindex: bool, work: Callable[[], _T]
+    ) -> _T | IngestResult:
+        """`work()`, or the failed result it came to, recorded on the document."""
+        # A failed re-index leaves the ready version searchable; the file shows the reason.
+        fail = partial(self._reindex_failed, path) if reindex else self._mark_failed
+        try:
+            return work()
         except DatabaseUnavailable:
             # Not the file's fault, and nothing to record it in: the job is done again
             # once the database is back (ingest_watch.worker).
@@ -255,23 +340,26 @@ class Ingestor:
             fail(document_id, reason)
             return IngestResult(path, Outcome.FAILED, reason, document_id)
 
-        seconds = time.perf_counter() - started
-        pages = f"{extracted.page_count} pages, " if extracted.page_count else ""
-        return IngestResult(
-            path,
-            Outcome.INGESTED,
-            f"{pages}{len(chunks)} chunks in {seconds:.1f} s",
-            document_id,
-            len(chunks),
-            seconds,
-            extracted.page_count or 0,
-            stages,
+    def _prepare(self, path: Path) -> _Prepared:
+        """The file read (in the reader process) and cut into passages."""
+        clock = time.perf_counter()
+        extracted = self.extractor.extract(path)
+        read = time.perf_counter()
+        chunks = chunk_pages(
+            extracted.pages,
+            self.embedder.count_tokens,
+            self.options.chunk_tokens,
+            self.options.chunk_overlap_tokens,
         )
+        if not chunks:
+            raise ExtractionFailed("no text in file")
+        cut = time.perf_counter()
+        return _Prepared(extracted, chunks, {"extract": read - clock, "chunk": cut - read})
 
     def _read(self, path: Path) -> _Read | None:
-        """Read a file ahead of its turn: its content hash, and what the reader made of
-        it (the pages, or the reason it could not).  None for a file that is not to be
-        read (over the size limit, or not there): its turn will say why."""
+        """Read a file ahead of its turn: its content hash, and its passages (or the
+        reason there are none).  None for a file that is not to be read (over the size
+        limit, or not there): its turn will say why."""
         try:
             if path.stat().st_size > self.options.max_file_bytes:
                 return None
@@ -279,15 +367,15 @@ class Ingestor:
         except OSError:
             return None
         try:
-            return _Read(content_hash, self.extractor.extract(path))
+            return _Read(content_hash, self._prepare(path))
         except RagError as exc:
             return _Read(content_hash, exc)
 
-    def _extracted(self, path: Path, content_hash: str, read_ahead: _ReadAhead | None) -> Extracted:
-        """The file's pages: read ahead if they were, and of this same content."""
-        read = read_ahead.read.result() if read_ahead and read_ahead.read else None
+    def _prepared(self, path: Path, content_hash: str, pipeline: _Pipeline | None) -> _Prepared:
+        """The file's passages: read ahead if they were, and of this same content."""
+        read = pipeline.read.result() if pipeline and pipeline.read else None
         if read is None or read.content_hash != content_hash:
-            return self.extractor.extract(path)
+            return self._prepare(path)
         if isinstance(read.result, Exception):
             raise read.result
         return read.result
@@ -558,18 +646,37 @@ class Ingestor:
 
 
 @dataclass(frozen=True)
-class _Read:
-    content_hash: str
-    result: Extracted | Exception
+class _Prepared:
+    """A file read and cut into passages, with the seconds each took."""
+
+    extracted: Extracted
+    chunks: list[TextChunk]
+    stages: dict[str, float]
 
 
 @dataclass(frozen=True)
-class _ReadAhead:
-    """For `ingest_paths`: this file's pages if they were read ahead, and how to start
-    reading the next one once this one turns out to need work."""
+class _Read:
+    content_hash: str
+    result: _Prepared | Exception
+
+
+@dataclass(frozen=True)
+class _Pipeline:
+    """For `ingest_paths`: this file's passages if they were read ahead, how to start
+    reading the next one once this one turns out to need work, and how to wait for a
+    file of the same content still being stored."""
 
     read: Future[_Read | None] | None
     this_file_has_work: Callable[[], None]
+    settle: Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class _Storing:
+    """What is left of a file once it is embedded: storing it."""
+
+    content_hash: str
+    run: Callable[[], IngestResult]
 
 
 def _apply_meta(document: Document, meta: FolderMeta, path: Path) -> None:

@@ -33,6 +33,8 @@ def test_quick_benchmarks_run_and_report(settings: Settings, tmp_path: Path) -> 
     assert ingest["embedding_chunks_per_s"] > 0
     share = ingest["share_of_embedding_rate"]
     assert abs(share - ours["chunks_per_s"] / ingest["embedding_chunks_per_s"]) < 0.01
+    own = ingest["share_of_own_passages_rate"]
+    assert abs(own - ours["chunks_per_s"] / ingest["own_passages_chunks_per_s"]) < 0.01
 
     indexes = {row["index"] for row in retrieve["runs"]}
     assert indexes == {"vector m=16 ef_construction=64", "halfvec m=16 ef_construction=64"}

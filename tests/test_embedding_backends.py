@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from rag_core.db import Chunk, Document, DocumentStatus, open_database
 from rag_core.db.bulk import ChunkRow, copy_chunks
 from rag_core.errors import ModelMismatch
-from rag_core.search.embedding import Embedder
+from rag_core.search.embedding import Backend, Embedder
 from rag_core.search.onnx_embedding import MANIFEST, ModelLayout, ensure_export
 from rag_core.settings import Settings
 
@@ -47,6 +48,42 @@ def test_onnx_int8_agrees_with_torch(embedder: Embedder) -> None:
     # only a little: a question (embedded alone) still meets its passage (in a batch).
     alone = embedder.embed([TEXTS[2]])[0]
     assert float(alone @ fast[2]) > 0.98
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("backend", ["torch", "onnx-int8"])
+def test_passages_are_counted_while_others_are_embedded(
+    embedder: Embedder, backend: Backend
+) -> None:
+    """`ingest_paths` cuts the next file into passages (counting tokens) while this
+    one is embedded.  One shared fast tokenizer switched between counting (no padding)
+    and encoding (padding) from two threads broke the encoding's batch."""
+    shared = embedder if backend == "onnx-int8" else Embedder(embedder.model_path)
+    texts = ["word " * (3 + 5 * i) for i in range(8)]
+    expected = shared.count_tokens(texts)
+    failures: list[str] = []
+    counted: list[list[int]] = []
+    done = threading.Event()
+
+    def count() -> None:
+        try:
+            while not done.is_set():
+                counted.append(shared.count_tokens(texts))
+        except Exception as exc:  # reported by the assertion below
+            failures.append(repr(exc))
+
+    thread = threading.Thread(target=count)
+    thread.start()
+    try:
+        for _ in range(60):
+            vectors = shared.embed(texts)
+            assert vectors.shape == (len(texts), 384)
+    except Exception as exc:
+        failures.append(repr(exc))
+    done.set()
+    thread.join()
+    assert failures == []
+    assert all(c == expected for c in counted)
 
 
 @pytest.mark.models

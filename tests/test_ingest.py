@@ -1,11 +1,13 @@
 """Ingest on the real database and the real embedding model."""
 
+import time
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from rag_core.db import Chunk, Document
-from rag_core.ingest import Outcome
+from rag_core.ingest import Ingestor, Outcome
 from rag_core.services import Services
 from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, encrypt_pdf, make_pdf
 
@@ -120,19 +122,62 @@ def test_same_content_under_a_second_name_is_stored_once(
     assert listed == ["a.txt", "copy of a.txt"]
 
 
+class ChangesAfterReading(Ingestor):
+    """Rewrites b.pdf right after the reader has read it ahead of its turn."""
+
+    def _read(self, path: Path) -> Any:
+        read = super()._read(path)
+        if path.name == "b.pdf":
+            make_pdf(path, ["The new wording of the second report."])
+        return read
+
+
 def test_a_file_changed_after_it_was_read_ahead_is_stored_as_it_is_now(
     services: Services, tmp_path: Path
 ) -> None:
     folder = tmp_path / "two"
     make_pdf(folder / "a.pdf", ["The first report."])
     make_pdf(folder / "b.pdf", ["The old wording of the second report."])
-    results = services.ingestor.ingest_paths([folder])
-    first = next(results)  # b.pdf was read while a.pdf was embedded and stored
-    assert first.outcome == Outcome.INGESTED
-    make_pdf(folder / "b.pdf", ["The new wording of the second report."])
-    second = next(results)
-    assert second.outcome == Outcome.INGESTED and second.document_id is not None
+    ingestor = ChangesAfterReading(services.db, services.embedder, services.ingestor.options)
+    first, second = ingestor.ingest_paths([folder])
+    assert first.outcome == second.outcome == Outcome.INGESTED
+    assert second.document_id is not None
     assert chunk_pages_of(services, second.document_id) == [
         (1, "The new wording of the second report.")
     ]
-    assert list(results) == []
+
+
+class SlowToStore(Ingestor):
+    """Takes a second to store each file, so the next file is claimed meanwhile."""
+
+    def _commit(self, *args: Any, **kwargs: Any) -> None:
+        time.sleep(1)
+        super()._commit(*args, **kwargs)
+
+
+def test_each_file_is_stored_by_the_time_its_result_comes_out(
+    services: Services, tmp_path: Path
+) -> None:
+    """`ingest_paths` stores a file while it embeds the next: the results still come in
+    file order, each once its file is searchable; a copy of a file still being stored
+    is linked to it, not reported busy."""
+    folder = tmp_path / "run"
+    for name in ("a", "b", "c"):
+        make_pdf(folder / f"{name}.pdf", [f"Report {name}: the pumps on floor {name} failed."])
+    (folder / "c copy.pdf").write_bytes((folder / "c.pdf").read_bytes())
+    ingestor = SlowToStore(services.db, services.embedder, services.ingestor.options)
+    outcomes = []
+    for result in ingestor.ingest_paths([folder]):
+        outcomes.append((result.path.name, result.outcome.value))
+        assert result.document_id is not None
+        with services.db.session() as session:
+            document = session.get(Document, result.document_id)
+            assert document is not None
+            assert (document.status, document.is_active) == ("ready", True)
+        assert chunk_pages_of(services, result.document_id)
+    assert outcomes == [
+        ("a.pdf", "ingested"),
+        ("b.pdf", "ingested"),
+        ("c copy.pdf", "ingested"),
+        ("c.pdf", "linked"),
+    ]

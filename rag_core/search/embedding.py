@@ -9,11 +9,12 @@ a hub that the appliance must never reach.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -67,6 +68,7 @@ class Embedder:
         self.export_dir = export_dir or export_dir_for(model_path, model_path.parent)
         self._model: SentenceTransformer | None = None
         self._onnx: OnnxEncoder | None = None
+        self._counting_tokenizer: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -124,10 +126,19 @@ class Embedder:
             return []
         if self.backend == "onnx-int8":
             return self.onnx.count_tokens(texts)
-        encoded = self.model.tokenizer(
+        encoded = self._counter()(
             list(texts), add_special_tokens=False, return_attention_mask=False
         )
         return [len(ids) for ids in encoded["input_ids"]]
+
+    def _counter(self) -> Any:
+        """A tokenizer of its own for counting: a fast tokenizer used from two threads
+        at once (passages cut while others are embedded) fails "Already borrowed"."""
+        model = self.model
+        with self._lock:
+            if self._counting_tokenizer is None:
+                self._counting_tokenizer = copy.deepcopy(model.tokenizer)
+            return self._counting_tokenizer
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
