@@ -15,6 +15,7 @@ from pypdf import PdfWriter
 from pypdf.generic import DictionaryObject, NameObject, NumberObject, TextStringObject
 
 from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, encrypt_pdf, make_pdf
+from tests.office_files import make_eml, make_html, make_zip_bomb
 
 Expected = tuple[str, str | None]
 READY: Expected = ("ready", None)
@@ -132,7 +133,19 @@ def build_hostile_corpus(drop: Path, scratch: Path) -> dict[str, Expected]:
     put("invalid-utf8.md", b"# Notes\n\n\xff\xfe\xfa broken bytes but readable text.", READY)
     # Types we do not read.
     put("photo.jpg", b"\xff\xd8\xff\xe0" + rng.randbytes(1000), ("failed", "unsupported"))
-    put("letter.docx", b"PK\x03\x04" + rng.randbytes(500), ("failed", "unsupported"))
+    put("archive.docx", b"PK\x03\x04" + rng.randbytes(500), ("failed", "zip container"))
+    put(
+        "old-letter.doc",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600),
+        ("failed", "unsupported"),
+    )
+    # Office, web and e-mail files that attack.
+    expected[make_zip_bomb(drop / "bomb.docx").name] = ("failed", "zip bomb")
+    put("million-rows.csv", b"id,value\n" + b"1,2\n" * 1_000_000, ("failed", "rows (the limit)"))
+    put("pdf-named.docx", good_pdf, READY)  # read as what it is
+    expected[make_html(drop / "remote.html").name] = READY  # nothing fetched (air-gap test)
+    hostile_pdf = _page_with_stream(b" " * 300_000_000, compress=True)
+    expected[make_eml(drop / "nested.eml", attachment=hostile_pdf).name] = READY
     put("README", b"no extension", ("failed", "unsupported"))
     # Odd names.
     put("é ü 日本語 notes.txt", CLINIC_TEXT.encode(), READY)

@@ -28,6 +28,7 @@ from rag_core.services import Services
 from tests.airgap.native import left_in_home, outbound, programs_seen, strace_usable, traced
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import CONTRACT_PAGES, make_pdf
+from tests.office_files import make_html
 
 GUARD = Path(__file__).parent / "airgap"
 ARTIFACTS = Path(os.environ.get("RAG_TEST_ARTIFACTS", REPO / "test-artifacts"))
@@ -145,6 +146,7 @@ def test_every_dependency_stays_quiet_when_idle(tmp_path: Path) -> None:
 def test_the_whole_flow_makes_no_outbound_connection(services: Services, tmp_path: Path) -> None:
     drop = services.settings.drop_dir
     make_pdf(drop / "contracts" / "contract.pdf", CONTRACT_PAGES)
+    make_html(drop / "visitors.html")  # links a style sheet, an image and a frame off-site
     services.accounts.add("officer", "data protection pw", Role.ADMIN, by=None)
     egress_log = tmp_path / "egress.jsonl"
     out = tmp_path / "flow.json"

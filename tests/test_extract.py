@@ -66,9 +66,9 @@ def test_pdf_without_text_says_it_may_be_scanned(tmp_path: Path) -> None:
 
 
 def test_unsupported_extension(tmp_path: Path) -> None:
-    path = tmp_path / "sheet.xlsx"
+    path = tmp_path / "sheet.numbers"
     path.write_bytes(b"PK\x03\x04")
-    with pytest.raises(UnsupportedFile, match=r"unsupported file type '\.xlsx'"):
+    with pytest.raises(UnsupportedFile, match=r"unsupported file type '\.numbers'"):
         extract(path)
 
 

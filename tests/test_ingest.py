@@ -77,16 +77,16 @@ def test_bad_files_fail_with_a_reason_and_the_run_goes_on(
     (folder / "c_random.pdf").write_bytes(bytes(range(256)) * 40)
     encrypt_pdf(make_pdf(tmp_path / "plain.pdf", ["x"]), folder / "d_locked.pdf")
     (folder / "e_notes.txt").write_text(CLINIC_TEXT)
-    (folder / "f_sheet.xlsx").write_bytes(b"PK")  # folders yield supported files only
-    results = list(services.ingestor.ingest_paths([folder, folder / "f_sheet.xlsx"]))
+    (folder / "f_sheet.numbers").write_bytes(b"PK")  # folders yield supported files only
+    results = list(services.ingestor.ingest_paths([folder, folder / "f_sheet.numbers"]))
     outcome = {r.path.name: (r.outcome.value, r.message) for r in results}
     assert outcome["a_good.pdf"][0] == "ingested"
     assert outcome["b_empty.pdf"] == ("failed", "empty file")
     assert outcome["c_random.pdf"] == ("failed", "damaged or unreadable PDF")
     assert outcome["d_locked.pdf"] == ("failed", "encrypted PDF (a password is needed)")
     assert outcome["e_notes.txt"][0] == "ingested"
-    assert outcome["f_sheet.xlsx"][0] == "failed"
-    assert "unsupported file type" in outcome["f_sheet.xlsx"][1]
+    assert outcome["f_sheet.numbers"][0] == "failed"
+    assert "unsupported file type" in outcome["f_sheet.numbers"][1]
 
     counts = services.catalog.status_counts()
     assert (counts.ready, counts.failed, counts.processing) == (2, 4, 0)

@@ -1,7 +1,7 @@
 """The whole appliance, driven end to end, for the air-gap test (tests/test_airgap.py).
 
 Run inside a network namespace that has only loopback: starts the drop-folder
-watcher and the app, waits for the dropped PDF to be searchable, then drives
+watcher and the app, waits for the dropped PDF and web page to be searchable, then drives
 headless Chromium through sign-in, a question, and every page, recording every
 request the page made (Chromium's performance log).  Writes what it saw as JSON.
 Every Python process here carries the egress guard (sitecustomize.py beside this).
@@ -141,7 +141,9 @@ def main() -> int:
                 stderr=subprocess.STDOUT,
             )
         )
-        wait_until(lambda: ready_documents(database_url) >= 1, "the dropped PDF was not ingested")
+        wait_until(
+            lambda: ready_documents(database_url) >= 2, "the dropped PDF and page were not ingested"
+        )
         port = free_port()
         app_log = (logs / "streamlit.log").open("w")
         # cwd: the project's .streamlit/config.toml, as `make run` uses

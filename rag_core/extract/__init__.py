@@ -1,0 +1,121 @@
+"""File -> pages of text, with the unit a person finds a passage by (page, section,
+slide, sheet rows).
+
+One module a format, behind `extract(path)`: PDF (`pdf`), plain text and Markdown
+(`text`), Word (`word`), PowerPoint (`slides`), Excel and CSV (`sheets`), web pages
+(`web`), e-mail (`mail`).  The format is told by the content where the content says
+it (a PDF named .docx is read as a PDF), else by the name.  Every failure is an
+`ExtractionFailed`/`UnsupportedFile` whose message names the reason in plain words;
+every string that comes out is safe to store (`common.storable`).  Adding a format
+touches this package and the README's table only.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from rag_core.errors import ExtractionFailed, UnsupportedFile
+from rag_core.extract import mail, pdf, sheets, slides, text, web, word
+from rag_core.extract.common import (
+    Extracted,
+    Page,
+    normalize_text,
+    storable,
+    storable_extract,
+    title_from_name,
+)
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "Extracted",
+    "Page",
+    "extract",
+    "is_supported",
+    "normalize_text",
+    "storable",
+]
+
+Reader = Callable[[Path, int, int], Extracted]  # (path, max pages, max characters)
+READERS: dict[str, Reader] = {
+    "pdf": pdf.read,
+    "text": text.read,
+    "docx": word.read,
+    "pptx": slides.read,
+    "xlsx": sheets.read_xlsx,
+    "csv": sheets.read_csv,
+    "html": web.read,
+    "email": mail.read,
+}
+FORMAT_OF_SUFFIX = {
+    ".pdf": "pdf",
+    ".txt": "text",
+    ".text": "text",
+    ".md": "text",
+    ".markdown": "text",
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".csv": "csv",
+    ".html": "html",
+    ".htm": "html",
+    ".eml": "email",
+}
+SUPPORTED_SUFFIXES = frozenset(FORMAT_OF_SUFFIX)
+_PACKAGE_PARTS = {"word/document.xml": "docx", "ppt/presentation.xml": "pptx"}
+_PACKAGE_PARTS["xl/workbook.xml"] = "xlsx"
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+
+
+def is_supported(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def extract(path: Path, max_pages: int = 100_000, max_chars: int = 1_000_000_000) -> Extracted:
+    """Read a file into pages.  Raises UnsupportedFile or ExtractionFailed (also when
+    the file has more than `max_pages` pages or `max_chars` characters of text)."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        raise UnsupportedFile(f"unsupported file type '{suffix or path.name}' (we read {kinds})")
+    try:
+        if path.stat().st_size == 0:
+            raise ExtractionFailed("empty file")
+        kind = _format_by_content(path) or FORMAT_OF_SUFFIX[suffix]
+        extracted = storable_extract(READERS[kind](path, max_pages, max_chars))
+    except OSError as exc:
+        raise ExtractionFailed("file cannot be opened") from exc
+    if not any(page.text.strip() for page in extracted.pages):
+        raise ExtractionFailed("no text in file")
+    return Extracted(
+        extracted.pages, extracted.title or title_from_name(path), extracted.document_type
+    )
+
+
+def _format_by_content(path: Path) -> str | None:
+    """The format the file's first bytes show, when they show one; None for text."""
+    with path.open("rb") as handle:
+        head = handle.read(1024)
+    if b"%PDF-" in head:
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as package:
+                names = set(package.namelist())
+        except zipfile.BadZipFile as exc:
+            raise ExtractionFailed("damaged file (its zip container cannot be read)") from exc
+        for part, kind in _PACKAGE_PARTS.items():
+            if part in names:
+                return kind
+        raise UnsupportedFile("a zip archive, not a document we read (unpack it first)")
+    if head.startswith(_OLE):
+        with path.open("rb") as handle:
+            if _ENCRYPTED_PACKAGE in handle.read(4_000_000):
+                raise ExtractionFailed("password-protected Office file (a password is needed)")
+        raise UnsupportedFile(
+            "an older Office file (.doc, .xls, .ppt) or an Outlook .msg: save it as "
+            ".docx, .xlsx or .pptx (or the message as .eml) and drop that"
+        )
+    return None
