@@ -2,9 +2,10 @@
 # Models come from PyPI packages inside the image: the container never needs a model hub.
 FROM python:3.11-slim
 
-# A compiler for llama-cpp-python, which builds from source.
+# A compiler for llama-cpp-python, which builds from source; Tesseract for scanned pages.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential cmake \
+       tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

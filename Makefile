@@ -10,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run setup models browser test test-fast lint typecheck check clean-data help
+.PHONY: run setup models ocr browser test test-fast lint typecheck check clean-data help
 
 help:
 	@echo "make run        set everything up, then serve the chat on http://127.0.0.1:8501 and watch ./drop"
@@ -31,7 +31,11 @@ setup: $(VENV)/.installed
 models: setup
 	$(PY) -m rag_core models
 
-run: models
+# Tesseract, which reads scanned pages (apt, once).
+ocr:
+	bash scripts/ensure_ocr.sh
+
+run: models ocr
 	@mkdir -p drop
 	bash scripts/run.sh
 
@@ -40,7 +44,7 @@ run: models
 browser:
 	bash scripts/ensure_browser.sh
 
-test: models browser
+test: models ocr browser
 	$(PY) -m pytest
 
 test-fast: setup

@@ -68,6 +68,9 @@ def page_text(_services: Services, document_id: int, page: int | None) -> str:
     return text
 
 
+RECOGNISED_NOTE = "Text recognised from a scanned page — check the page."
+
+
 def highlighted(text: str, question: str) -> str:
     return "".join(
         f":orange-background[{escape(s.text)}]" if s.match else escape(s.text)
@@ -131,6 +134,8 @@ def render_card(
         if hit.section:
             st.caption(f"Section: {escape(hit.section)}")
         st.caption(f"Relevance {hit.score:.2f} · {status} · `{hit.source}`")
+        if hit.page in services.catalog.recognised_pages(hit.document_id):
+            st.warning(RECOGNISED_NOTE, icon="🔎")
         if evidence:
             st.markdown(with_evidence(hit.text, evidence))
         else:

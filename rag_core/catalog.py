@@ -222,6 +222,14 @@ class Catalog:
             ).all()
         return join_overlapping(texts)
 
+    def recognised_pages(self, document_id: int) -> frozenset[int]:
+        """Pages whose text was recognised from their image (OCR): to be checked."""
+        with self.db.session() as session:
+            metadata = session.scalar(
+                sa.select(Document.metadata_).where(Document.id == document_id)
+            )
+        return frozenset((metadata or {}).get("recognised_pages", ()))
+
     def document_file(self, document_id: int) -> Path | None:
         """A file in the drop folder that holds this document now, if any is left."""
         with self.db.session() as session:

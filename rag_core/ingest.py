@@ -589,6 +589,9 @@ class Ingestor:
             document.document_type = meta.document_type or extracted.document_type
             if extracted.document_type == "pdf" and extracted.title:
                 document.metadata_ = {**document.metadata_, "pdf_title": extracted.title}
+            recognised = [p.number for p in extracted.pages if p.recognised]
+            if recognised:
+                document.metadata_ = {**document.metadata_, "recognised_pages": recognised}
             record = session.get(FileRecord, str(path), with_for_update=True)
             assert record is not None
             previous = record.document_id

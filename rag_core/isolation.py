@@ -28,13 +28,14 @@ from pathlib import Path
 from typing import IO
 
 from rag_core.errors import ExtractionFailed, UnsupportedFile
-from rag_core.extract import Extracted, extract
+from rag_core.extract import Extracted, OcrOptions, extract
 
 log = logging.getLogger(__name__)
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 _HEADER = struct.Struct("!Q")  # the length of each pickle that follows
 RECYCLE_AFTER = 200  # files one child reads before a fresh one takes over (leaks)
+_PAGE_SLACK = 10.0  # seconds beside a scanned page's recognition: rendering it, and more
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class ExtractionLimits:
     memory_mb: int = 2048
     max_pages: int = 2000
     max_chars: int = 10_000_000
+    # Recognise PDF pages without text (None: off).  Each page recognised gives the
+    # reader another `page_seconds` (and CPU time), so a long scan is read to its end
+    # while one stuck page is not waited for.
+    ocr: OcrOptions | None = None
 
 
 class IsolatedExtractor:
@@ -61,18 +66,36 @@ class IsolatedExtractor:
         """Raises UnsupportedFile or ExtractionFailed, including for a time-out, a
         memory overrun or a crash of the reader."""
         with self._lock:
-            deadline = time.monotonic() + self.limits.timeout_seconds
+            limits = self.limits
+            deadline = time.monotonic() + limits.timeout_seconds
             child = self._ready_child()
+            recognising: tuple[int, int] | None = None
             try:
-                limits = self.limits
-                request = (str(path), limits.timeout_seconds, limits.max_pages, limits.max_chars)
+                request = (
+                    str(path),
+                    limits.timeout_seconds,
+                    limits.max_pages,
+                    limits.max_chars,
+                    limits.ocr,
+                )
                 _send(child.stdin, request)
                 kind, payload = _receive(child.stdout, deadline)
+                while kind == "progress" and limits.ocr is not None:
+                    assert isinstance(payload, tuple)
+                    recognising = (int(payload[0]), int(payload[1]))
+                    done, total = recognising
+                    log.info("%s: recognising scanned page %d of %d", path, done + 1, total)
+                    deadline = time.monotonic() + limits.ocr.page_seconds + _PAGE_SLACK
+                    kind, payload = _receive(child.stdout, deadline)
             except TimeoutError:
                 self._end_child()
-                raise ExtractionFailed(
-                    f"timed out after {self.limits.timeout_seconds:g} s"
-                ) from None
+                if recognising is not None:
+                    done, total = recognising
+                    raise ExtractionFailed(
+                        f"timed out recognising scanned page {done + 1} of {total} "
+                        f"(over {limits.ocr.page_seconds if limits.ocr else 0:g} s)"
+                    ) from None
+                raise ExtractionFailed(f"timed out after {limits.timeout_seconds:g} s") from None
             except (EOFError, OSError):
                 code = self._end_child()
                 log.warning("extraction of %s ended the reader (exit code %s)", path, code)
@@ -155,19 +178,21 @@ def _child(memory_mb: int) -> None:
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     while header := requests.read(_HEADER.size):
         (length,) = _HEADER.unpack(header)
-        path, timeout, max_pages, max_chars = pickle.loads(requests.read(length))
+        path, timeout, max_pages, max_chars, ocr = pickle.loads(requests.read(length))
         # The parent kills a reader past its time; should the parent be gone, the
         # kernel does (SIGXCPU) once this file has had twice that in CPU time.
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = int(used.ru_utime + used.ru_stime + 2 * timeout) + 1
-        _, most = resource.getrlimit(resource.RLIMIT_CPU)
-        if most != resource.RLIM_INFINITY:
-            cpu = min(cpu, most)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, most))
+        _allow_cpu(timeout)
+
+        def progress(done: int, total: int, ocr: OcrOptions | None = ocr) -> None:
+            assert ocr is not None
+            _allow_cpu(ocr.page_seconds + _PAGE_SLACK)
+            _send(answers, ("progress", (done, total)))
+
         answer: tuple[str, object]
         out_of_memory = False
         try:
-            answer = ("ok", extract(Path(path), max_pages=max_pages, max_chars=max_chars))
+            read = extract(Path(path), max_pages, max_chars, ocr=ocr, progress=progress)
+            answer = ("ok", read)
         except UnsupportedFile as exc:
             answer = ("unsupported", str(exc))
         except ExtractionFailed as exc:
@@ -181,6 +206,16 @@ def _child(memory_mb: int) -> None:
         _send(answers, answer)
         if out_of_memory:
             return
+
+
+def _allow_cpu(seconds: float) -> None:
+    """Let this process use `seconds` more CPU time (twice that, from now) and no more."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = int(used.ru_utime + used.ru_stime + 2 * seconds) + 1
+    _, most = resource.getrlimit(resource.RLIMIT_CPU)
+    if most != resource.RLIM_INFINITY:
+        cpu = min(cpu, most)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, most))
 
 
 if __name__ == "__main__":

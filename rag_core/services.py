@@ -23,6 +23,7 @@ from rag_core.catalog import Catalog
 from rag_core.db import Database, open_database
 from rag_core.db.vectorindex import BuildResources, HnswIndex, IndexKind
 from rag_core.errors import RagError
+from rag_core.extract import OcrOptions
 from rag_core.history import History, PastQuestion
 from rag_core.ingest import IngestOptions, Ingestor
 from rag_core.insights import Insights, insights
@@ -143,6 +144,9 @@ def build_services(
                 memory_mb=settings.extract_memory_mb,
                 max_pages=settings.max_pages,
                 max_chars=settings.max_chars,
+                ocr=OcrOptions(settings.ocr_languages, settings.ocr_page_seconds)
+                if settings.ocr
+                else None,
             ),
             drop_dir=settings.drop_dir,
             stale_seconds=settings.job_lease_seconds,

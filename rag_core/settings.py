@@ -257,6 +257,20 @@ class Settings(BaseSettings):
     extract_memory_mb: int = Field(
         default=2048, ge=64, description="Memory the process reading one file may use."
     )
+    ocr: bool = Field(
+        default=True,
+        description="Recognise the text of PDF pages that have none (scans) with Tesseract "
+        "(`make run` installs it). Off: such pages stay empty, a scan fails.",
+    )
+    ocr_languages: str = Field(
+        default="eng",
+        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description="Tesseract languages for scanned pages, joined by +: eng+deu (install "
+        "tesseract-ocr-deu for German).",
+    )
+    ocr_page_seconds: float = Field(
+        default=60.0, gt=0, description="Recognising one scanned page is given up after this."
+    )
 
     # --- job queue -------------------------------------------------------------------
     job_lease_seconds: float = Field(

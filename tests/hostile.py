@@ -97,7 +97,7 @@ def build_hostile_corpus(drop: Path, scratch: Path) -> dict[str, Expected]:
     put(
         "deep-nesting.pdf",
         _page_with_stream(b"[" * 100_000 + b"]" * 100_000),
-        ("failed", "no extractable text"),
+        ("failed", "no text, even recognised"),
     )
     # 200,000 drawing operations: pypdf was busy for minutes and was killed at the
     # time limit; PDFium reads them in a second (the limit: test_extract).
@@ -114,14 +114,20 @@ def build_hostile_corpus(drop: Path, scratch: Path) -> dict[str, Expected]:
     _encrypt(scratch / "good.pdf", drop / "owner-password-only.pdf", "AES-128", "")
     expected["owner-password-only.pdf"] = READY  # opens without a password
     # No text, too big, too long.
-    put("scanned.pdf", _page_with_stream(b"0 0 1 rg 72 72 400 600 re f"), ("failed", "scanned"))
+    # A "scan" of a blue rectangle: recognised, and nothing found.
+    put(
+        "blank-scan.pdf",
+        _page_with_stream(b"0 0 1 rg 72 72 400 600 re f"),
+        ("failed", "no text, even recognised"),
+    )
     _many_pages(drop / "3000-pages.pdf", 3000)
     expected["3000-pages.pdf"] = ("failed", "exceeds 2,000 pages")
-    # 300 MB of blanks inflated from 300 KB: read within the memory limit, no text.
+    # 300 MB of blanks inflated from 300 KB: read (and its page image drawn) within the
+    # memory limit, no text.
     put(
         "zip-bomb.pdf",
         _page_with_stream(b" " * 300_000_000, compress=True),
-        ("failed", "no extractable text"),
+        ("failed", "no text, even recognised"),
     )
     put("too-many-chars.txt", b"word " * 2_200_000, ("failed", "characters"))
     _sparse(drop / "200MB.txt", 200_000_000)

@@ -13,6 +13,7 @@
     answer    time to first token and tokens/s through the pipeline vs llama.cpp direct
     drop      drop-folder to searchable time of PDFs
     workers   throughput of several worker processes
+    ocr       character error rate and pages/s of text recognition on scanned pages
     all       embed, ingest, retrieve, search and answer
 
 --quick shrinks every benchmark to seconds (CI runs it); the defaults are the full
@@ -77,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     workers.add_argument("--pages", type=int, default=20)
     workers.add_argument("--files", type=int, default=10)
     workers.add_argument("--workers", default="1,2", help="worker counts to compare")
+    ocr = sub.add_parser("ocr", help="text recognition: error rate and pages/s")
+    ocr.add_argument("--pages", type=int, default=8)
     sub.add_parser("all", help="embed, ingest, retrieve and answer, default options")
     return parser
 
@@ -121,6 +124,10 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     if name == "drop":
         pages, files = (2, 1) if quick else (args.pages, args.files)
         return bench_drop(settings, args.corpus, pages, files)
+    if name == "ocr":
+        from rag_core.bench.ocr import bench_ocr
+
+        return bench_ocr(args.corpus, 1 if quick else args.pages, settings.ocr_languages)
     if name == "workers":
         return bench_workers(args.corpus, args.pages, args.files, _ints(args.workers))
     results = []

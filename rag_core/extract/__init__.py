@@ -26,10 +26,12 @@ from rag_core.extract.common import (
     storable_extract,
     title_from_name,
 )
+from rag_core.extract.ocr import OcrOptions, recognise_pages, tesseract
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "Extracted",
+    "OcrOptions",
     "Page",
     "extract",
     "is_supported",
@@ -73,9 +75,17 @@ def is_supported(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES
 
 
-def extract(path: Path, max_pages: int = 100_000, max_chars: int = 1_000_000_000) -> Extracted:
+def extract(
+    path: Path,
+    max_pages: int = 100_000,
+    max_chars: int = 1_000_000_000,
+    ocr: OcrOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Extracted:
     """Read a file into pages.  Raises UnsupportedFile or ExtractionFailed (also when
-    the file has more than `max_pages` pages or `max_chars` characters of text)."""
+    the file has more than `max_pages` pages or `max_chars` characters of text).
+    With `ocr`, PDF pages without text are recognised from their images, calling
+    `progress(pages done, pages to do)` before each."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
@@ -84,11 +94,18 @@ def extract(path: Path, max_pages: int = 100_000, max_chars: int = 1_000_000_000
         if path.stat().st_size == 0:
             raise ExtractionFailed("empty file")
         kind = _format_by_content(path) or FORMAT_OF_SUFFIX[suffix]
-        extracted = storable_extract(READERS[kind](path, max_pages, max_chars))
+        extracted = READERS[kind](path, max_pages, max_chars)
+        if kind == "pdf" and ocr is not None:
+            extracted = recognise_pages(path, extracted, ocr, progress)
+        extracted = storable_extract(extracted)
     except OSError as exc:
         raise ExtractionFailed("file cannot be opened") from exc
     if not any(page.text.strip() for page in extracted.pages):
-        raise ExtractionFailed("no text in file")
+        if kind != "pdf":
+            raise ExtractionFailed("no text in file")
+        if ocr is None or tesseract() is None:
+            raise ExtractionFailed("no extractable text — scanned PDF?")
+        raise ExtractionFailed("no text, even recognised from the page images (blank pages?)")
     return Extracted(
         extracted.pages, extracted.title or title_from_name(path), extracted.document_type
     )

@@ -29,6 +29,7 @@ class Page:
     number: int | None
     text: str
     headings: tuple[Heading, ...] = ()
+    recognised: bool = False  # text read from the page's image (OCR): to be checked
 
 
 @dataclass(frozen=True)

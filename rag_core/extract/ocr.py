@@ -1,0 +1,136 @@
+"""Text recognised on PDF pages that have none (scans, photographed forms), by
+Tesseract, here on this machine.
+
+A page needs recognising when its text layer holds fewer than MIN_CHARS characters
+other than spaces, or when under half of them are letters or digits (a layer of
+broken glyphs).  Each such page is rendered by PDFium at 300 dpi in greys, turned
+upright by Tesseract's orientation model (90, 180, 270 degrees), and read in the
+languages asked for.  Tesseract runs as its own program (Debian's `tesseract-ocr`,
+installed by `make run`), one page at a time with one thread, inside the reader
+process's limits; a page it cannot finish in `page_seconds` is given up.  The pages
+recognised are marked, so a citation of one says to check the page.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rag_core.errors import ExtractionFailed
+from rag_core.extract.common import Extracted, normalize_text
+
+log = logging.getLogger(__name__)
+
+MIN_CHARS = 20
+DPI = 300
+_ROTATE = re.compile(rb"Rotate:\s*(\d+)")
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    languages: str = "eng"  # Tesseract's names, joined by "+": "eng+deu"
+    page_seconds: float = 60.0  # one page's recognition, at most
+
+
+def _visible(text: str) -> int:
+    return sum(not c.isspace() for c in text)
+
+
+def needs_recognising(text: str) -> bool:
+    visible = [c for c in text if not c.isspace()]
+    if len(visible) < MIN_CHARS:
+        return True
+    return sum(c.isalnum() for c in visible) * 2 < len(visible)
+
+
+def tesseract() -> str | None:
+    return shutil.which("tesseract")
+
+
+def recognise_pages(
+    path: Path,
+    extracted: Extracted,
+    options: OcrOptions,
+    progress: Callable[[int, int], None] | None = None,
+) -> Extracted:
+    """`extracted` with the text of its pages that have none recognised from their
+    images.  Without Tesseract, unchanged."""
+    wanted = [i for i, page in enumerate(extracted.pages) if needs_recognising(page.text)]
+    program = tesseract()
+    if not wanted:
+        return extracted
+    if program is None:
+        log.warning(
+            "%s has %d pages without text; install tesseract-ocr to read them", path, len(wanted)
+        )
+        return extracted
+    import pypdfium2 as pdfium
+
+    pages = list(extracted.pages)
+    document = pdfium.PdfDocument(path)
+    try:
+        for done, index in enumerate(wanted):
+            if progress is not None:
+                progress(done, len(wanted))
+            image = document[index].render(scale=DPI / 72, grayscale=True).to_pil()
+            text = normalize_text(_read_image(program, image, options))
+            if _visible(text) > _visible(pages[index].text):  # else the layer stays
+                pages[index] = replace(pages[index], text=text, recognised=True)
+    finally:
+        document.close()
+    return replace(extracted, pages=pages)
+
+
+def _read_image(program: str, image: object, options: OcrOptions) -> str:
+    """The image's text, after turning it upright."""
+    png = io.BytesIO()
+    image.save(png, format="PNG")  # type: ignore[attr-defined]
+    data = png.getvalue()
+    angle = _orientation(program, data, options)
+    if angle:
+        turned = image.rotate(-angle, expand=True, fillcolor=255)  # type: ignore[attr-defined]
+        png = io.BytesIO()
+        turned.save(png, format="PNG")
+        data = png.getvalue()
+    out = _run(program, data, ["-l", options.languages, "--psm", "3"], options)
+    return out.decode("utf-8", errors="replace")
+
+
+def _orientation(program: str, png: bytes, options: OcrOptions) -> int:
+    """Degrees to turn the page clockwise to make it upright; 0 when Tesseract cannot
+    tell (a blank page, too little text)."""
+    try:
+        out = _run(program, png, ["--psm", "0"], options)
+    except ExtractionFailed:
+        return 0
+    match = _ROTATE.search(out)
+    return int(match.group(1)) % 360 if match else 0
+
+
+def _run(program: str, png: bytes, arguments: list[str], options: OcrOptions) -> bytes:
+    # One thread: Tesseract's own threading made it 3-4 times slower on 2 cores.
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    try:
+        done = subprocess.run(
+            [program, "stdin", "stdout", *arguments],
+            input=png,
+            capture_output=True,
+            timeout=options.page_seconds,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ExtractionFailed(
+            f"recognising a scanned page took over {options.page_seconds:g} s"
+        ) from exc
+    if done.returncode != 0:
+        log.info("tesseract %s failed: %s", arguments, done.stderr[-500:])
+        raise ExtractionFailed("text recognition failed on a scanned page")
+    return done.stdout

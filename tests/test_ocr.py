@@ -1,0 +1,108 @@
+"""Scanned pages read by Tesseract: error rate on scans of known text, upright, turned
+and skewed; a scan ingested, searched and marked; blank scans; the switch; the
+reader's time limits while it recognises."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import streamlit as st
+
+from rag_core.bench.ocr import character_error_rate, make_scan
+from rag_core.errors import ExtractionFailed
+from rag_core.extract import OcrOptions, extract
+from rag_core.extract.ocr import needs_recognising
+from rag_core.ingest import Outcome
+from rag_core.isolation import ExtractionLimits, IsolatedExtractor
+from rag_core.services import Services
+from tests.helpers import CONTRACT_PAGES
+from tests.test_app import add_accounts, ask, start
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("tesseract") is None, reason="make test installs tesseract-ocr"
+)
+
+LETTER = (
+    "Dear Dr Silva, the patient was seen in the cardiology clinic on 3 March. "
+    "Her blood pressure was 128 over 82 and the echocardiogram showed a normal "
+    "ejection fraction of 61 percent. We recommend continuing ramipril 5 mg once "
+    "daily and a review in six months. Yours sincerely, the cardiology team."
+)
+
+
+@pytest.mark.parametrize("turn", ["upright", "turned 90", "turned 180", "skewed 2"])
+def test_scanned_pages_are_recognised_within_two_percent(tmp_path: Path, turn: str) -> None:
+    scan, [reference] = make_scan([LETTER * 3], tmp_path, turn)
+    [page] = extract(scan, ocr=OcrOptions()).pages
+    assert page.recognised
+    assert character_error_rate(reference, page.text) <= 0.02, page.text
+
+
+def test_the_rule_for_pages_that_need_recognising() -> None:
+    assert needs_recognising("")
+    assert needs_recognising("  12 \n")  # a page number alone
+    assert needs_recognising("�� ��� ����� ���� ���� ���� ���")  # broken glyphs
+    assert not needs_recognising("Revenue 2024 2023\n1,204 1,100")  # figures are text
+    assert not needs_recognising(LETTER)
+
+
+def test_a_blank_scan_has_no_text_and_says_so(tmp_path: Path) -> None:
+    scan, _ = make_scan([" "], tmp_path)
+    with pytest.raises(ExtractionFailed, match="no text, even recognised"):
+        extract(scan, ocr=OcrOptions())
+
+
+def test_with_recognition_off_a_scan_fails_as_before(tmp_path: Path) -> None:
+    scan, _ = make_scan([LETTER], tmp_path)
+    with pytest.raises(ExtractionFailed, match="no extractable text — scanned PDF"):
+        extract(scan)
+
+
+def test_each_page_recognised_gives_the_reader_more_time(tmp_path: Path) -> None:
+    """Three scanned pages take longer than the reader's 2 s for a file: the reader
+    reports each page, and each report extends its time by a page's allowance."""
+    scan, _ = make_scan([LETTER, LETTER, LETTER], tmp_path)
+    patient = IsolatedExtractor(ExtractionLimits(timeout_seconds=2, ocr=OcrOptions()))
+    try:
+        assert [p.recognised for p in patient.extract(scan).pages] == [True, True, True]
+    finally:
+        patient.close()
+    hasty = IsolatedExtractor(
+        ExtractionLimits(timeout_seconds=2, ocr=OcrOptions(page_seconds=0.05))
+    )
+    try:
+        with pytest.raises(ExtractionFailed, match="recognising a scanned page took over"):
+            hasty.extract(scan)
+    finally:
+        hasty.close()
+
+
+def test_a_scan_is_searchable_and_its_source_card_says_to_check_the_page(
+    services: Services,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    scan, _ = make_scan([CONTRACT_PAGES[0], LETTER], tmp_path)
+    shutil.copy(scan, drop / "clinic letter.pdf")
+    ocr_services = services  # built with the settings' default: recognition on
+    [result] = list(ocr_services.ingestor.ingest_paths([drop]))
+    assert result.outcome == Outcome.INGESTED, result.line()
+    assert result.pages == 2
+    [best] = services.retriever.search("ejection fraction on the echocardiogram", top_k=1)
+    assert best.page == 2 and "ejection fraction" in best.text
+    assert services.catalog.recognised_pages(best.document_id) == {1, 2}
+
+    add_accounts(services)
+    at = start(tmp_path, monkeypatch, database_url)
+    ask(at, "What was the ejection fraction on the echocardiogram?")
+    shown = [w.value for w in at.warning]
+    assert any("scanned page" in w and "check the page" in w for w in shown), (
+        shown,
+        [m.value for m in at.markdown][:12],
+    )
+    st.cache_resource.clear()
