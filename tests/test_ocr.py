@@ -106,3 +106,23 @@ def test_a_scan_is_searchable_and_its_source_card_says_to_check_the_page(
         [m.value for m in at.markdown][:12],
     )
     st.cache_resource.clear()
+
+
+def test_a_poster_sized_scan_is_drawn_small_enough_to_recognise(tmp_path: Path) -> None:
+    """A page 3 m wide is 35,000 pixels at 300 dpi; Tesseract refuses images over
+    32,767 a side, and the file failed "text recognition failed"."""
+    from fpdf import FPDF
+    from PIL import Image
+
+    pdf = FPDF(format=(3000, 3000))
+    pdf.set_font("Helvetica", size=400)
+    pdf.add_page()
+    pdf.multi_cell(0, 200, "Fire exit on floor three")
+    pdf.output(str(tmp_path / "poster.pdf"))
+    import pypdfium2 as pdfium
+
+    page = pdfium.PdfDocument(tmp_path / "poster.pdf")[0]
+    image: Image.Image = page.render(scale=0.5, grayscale=True).to_pil()
+    image.save(tmp_path / "poster scan.pdf", resolution=9)  # 3 m at 9 dpi: the image
+    [read] = extract(tmp_path / "poster scan.pdf", ocr=OcrOptions()).pages
+    assert "floor three" in read.text.lower()

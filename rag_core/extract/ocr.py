@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MIN_CHARS = 20
 DPI = 300
+MAX_SIDE = 10_000  # pixels
 _ROTATE = re.compile(rb"Rotate:\s*(\d+)")
 
 
@@ -79,7 +80,11 @@ def recognise_pages(
         for done, index in enumerate(wanted):
             if progress is not None:
                 progress(done, len(wanted))
-            image = document[index].render(scale=DPI / 72, grayscale=True).to_pil()
+            page = document[index]
+            # 300 dpi, or less for a poster: Tesseract refuses images over 32,767 pixels
+            # a side, and memory is limited.
+            scale = min(DPI / 72, MAX_SIDE / max(page.get_size()))
+            image = page.render(scale=scale, grayscale=True).to_pil()
             text = normalize_text(_read_image(program, image, options))
             if _visible(text) > _visible(pages[index].text):  # else the layer stays
                 pages[index] = replace(pages[index], text=text, recognised=True)
