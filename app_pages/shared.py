@@ -207,8 +207,8 @@ def library_status(services: Services) -> None:
         st.caption(waiting)
     for row in rows:
         if row.progress is not None:
-            done, total = row.progress
-            st.progress(done / max(total, 1), text=f"{row.title}: {done}/{total} passages")
+            done, total, unit = row.progress
+            st.progress(done / max(total, 1), text=f"{row.title}: {done}/{total} {unit}")
     failures = [row for row in rows if row.status == "failed"]
     if failures:
         with st.expander(f"Failed files ({len(failures)})"):

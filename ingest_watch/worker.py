@@ -43,13 +43,14 @@ class Worker:
         job = self.queue.claim(self.name)
         if job is None:
             return None
-        progress: dict[str, int | None] = {"done": None, "total": None}
+        progress: tuple[int, int, str] | None = None
 
         def renew() -> None:
-            self.queue.heartbeat(job, progress["done"], progress["total"])
+            self.queue.heartbeat(job, *(progress or (None, None, None)))
 
-        def report(done: int, total: int) -> None:
-            progress["done"], progress["total"] = done, total
+        def report(done: int, total: int, unit: str = "passages") -> None:
+            nonlocal progress
+            progress = (done, total, unit)
 
         try:
             with Heartbeat(renew, every=self.queue.params.lease_seconds / 3):

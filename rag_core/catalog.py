@@ -44,7 +44,8 @@ class DocumentRow:
     pages: int | None
     version: int | None
     updated_at: datetime
-    progress: tuple[int, int] | None = None  # chunks embedded, of total, while processing
+    # While processing: (done, of total, unit): passages embedded, scanned pages read.
+    progress: tuple[int, int, str] | None = None
     chunks: int | None = None  # passages in search (filled by `find`)
 
 
@@ -75,10 +76,12 @@ class FileSignature:
     sidecar_mtime_ns: int | None
 
 
-def _progress(running: tuple[int | None, int | None] | None) -> tuple[int, int] | None:
+def _progress(
+    running: tuple[int | None, int | None, str | None] | None,
+) -> tuple[int, int, str] | None:
     if running is None or running[1] is None:
         return None
-    return running[0] or 0, running[1]
+    return running[0] or 0, running[1], running[2] or "passages"
 
 
 def _present_files() -> sa.Select[tuple[object, ...]]:
@@ -166,11 +169,11 @@ class Catalog:
             total = session.scalar(sa.select(sa.func.count()).select_from(files).where(*conditions))
             rows = session.execute(select).all()
             running = {
-                row.path: (row.progress_done, row.progress_total)
+                row.path: (row.progress_done, row.progress_total, row.progress_unit)
                 for row in session.execute(
-                    sa.select(Job.path, Job.progress_done, Job.progress_total).where(
-                        Job.status == JobStatus.RUNNING
-                    )
+                    sa.select(
+                        Job.path, Job.progress_done, Job.progress_total, Job.progress_unit
+                    ).where(Job.status == JobStatus.RUNNING)
                 )
             }
             chunks: dict[int, int] = {}

@@ -24,7 +24,7 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -43,7 +43,14 @@ from rag_core.search.embedding import Embedder, passage_in_context
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]  # (chunks embedded, chunks in all)
+
+class Progress(Protocol):
+    """Told how far a file is: (passages embedded, of all), or before that, for a
+    scan, (scanned pages recognised, of all, "scanned pages")."""
+
+    def __call__(self, done: int, total: int, unit: str = "passages") -> None: ...
+
+
 _EMBED_SLICE = 64  # chunks embedded between progress reports
 # What ingestion stores from a file (extraction, cleaning, chunking, the text embedded).
 # Raised with every change to it, so evaluation databases are built again.
@@ -280,7 +287,7 @@ class Ingestor:
             if size > self.options.max_file_bytes:
                 limit_mb = self.options.max_file_bytes / 1_000_000
                 raise ExtractionFailed(f"file is larger than the {limit_mb:g} MB limit")
-            prepared = self._prepared(path, content_hash, pipeline)
+            prepared = self._prepared(path, content_hash, pipeline, progress)
             stages.update(prepared.stages)
             clock = time.perf_counter()
             vectors = self._embed(meta.title_for(path), prepared.chunks, progress)
@@ -340,10 +347,16 @@ class Ingestor:
             fail(document_id, reason)
             return IngestResult(path, Outcome.FAILED, reason, document_id)
 
-    def _prepare(self, path: Path) -> _Prepared:
+    def _prepare(self, path: Path, progress: Progress | None = None) -> _Prepared:
         """The file read (in the reader process) and cut into passages."""
         clock = time.perf_counter()
-        extracted = self.extractor.extract(path)
+        reading = None
+        if progress is not None:
+
+            def reading(done: int, total: int) -> None:
+                progress(done, total, "scanned pages")
+
+        extracted = self.extractor.extract(path, reading)
         read = time.perf_counter()
         chunks = chunk_pages(
             extracted.pages,
@@ -371,11 +384,17 @@ class Ingestor:
         except RagError as exc:
             return _Read(content_hash, exc)
 
-    def _prepared(self, path: Path, content_hash: str, pipeline: _Pipeline | None) -> _Prepared:
+    def _prepared(
+        self,
+        path: Path,
+        content_hash: str,
+        pipeline: _Pipeline | None,
+        progress: Progress | None = None,
+    ) -> _Prepared:
         """The file's passages: read ahead if they were, and of this same content."""
         read = pipeline.read.result() if pipeline and pipeline.read else None
         if read is None or read.content_hash != content_hash:
-            return self._prepare(path)
+            return self._prepare(path, progress)
         if isinstance(read.result, Exception):
             raise read.result
         return read.result

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -62,9 +63,10 @@ class IsolatedExtractor:
         self._files = 0
         self._lock = threading.Lock()
 
-    def extract(self, path: Path) -> Extracted:
+    def extract(self, path: Path, progress: Callable[[int, int], None] | None = None) -> Extracted:
         """Raises UnsupportedFile or ExtractionFailed, including for a time-out, a
-        memory overrun or a crash of the reader."""
+        memory overrun or a crash of the reader.  `progress(done, total)` hears of
+        each scanned page before it is recognised."""
         with self._lock:
             limits = self.limits
             deadline = time.monotonic() + limits.timeout_seconds
@@ -85,6 +87,8 @@ class IsolatedExtractor:
                     recognising = (int(payload[0]), int(payload[1]))
                     done, total = recognising
                     log.info("%s: recognising scanned page %d of %d", path, done + 1, total)
+                    if progress is not None:
+                        progress(done, total)
                     deadline = time.monotonic() + limits.ocr.page_seconds + _PAGE_SLACK
                     kind, payload = _receive(child.stdout, deadline)
             except TimeoutError:

@@ -47,7 +47,7 @@ def _in_seconds(seconds: float) -> sa.ColumnElement[datetime]:
 _CLAIM = sa.text("""
 UPDATE jobs SET status = 'running', locked_by = :worker, attempts = attempts + 1,
        lease_until = now() + make_interval(secs => :lease), updated_at = now(),
-       progress_done = NULL, progress_total = NULL
+       progress_done = NULL, progress_total = NULL, progress_unit = NULL
 WHERE id = (
     SELECT j.id FROM jobs j
     WHERE ((j.status = 'queued' AND j.run_after <= now())
@@ -104,8 +104,14 @@ class JobQueue:
             return None
         return ClaimedJob(row.id, Path(row.path), row.attempts, row.force, row.reindex)
 
-    def heartbeat(self, job: ClaimedJob, done: int | None = None, total: int | None = None) -> None:
-        """Renew the lease, and record progress (e.g. chunks embedded of total)."""
+    def heartbeat(
+        self,
+        job: ClaimedJob,
+        done: int | None = None,
+        total: int | None = None,
+        unit: str | None = None,
+    ) -> None:
+        """Renew the lease, and record progress (e.g. 128 of 300 passages embedded)."""
         with self.db.session() as session:
             session.execute(
                 sa.update(Job)
@@ -114,6 +120,7 @@ class JobQueue:
                     lease_until=_in_seconds(self.params.lease_seconds),
                     progress_done=done,
                     progress_total=total,
+                    progress_unit=unit,
                     updated_at=sa.func.now(),
                 )
             )

@@ -78,11 +78,12 @@ def test_heartbeat_keeps_the_lease_and_records_progress(db: Database) -> None:
     assert job is not None
     for done in (64, 128):
         time.sleep(0.4)
-        queue.heartbeat(job, done, 300)
+        queue.heartbeat(job, done, 300, "passages")
         assert queue.claim("other") is None
     with db.session() as session:
         row = session.get(Job, job.id)
-        assert row is not None and (row.progress_done, row.progress_total) == (128, 300)
+        assert row is not None
+        assert (row.progress_done, row.progress_total, row.progress_unit) == (128, 300, "passages")
 
 
 def test_a_path_is_not_worked_on_twice_at_once(db: Database) -> None:

@@ -161,7 +161,7 @@ def test_old_version_stays_searchable_until_the_new_one_is_committed(
     )
     seen_while_embedding: list[list[str]] = []
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int, unit: str = "passages") -> None:
         if done < total:  # the new version is half embedded
             seen_while_embedding.append(searchable_texts(services, "maximum dose of drug X"))
 

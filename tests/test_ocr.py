@@ -126,3 +126,18 @@ def test_a_poster_sized_scan_is_drawn_small_enough_to_recognise(tmp_path: Path) 
     image.save(tmp_path / "poster scan.pdf", resolution=9)  # 3 m at 9 dpi: the image
     [read] = extract(tmp_path / "poster scan.pdf", ocr=OcrOptions()).pages
     assert "floor three" in read.text.lower()
+
+
+def test_a_worker_reports_each_scanned_page_then_the_passages(
+    services: Services, tmp_path: Path
+) -> None:
+    scan, _ = make_scan([LETTER, LETTER], tmp_path)
+    heard: list[tuple[int, int, str]] = []
+
+    def progress(done: int, total: int, unit: str = "passages") -> None:
+        heard.append((done, total, unit))
+
+    result = services.ingestor.ingest_file(scan, progress=progress)
+    assert result.outcome == Outcome.INGESTED, result.line()
+    assert heard[:2] == [(0, 2, "scanned pages"), (1, 2, "scanned pages")]
+    assert heard[-1] == (result.chunks, result.chunks, "passages")
