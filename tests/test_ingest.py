@@ -1,5 +1,6 @@
 """Ingest on the real database and the real embedding model."""
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -123,13 +124,22 @@ def test_same_content_under_a_second_name_is_stored_once(
 
 
 class ChangesAfterReading(Ingestor):
-    """Rewrites b.pdf right after the reader has read it ahead of its turn."""
+    """Rewrites b.pdf right after the reader has read it ahead of its turn, while a.pdf
+    is being embedded (which waits for that, so b.pdf's turn sees the new file)."""
+
+    changed = threading.Event()
 
     def _read(self, path: Path) -> Any:
         read = super()._read(path)
         if path.name == "b.pdf":
             make_pdf(path, ["The new wording of the second report."])
+            self.changed.set()
         return read
+
+    def _embed(self, title: str, chunks: Any, progress: Any) -> Any:
+        if title == "a.pdf":
+            assert self.changed.wait(30)
+        return super()._embed(title, chunks, progress)
 
 
 def test_a_file_changed_after_it_was_read_ahead_is_stored_as_it_is_now(

@@ -141,3 +141,20 @@ def test_a_worker_reports_each_scanned_page_then_the_passages(
     assert result.outcome == Outcome.INGESTED, result.line()
     assert heard[:2] == [(0, 2, "scanned pages"), (1, 2, "scanned pages")]
     assert heard[-1] == (result.chunks, result.chunks, "passages")
+
+
+def test_pages_with_a_text_layer_are_not_recognised_even_when_cleaning_shortens_them(
+    tmp_path: Path,
+) -> None:
+    """Each page's first line recurs with the page's number, so cleaning takes it out
+    as a running header; the page still has its text layer: no recognition (all 300
+    pages of such a log were recognised, a minute and a half of work)."""
+    from tests.helpers import make_pdf
+
+    pages = [
+        f"Maintenance log entry {p}. Pump {p} was serviced and its seals replaced; "
+        f"flow measured {p * 3} litres a minute against {p * 3 + 1} expected."
+        for p in range(1, 6)
+    ]
+    read = extract(make_pdf(tmp_path / "log.pdf", pages), ocr=OcrOptions())
+    assert not any(page.recognised for page in read.pages)

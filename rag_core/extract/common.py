@@ -29,6 +29,9 @@ class Page:
     number: int | None
     text: str
     headings: tuple[Heading, ...] = ()
+    # Its text layer is empty or broken glyphs (judged before cleaning, which may take
+    # out a short page's recurring lines): `ocr` reads its image.
+    scanned: bool = False
     recognised: bool = False  # text read from the page's image (OCR): to be checked
 
 

@@ -22,9 +22,13 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag_core.errors import ExtractionFailed
 from rag_core.extract.common import Extracted, normalize_text
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +67,7 @@ def recognise_pages(
 ) -> Extracted:
     """`extracted` with the text of its pages that have none recognised from their
     images.  Without Tesseract, unchanged."""
-    wanted = [i for i, page in enumerate(extracted.pages) if needs_recognising(page.text)]
+    wanted = [i for i, page in enumerate(extracted.pages) if page.scanned]
     program = tesseract()
     if not wanted:
         return extracted
@@ -93,19 +97,20 @@ def recognise_pages(
     return replace(extracted, pages=pages)
 
 
-def _read_image(program: str, image: object, options: OcrOptions) -> str:
+def _read_image(program: str, image: Image.Image, options: OcrOptions) -> str:
     """The image's text, after turning it upright."""
-    png = io.BytesIO()
-    image.save(png, format="PNG")  # type: ignore[attr-defined]
-    data = png.getvalue()
+    data = _png(image)
     angle = _orientation(program, data, options)
     if angle:
-        turned = image.rotate(-angle, expand=True, fillcolor=255)  # type: ignore[attr-defined]
-        png = io.BytesIO()
-        turned.save(png, format="PNG")
-        data = png.getvalue()
+        data = _png(image.rotate(-angle, expand=True, fillcolor=255))
     out = _run(program, data, ["-l", options.languages, "--psm", "3"], options)
     return out.decode("utf-8", errors="replace")
+
+
+def _png(image: Image.Image) -> bytes:
+    data = io.BytesIO()
+    image.save(data, format="PNG")
+    return data.getvalue()
 
 
 def _orientation(program: str, png: bytes, options: OcrOptions) -> int:

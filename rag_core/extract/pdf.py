@@ -8,6 +8,7 @@ from pathlib import Path
 from rag_core.cleaning import clean_pdf_page, drop_running_lines, vocabulary
 from rag_core.errors import ExtractionFailed
 from rag_core.extract.common import Extracted, Page, normalize_text
+from rag_core.extract.ocr import needs_recognising
 from rag_core.pdftext import read_pdf
 from rag_core.structure import outline_headings, typeset_headings
 
@@ -27,7 +28,9 @@ def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
     else:
         headings = typeset_headings(pdf.lines, texts)
     pages = [
-        Page(number, text, tuple(found))
-        for number, (text, found) in enumerate(zip(texts, headings, strict=True), start=1)
+        Page(number, text, tuple(found), scanned=needs_recognising(raw))
+        for number, (raw, text, found) in enumerate(
+            zip(normalized, texts, headings, strict=True), start=1
+        )
     ]
     return Extracted(pages, pdf.title, "pdf")  # pages without text: see extract.ocr
