@@ -135,7 +135,7 @@ def render_card(
             st.caption(f"Section: {escape(hit.section)}")
         st.caption(f"Relevance {hit.score:.2f} · {status} · `{hit.source}`")
         if hit.page in services.catalog.recognised_pages(hit.document_id):
-            st.warning(RECOGNISED_NOTE, icon="🔎")
+            st.warning(RECOGNISED_NOTE, icon=":material/document_scanner:")
         if evidence:
             st.markdown(with_evidence(hit.text, evidence))
         else:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from rag_core.answers.context import build_passages
 from rag_core.db import Chunk
 from rag_core.errors import ExtractionFailed, UnsupportedFile
 from rag_core.extract import SUPPORTED_SUFFIXES, extract, storable
@@ -55,6 +56,7 @@ def test_powerpoint_is_one_unit_a_slide_with_its_notes(tmp_path: Path) -> None:
     assert "Travel spending fell by 12 percent." in first
     assert "Two nurses join the night shift" in second
     assert "Notes: Mention the agency contract ends in June." in second
+    assert second.count("Staffing") == 1  # the title once, as the slide's heading
     assert "Night nurse | 38" in second
 
 
@@ -223,6 +225,10 @@ def test_each_format_is_ingested_searched_and_cited_by_its_unit(
     for question, unit in expected.items():
         [best] = services.retriever.search(question, top_k=1)
         assert unit in best.section, (question, best.section, best.text)
+    # The passage quoted to the model (widened by its neighbours) stays on its slide.
+    [staffing] = services.retriever.search("Who joins the night shift in March?", top_k=1)
+    [passage] = build_passages(services.db, [staffing], neighbours=1)
+    assert "night shift" in passage.text and "Quarterly budget" not in passage.text
     with services.db.session() as session:
         assert session.scalar(sa.select(sa.func.count(Chunk.id))) > 5
 

@@ -3,7 +3,9 @@
 Several hits from one page become one passage, and each passage can be widened by
 its neighbouring chunks on the same page (a clause's heading, the sentence before a
 table), so the model reads text as it stands in the document rather than cut-outs
-that repeat each other.  A passage never crosses a page: its citation names one.
+that repeat each other.  A passage never crosses a page: its citation names one; on a
+text without pages, it never crosses a section (a slide, a sheet's rows, a heading's
+part of a Word file), which is what its citation names there.
 Chunks overlap by a few tokens; the overlap is written once.  The prompt budget is
 `prompting.build_prompt`'s business: passages come here in rank order and it keeps
 as many as fit.
@@ -27,6 +29,7 @@ class ChunkText:
     text: str
     page_start: int | None
     page_end: int | None
+    section: str = ""
 
 
 @dataclass
@@ -82,7 +85,11 @@ def build_passages(db: Database, hits: Sequence[Hit], neighbours: int) -> list[H
             (i, chunk)
             for i in span.indexes(neighbours)
             if (chunk := chunks.get((span.document_id, i))) is not None
-            and (span.page is None or chunk.page_start == chunk.page_end == span.page)
+            and (
+                chunk.page_start == chunk.page_end == span.page
+                if span.page is not None
+                else chunk.section == span.hits[0].section
+            )
         ]
         best = span.hits[0]
         if not parts:  # replaced by a new version since it was found: quote the hit
@@ -102,7 +109,7 @@ def build_passages(db: Database, hits: Sequence[Hit], neighbours: int) -> list[H
 
 def _chunk_texts(db: Database, wanted: list[tuple[int, int]]) -> dict[tuple[int, int], ChunkText]:
     statement = sa.text("""
-        SELECT c.document_id, c.chunk_index, c.text, c.page_start, c.page_end
+        SELECT c.document_id, c.chunk_index, c.text, c.page_start, c.page_end, c.section
         FROM chunks c
         JOIN unnest(CAST(:documents AS bigint[]), CAST(:indexes AS integer[])) AS w(d, i)
           ON c.document_id = w.d AND c.chunk_index = w.i
@@ -113,7 +120,9 @@ def _chunk_texts(db: Database, wanted: list[tuple[int, int]]) -> dict[tuple[int,
             {"documents": [d for d, _ in wanted], "indexes": [i for _, i in wanted]},
         ).all()
     return {
-        (row.document_id, row.chunk_index): ChunkText(row.text, row.page_start, row.page_end)
+        (row.document_id, row.chunk_index): ChunkText(
+            row.text, row.page_start, row.page_end, row.section or ""
+        )
         for row in rows
     }
 

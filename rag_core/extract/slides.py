@@ -29,8 +29,8 @@ def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
         text = TextBuilder()
         text.heading(0, f"Slide {number}: {title}" if title else f"Slide {number}")
         for shape in slide.shapes:
-            if shape is title_shape:
-                continue
+            if title_shape is not None and shape.shape_id == title_shape.shape_id:
+                continue  # (python-pptx makes a new object on each access: not `is`)
             for piece in _shape_text(shape):
                 text.add(piece)
         if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
