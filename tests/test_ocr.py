@@ -45,6 +45,7 @@ def test_the_rule_for_pages_that_need_recognising() -> None:
     assert needs_recognising("  12 \n")  # a page number alone
     assert needs_recognising("�� ��� ����� ���� ���� ���� ���")  # broken glyphs
     assert not needs_recognising("Revenue 2024 2023\n1,204 1,100")  # figures are text
+    assert not needs_recognising("Item 1. Business" + "." * 80 + " 4")  # a contents line
     assert not needs_recognising(LETTER)
 
 

@@ -2,13 +2,15 @@
 Tesseract, here on this machine.
 
 A page needs recognising when its text layer holds fewer than MIN_CHARS characters
-other than spaces, or when under half of them are letters or digits (a layer of
-broken glyphs).  Each such page is rendered by PDFium at 300 dpi in greys, turned
-upright by Tesseract's orientation model (90, 180, 270 degrees), and read in the
-languages asked for.  Tesseract runs as its own program (Debian's `tesseract-ocr`,
-installed by `make run`), one page at a time with one thread, inside the reader
-process's limits; a page it cannot finish in `page_seconds` is given up.  The pages
-recognised are marked, so a citation of one says to check the page.
+other than spaces, or when a third of them are broken glyphs (replacement characters,
+private-use code points: a font that maps its glyphs to nothing).  Dot leaders,
+figures and symbols are text: a table of contents is not a scan.  Each such page is
+rendered by PDFium at 300 dpi in greys, turned upright by Tesseract's orientation
+model (90, 180, 270 degrees), and read in the languages asked for.  Tesseract runs as
+its own program (Debian's `tesseract-ocr`, installed by `make run`), one page at a
+time with one thread, inside the reader process's limits; a page it cannot finish in
+`page_seconds` is given up.  The pages recognised are marked, so a citation of one
+says to check the page.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ MIN_CHARS = 20
 DPI = 300
 MAX_SIDE = 10_000  # pixels
 _ROTATE = re.compile(rb"Rotate:\s*(\d+)")
+# What a text layer holds where its font maps glyphs to no character: the replacement
+# character, private-use code points, control characters.
+_BROKEN = re.compile(r"[\ufffd\ue000-\uf8ff\x00-\x08\x0e-\x1f]")
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,10 @@ def _visible(text: str) -> int:
 
 
 def needs_recognising(text: str) -> bool:
-    visible = [c for c in text if not c.isspace()]
-    if len(visible) < MIN_CHARS:
+    visible = len(text) - sum(map(str.isspace, text))
+    if visible < MIN_CHARS:
         return True
-    return sum(c.isalnum() for c in visible) * 2 < len(visible)
+    return len(_BROKEN.findall(text)) * 3 > visible
 
 
 def tesseract() -> str | None:
