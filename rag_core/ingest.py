@@ -54,7 +54,7 @@ class Progress(Protocol):
 _EMBED_SLICE = 64  # chunks embedded between progress reports
 # What ingestion stores from a file (extraction, cleaning, chunking, the text embedded).
 # Raised with every change to it, so evaluation databases are built again.
-PIPELINE_VERSION = 4
+PIPELINE_VERSION = 5  # 5: pages without text recognised (OCR); unstorable characters out
 _T = TypeVar("_T")
 
 

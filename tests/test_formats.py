@@ -171,7 +171,7 @@ def test_a_spreadsheet_with_too_many_rows_fails_with_the_limit(tmp_path: Path) -
 def test_characters_the_database_refuses_are_taken_out() -> None:
     assert storable("dose\x00 5 mg\x07") == "dose 5 mg"
     assert storable("half \ud83d pair") == "half \ufffd pair"
-    assert storable("tab\tand\nnewline") == "tab\tand\nnewline"
+    assert storable("tab\tand\nnewline\x0cpage") == "tab\tand\nnewline\x0cpage"
 
 
 def test_nul_characters_in_any_format_do_not_fail_the_file(

@@ -49,8 +49,9 @@ class Extracted:
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
 # What PostgreSQL's text refuses (NUL, SQLSTATE 22P05), what UTF-8 cannot encode (lone
-# surrogates), and control characters that are never text.
-_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff]")
+# surrogates), and control characters that are never text (tabs, line and page breaks
+# stay: normalising turns them into spaces and new lines).
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def storable(text: str) -> str:
