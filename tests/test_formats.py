@@ -17,7 +17,7 @@ from rag_core.extract import SUPPORTED_SUFFIXES, extract, storable
 from rag_core.ingest import Outcome
 from rag_core.library import LibraryActionRefused
 from rag_core.services import Services
-from tests.helpers import make_pdf
+from tests.helpers import CONTRACT_PAGES, make_pdf
 from tests.office_files import (
     make_docx,
     make_eml,
@@ -100,14 +100,29 @@ def test_html_keeps_the_main_text_and_drops_scripts_and_navigation(tmp_path: Pat
 
 def test_email_has_its_headers_body_and_forwarded_message(tmp_path: Path) -> None:
     extracted = extract(make_eml(tmp_path / "order.eml"))
-    [page] = extracted.pages
+    page, attachment = extracted.pages
     assert extracted.title == "Insulin order for ward 4"
     assert "From: Dr Ana Silva <ana@clinic.example>" in page.text
     assert "Date: Mon, 02 Nov 2026 09:15:00 +0000" in page.text
     assert "Please order 20 insulin pens" in page.text
     assert "We hold 40 pens of insulin glargine" in page.text  # the forwarded message
     assert [h.title for h in page.headings] == ["Forwarded message: Stock of insulin"]
-    assert "Attachments: order.pdf" in page.text  # named, not read
+    assert "Attachments: order.pdf" in page.text
+    # Not really a PDF: said so, and the message is read all the same.
+    assert attachment.text == "Attachment order.pdf could not be read: damaged or unreadable PDF"
+
+
+def test_email_attachments_are_read_with_the_message_and_cited_by_their_page(
+    services: Services, tmp_path: Path
+) -> None:
+    contract = make_pdf(tmp_path / "contract.pdf", CONTRACT_PAGES).read_bytes()
+    mail = make_eml(tmp_path / "signed contract.eml", attachment=contract)
+    [result] = list(services.ingestor.ingest_paths([mail]))
+    assert result.outcome == Outcome.INGESTED, result.line()
+    [best] = services.retriever.search("How many days of notice to terminate?", top_k=1)
+    assert best.document_id == result.document_id
+    assert best.section.startswith("Attachment order.pdf, page 2"), best.section
+    assert "ninety (90) days" in best.text
 
 
 def test_a_file_is_read_as_what_its_content_is(tmp_path: Path) -> None:
