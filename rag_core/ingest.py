@@ -420,9 +420,9 @@ class Ingestor:
     ) -> IngestResult:
         """No space left to store the file: it fails with that reason (in a small
         write that usually still fits), to be tried again later."""
-        wait = self.options.disk_full_retry_seconds
+        delay = self.options.disk_full_retry_seconds
         reason = (
-            f"disk full: no space left to store it; tried again every {wait:g} s until there is"
+            f"disk full: no space left to store it; tried again every {delay:g} s until there is"
         )
         log.warning("%s: %s", path, reason)
         try:
@@ -432,7 +432,7 @@ class Ingestor:
         except DatabaseUnavailable:  # the server stopped on the full disk
             self._abandoned.add(document_id)
             raise
-        return IngestResult(path, Outcome.FAILED, reason, document_id, retry_after=wait)
+        return IngestResult(path, Outcome.FAILED, reason, document_id, retry_after=delay)
 
     def retire(self, path: Path) -> IngestResult:
         """The file at `path` is gone: mark the path absent and hide a document that

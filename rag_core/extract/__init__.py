@@ -21,7 +21,6 @@ from rag_core.extract import mail, pdf, sheets, slides, text, web, word
 from rag_core.extract.common import (
     Extracted,
     Page,
-    normalize_text,
     storable,
     storable_extract,
     title_from_name,
@@ -35,7 +34,6 @@ __all__ = [
     "Page",
     "extract",
     "is_supported",
-    "normalize_text",
     "storable",
 ]
 

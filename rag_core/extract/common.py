@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rag_core.cleaning import normalise_unicode
 from rag_core.errors import ExtractionFailed
+from rag_core.pdftext import too_many_chars
 from rag_core.structure import Heading, tidy_title
 
 # An Office file (a zip) may unpack to at most this much, and no part of it may be
@@ -80,6 +82,24 @@ def storable_extract(extracted: Extracted) -> Extracted:
         for page in extracted.pages
     ]
     return replace(extracted, pages=pages, title=storable(extracted.title).strip())
+
+
+def table_row(cells: Iterable[str]) -> str:
+    """A table's row as "cell | cell | cell": spacing collapsed, empty cells left out,
+    a merged cell (repeated in each column it spans) once."""
+    kept: list[str] = []
+    for cell in cells:
+        value = " ".join(cell.split())
+        if value and (not kept or kept[-1] != value):
+            kept.append(value)
+    return " | ".join(kept)
+
+
+def refuse_larger_than(path: Path, max_chars: int) -> None:
+    """A text file (or message) whose bytes could not hold fewer than `max_chars`
+    characters is refused before it is read: no encoding takes over 4 bytes a char."""
+    if path.stat().st_size > max_chars * 4:
+        raise ExtractionFailed(too_many_chars(max_chars))
 
 
 def title_from_name(path: Path) -> str:

@@ -15,7 +15,7 @@ from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 
 from rag_core.errors import ExtractionFailed, RagError
-from rag_core.extract.common import Extracted, Page, TextBuilder
+from rag_core.extract.common import Extracted, Page, TextBuilder, refuse_larger_than
 from rag_core.extract.web import html_page
 from rag_core.pdftext import too_many_chars
 from rag_core.structure import Heading
@@ -25,8 +25,7 @@ MAX_NESTING = 5  # forwarded messages inside forwarded messages, read this deep
 
 
 def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
-    if path.stat().st_size > max_chars * 4:
-        raise ExtractionFailed(too_many_chars(max_chars))
+    refuse_larger_than(path, max_chars)
     with path.open("rb") as handle:
         message = email.message_from_binary_file(handle, policy=email.policy.default)
     if not isinstance(message, EmailMessage) or not message.keys():

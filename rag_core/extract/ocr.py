@@ -54,7 +54,7 @@ def _visible(text: str) -> int:
 
 
 def needs_recognising(text: str) -> bool:
-    visible = len(text) - sum(map(str.isspace, text))
+    visible = _visible(text)
     if visible < MIN_CHARS:
         return True
     return len(_BROKEN.findall(text)) * 3 > visible

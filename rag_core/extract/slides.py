@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_core.errors import ExtractionFailed
-from rag_core.extract.common import Extracted, Page, TextBuilder, check_package
+from rag_core.extract.common import Extracted, Page, TextBuilder, check_package, table_row
 from rag_core.pdftext import too_many_chars
 
 
@@ -48,8 +48,8 @@ def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
 def _shape_text(shape: Any) -> list[str]:
     if shape.has_text_frame:
         return [shape.text_frame.text]
-    if getattr(shape, "has_table", False) and shape.has_table:
-        return [" | ".join(c.text.strip() for c in row.cells) for row in shape.table.rows]
+    if getattr(shape, "has_table", False):
+        return [table_row(cell.text for cell in row.cells) for row in shape.table.rows]
     if shape.shape_type == 6:  # a group: its shapes, in order
         return [piece for inner in shape.shapes for piece in _shape_text(inner)]
     return []

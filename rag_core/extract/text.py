@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag_core.errors import ExtractionFailed
-from rag_core.extract.common import Extracted, Page, normalize_text
+from rag_core.extract.common import Extracted, Page, normalize_text, refuse_larger_than
 from rag_core.pdftext import too_many_chars
 
 _TEXT_BYTES = bytes(b for b in range(256) if (b >= 0x20 and b != 0x7F) or b in b"\t\n\r\f")
@@ -20,8 +20,7 @@ def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
 
 def read_text(path: Path, max_chars: int) -> str:
     """The file decoded; refused when it is binary or longer than `max_chars`."""
-    if path.stat().st_size > max_chars * 4:  # no encoding takes more than 4 bytes a char
-        raise ExtractionFailed(too_many_chars(max_chars))
+    refuse_larger_than(path, max_chars)
     text = decode(path.read_bytes())
     if len(text) > max_chars:
         raise ExtractionFailed(too_many_chars(max_chars))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rag_core.errors import ExtractionFailed
-from rag_core.extract.common import Extracted, TextBuilder, check_package
+from rag_core.extract.common import Extracted, TextBuilder, check_package, table_row
 from rag_core.pdftext import too_many_chars
 
 _HEADING_STYLE = re.compile(r"heading (\d)", re.IGNORECASE)
@@ -52,14 +52,4 @@ def _heading_level(paragraph: Any) -> int | None:
 
 
 def _rows(table: Any) -> list[str]:
-    """Each row as "cell | cell | cell", a merged cell once."""
-    rows = []
-    for row in table.rows:
-        cells: list[str] = []
-        for cell in row.cells:
-            value = " ".join(cell.text.split())
-            if value and (not cells or cells[-1] != value):
-                cells.append(value)
-        if cells:
-            rows.append(" | ".join(cells))
-    return rows
+    return [table_row(cell.text for cell in row.cells) for row in table.rows]
