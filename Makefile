@@ -35,7 +35,8 @@ models: setup
 ocr:
 	bash scripts/ensure_ocr.sh
 
-run: models ocr
+run: models
+	bash scripts/ensure_ocr.sh --optional
 	@mkdir -p drop
 	bash scripts/run.sh
 
