@@ -26,9 +26,17 @@ class FolderMeta:
     metadata: dict[str, Any] = field(default_factory=dict)
     sidecar_mtime_ns: int | None = None
 
-    def title_for(self, path: Path) -> str:
-        """The document's title: the sidecar's, else the file's name."""
-        return self.title or path.name
+    def title_for(self, path: Path, own: str = "") -> str:
+        """The document's title: the sidecar's, else the one the file carries (`own`,
+        see `extract.common.usable_title`), else the file's name."""
+        return self.title or own or path.name
+
+
+def indexed_title(title: str, path: Path) -> str:
+    """What a document's passages are embedded and found under: its title and, when
+    that is not the file's name, the name too.  People name files by what they look
+    for: "ADOBE_2015_10K.pdf" carries "ADBE 10K FY15" as its own title."""
+    return title if title == path.name else f"{title} · {path.name}"
 
 
 def sidecar_path(path: Path) -> Path:

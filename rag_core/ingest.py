@@ -36,7 +36,7 @@ from rag_core.db.bulk import ChunkRow, copy_chunks
 from rag_core.db.textsearch import searchable_title
 from rag_core.errors import DatabaseUnavailable, DiskFull, ExtractionFailed, RagError
 from rag_core.extract import Extracted, is_supported
-from rag_core.folders import FolderMeta, folder_meta, is_sidecar
+from rag_core.folders import FolderMeta, folder_meta, indexed_title, is_sidecar
 from rag_core.heartbeat import Heartbeat
 from rag_core.isolation import ExtractionLimits, IsolatedExtractor
 from rag_core.search.embedding import Embedder, passage_in_context
@@ -54,7 +54,7 @@ class Progress(Protocol):
 _EMBED_SLICE = 64  # chunks embedded between progress reports
 # What ingestion stores from a file (extraction, cleaning, chunking, the text embedded).
 # Raised with every change to it, so evaluation databases are built again.
-PIPELINE_VERSION = 5  # 5: pages without text recognised (OCR); unstorable characters out
+PIPELINE_VERSION = 6  # 6: the title a file carries, with its name (5: OCR, storable text)
 _T = TypeVar("_T")
 
 
@@ -290,7 +290,8 @@ class Ingestor:
             prepared = self._prepared(path, content_hash, pipeline, progress)
             stages.update(prepared.stages)
             clock = time.perf_counter()
-            vectors = self._embed(meta.title_for(path), prepared.chunks, progress)
+            title = meta.title_for(path, prepared.extracted.title)
+            vectors = self._embed(indexed_title(title, path), prepared.chunks, progress)
             stages["embed"] = time.perf_counter() - clock
             return prepared, vectors
 
@@ -583,7 +584,8 @@ class Ingestor:
             document = session.get(Document, document_id, with_for_update=True)
             assert document is not None
             session.execute(sa.delete(Chunk).where(Chunk.document_id == document_id))
-            heading = searchable_title(document.title)
+            document.title = meta.title_for(path, extracted.title)
+            heading = searchable_title(indexed_title(document.title, path))
             self._write_chunks(
                 session,
                 (
@@ -606,8 +608,11 @@ class Ingestor:
             document.page_count = extracted.page_count
             document.ingest_seconds = time.perf_counter() - started
             document.document_type = meta.document_type or extracted.document_type
-            if extracted.document_type == "pdf" and extracted.title:
-                document.metadata_ = {**document.metadata_, "pdf_title": extracted.title}
+            own_title = {"file_title": extracted.title} if extracted.title else {}
+            document.metadata_ = {
+                **{k: v for k, v in document.metadata_.items() if k != "file_title"},
+                **own_title,
+            }
             recognised = [p.number for p in extracted.pages if p.recognised]
             if recognised:
                 document.metadata_ = {**document.metadata_, "recognised_pages": recognised}
@@ -705,16 +710,15 @@ def _apply_meta(document: Document, meta: FolderMeta, path: Path) -> None:
     """Folder and sidecar metadata, applied without re-embedding.  The path placed most
     recently speaks for the document: moving a file into drop/contracts/ makes it a
     contract, renaming it renames the document."""
-    title = meta.title_for(path)
-    if title != document.title:
-        document.title = title
-        session = object_session(document)
-        assert session is not None
-        session.execute(
-            sa.update(Chunk)
-            .where(Chunk.document_id == document.id)
-            .values(heading=searchable_title(title))
-        )
+    document.title = meta.title_for(path, document.metadata_.get("file_title", ""))
+    heading = searchable_title(indexed_title(document.title, path))
+    session = object_session(document)
+    assert session is not None
+    session.execute(
+        sa.update(Chunk)
+        .where(Chunk.document_id == document.id, Chunk.heading != heading)
+        .values(heading=heading)
+    )
     if meta.document_type:
         document.document_type = meta.document_type
     if meta.sidecar_mtime_ns is not None:

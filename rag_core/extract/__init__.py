@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from rag_core.errors import ExtractionFailed, UnsupportedFile
@@ -23,7 +24,7 @@ from rag_core.extract.common import (
     Page,
     storable,
     storable_extract,
-    title_from_name,
+    usable_title,
 )
 from rag_core.extract.ocr import OcrOptions, recognise_pages, tesseract
 
@@ -104,9 +105,7 @@ def extract(
         if ocr is None or tesseract() is None:
             raise ExtractionFailed("no extractable text — scanned PDF?")
         raise ExtractionFailed("no text, even recognised from the page images (blank pages?)")
-    return Extracted(
-        extracted.pages, extracted.title or title_from_name(path), extracted.document_type
-    )
+    return replace(extracted, title=usable_title(extracted.title))
 
 
 def _format_by_content(path: Path) -> str | None:

@@ -40,7 +40,9 @@ class Page:
 @dataclass(frozen=True)
 class Extracted:
     pages: list[Page]
-    title: str  # from the file itself (PDF metadata, core properties, subject), or ""
+    # From the file itself (PDF metadata, core properties, first heading, subject) when
+    # `usable_title`; else "" and the document is called by its file's name.
+    title: str
     document_type: str  # "pdf", "text", "markdown", "docx", "pptx", "xlsx", "csv", ...
 
     @property
@@ -102,8 +104,67 @@ def refuse_larger_than(path: Path, max_chars: int) -> None:
         raise ExtractionFailed(too_many_chars(max_chars))
 
 
-def title_from_name(path: Path) -> str:
-    return path.stem.replace("_", " ").replace("-", " ").strip() or path.name
+# The words writers put in a file's title when nobody gave it one ("Untitled1",
+# "New Microsoft Word Document", "Scanned document 3").
+_PLACEHOLDER_WORDS = frozenset(
+    [
+        "untitled",
+        "no",
+        "title",
+        "document",
+        "doc",
+        "new",
+        "microsoft",
+        "word",
+        "excel",
+        "powerpoint",
+        "presentation",
+        "slide",
+        "book",
+        "workbook",
+        "sheet",
+        "spreadsheet",
+        "scan",
+        "scanned",
+        "image",
+        "img",
+        "pdf",
+        "print",
+        "unknown",
+        "draft",
+        "final",
+        "template",
+        "default",
+        "page",
+        "file",
+        "copy",
+        "of",
+    ]
+)
+_APPLICATION_PREFIX = re.compile(r"^microsoft (word|excel|powerpoint) - ", re.IGNORECASE)
+_FILE_NAME = re.compile(r"\.(docx?|xlsx?|pptx?|pdf|txt|rtf|odt|html?)$", re.IGNORECASE)
+MAX_TITLE_CHARS = 200
+
+
+def usable_title(title: str) -> str:
+    """The title a file carries, when a person would take it for one; else "".
+
+    Real files carry placeholders ("Document", "Untitled1"), the application and
+    file name ("Microsoft Word - draft3.docx") or a filing number
+    ("0001018724-20-000004": most SEC filings): the file's name says more."""
+    title = " ".join(title.split())
+    if _APPLICATION_PREFIX.match(title) or _FILE_NAME.search(title):
+        return ""
+    visible = [c for c in title if not c.isspace()]
+    letters = sum(c.isalpha() for c in visible)
+    if (
+        letters < 3
+        or letters * 2 < len(visible)
+        or len(title) > MAX_TITLE_CHARS
+        or set(re.findall(r"[^\W\d_]+", title.lower())) <= _PLACEHOLDER_WORDS
+    ):
+        return ""
+    return title
 
 
 def check_package(path: Path) -> None:

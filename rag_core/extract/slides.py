@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from rag_core.errors import ExtractionFailed
-from rag_core.extract.common import Extracted, Page, TextBuilder, check_package, table_row
+from rag_core.extract.common import (
+    Extracted,
+    Page,
+    TextBuilder,
+    check_package,
+    table_row,
+    usable_title,
+)
 from rag_core.pdftext import too_many_chars
 
 
@@ -22,10 +29,12 @@ def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
     if len(deck.slides) > max_pages:
         raise ExtractionFailed(f"more than {max_pages:,} slides (the limit)")
     pages: list[Page] = []
+    titles: list[str] = []
     chars = 0
     for number, slide in enumerate(deck.slides, start=1):
         title_shape = slide.shapes.title
         title = " ".join(title_shape.text_frame.text.split()) if title_shape is not None else ""
+        titles.append(title)
         text = TextBuilder()
         text.heading(0, f"Slide {number}: {title}" if title else f"Slide {number}")
         for shape in slide.shapes:
@@ -41,8 +50,9 @@ def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
         if chars > max_chars:
             raise ExtractionFailed(too_many_chars(max_chars))
         pages.append(text.page())
-    core_title = (deck.core_properties.title or "").strip()
-    return Extracted(pages, core_title, "pptx")
+    # The deck's title: its properties', else its first slide's (the title slide).
+    own = usable_title(deck.core_properties.title or "") or (titles[0] if titles else "")
+    return Extracted(pages, own, "pptx")
 
 
 def _shape_text(shape: Any) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rag_core.extract.common import Extracted, Page, normalize_text
+from rag_core.extract.common import Extracted, Page, normalize_text, usable_title
 from rag_core.extract.text import read_text
 from rag_core.structure import Heading, tidy_title
 
@@ -54,4 +54,4 @@ def html_page(markup: str) -> tuple[Page, str]:
             headings.append(Heading(where, level, heading))
             at = where + len(heading)
     first_heading = headings[0].title if headings else ""
-    return Page(None, text, tuple(headings)), title or first_heading
+    return Page(None, text, tuple(headings)), usable_title(title) or first_heading

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from rag_core.errors import ExtractionFailed
-from rag_core.extract.common import Extracted, TextBuilder, check_package, table_row
+from rag_core.extract.common import (
+    Extracted,
+    TextBuilder,
+    check_package,
+    table_row,
+    usable_title,
+)
 from rag_core.pdftext import too_many_chars
 
 _HEADING_STYLE = re.compile(r"heading (\d)", re.IGNORECASE)
@@ -39,7 +45,7 @@ def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
                 first_heading = first_heading or block.text.strip()
         if text.chars > max_chars:
             raise ExtractionFailed(too_many_chars(max_chars))
-    title = (document.core_properties.title or "").strip() or first_heading
+    title = usable_title(document.core_properties.title or "") or first_heading
     return Extracted([text.page()], title, "docx")
 
 
