@@ -107,39 +107,12 @@ def refuse_larger_than(path: Path, max_chars: int) -> None:
 # The words writers put in a file's title when nobody gave it one ("Untitled1",
 # "New Microsoft Word Document", "Scanned document 3").
 _PLACEHOLDER_WORDS = frozenset(
-    [
-        "untitled",
-        "no",
-        "title",
-        "document",
-        "doc",
-        "new",
-        "microsoft",
-        "word",
-        "excel",
-        "powerpoint",
-        "presentation",
-        "slide",
-        "book",
-        "workbook",
-        "sheet",
-        "spreadsheet",
-        "scan",
-        "scanned",
-        "image",
-        "img",
-        "pdf",
-        "print",
-        "unknown",
-        "draft",
-        "final",
-        "template",
-        "default",
-        "page",
-        "file",
-        "copy",
-        "of",
-    ]
+    re.findall(
+        r"\w+",
+        "untitled no title document doc new microsoft word excel powerpoint presentation "
+        "slide book workbook sheet spreadsheet scan scanned image img pdf print unknown "
+        "draft final template default page file copy of",
+    )
 )
 _APPLICATION_PREFIX = re.compile(r"^microsoft (word|excel|powerpoint) - ", re.IGNORECASE)
 _FILE_NAME = re.compile(r"\.(docx?|xlsx?|pptx?|pdf|txt|rtf|odt|html?)$", re.IGNORECASE)
