@@ -144,7 +144,9 @@ def build_services(
                 memory_mb=settings.extract_memory_mb,
                 max_pages=settings.max_pages,
                 max_chars=settings.max_chars,
-                ocr=OcrOptions(settings.ocr_languages, settings.ocr_page_seconds)
+                ocr=OcrOptions(
+                    settings.ocr_languages, settings.ocr_page_seconds, settings.ocr_workers
+                )
                 if settings.ocr
                 else None,
             ),

@@ -271,6 +271,12 @@ class Settings(BaseSettings):
     ocr_page_seconds: float = Field(
         default=60.0, gt=0, description="Recognising one scanned page is given up after this."
     )
+    ocr_workers: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Scanned pages read at once: a Tesseract process each, using a core each.",
+    )
 
     # --- job queue -------------------------------------------------------------------
     job_lease_seconds: float = Field(

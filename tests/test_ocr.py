@@ -40,6 +40,23 @@ def test_scanned_pages_are_recognised_within_two_percent(tmp_path: Path, turn: s
     assert character_error_rate(reference, page.text) <= 0.02, page.text
 
 
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_pages_read_at_once_keep_their_order_and_report_each_page(
+    tmp_path: Path, workers: int
+) -> None:
+    texts = [f"Page {word} of the scanned referral letter. " * 8 for word in "ABCDE"]
+    scan, references = make_scan(texts, tmp_path)
+    heard: list[tuple[int, int]] = []
+    pages = extract(
+        scan,
+        ocr=OcrOptions(workers=workers),
+        progress=lambda done, total: heard.append((done, total)),
+    ).pages
+    for page, reference in zip(pages, references, strict=True):
+        assert character_error_rate(reference, page.text) <= 0.02, (reference, page.text)
+    assert heard == [(n, 5) for n in range(6)]
+
+
 def test_the_rule_for_pages_that_need_recognising() -> None:
     assert needs_recognising("")
     assert needs_recognising("  12 \n")  # a page number alone

@@ -7,10 +7,10 @@ private-use code points: a font that maps its glyphs to nothing).  Dot leaders,
 figures and symbols are text: a table of contents is not a scan.  Each such page is
 rendered by PDFium at 300 dpi in greys, turned upright by Tesseract's orientation
 model (90, 180, 270 degrees), and read in the languages asked for.  Tesseract runs as
-its own program (Debian's `tesseract-ocr`, installed by `make run`), one page at a
-time with one thread, inside the reader process's limits; a page it cannot finish in
-`page_seconds` is given up.  The pages recognised are marked, so a citation of one
-says to check the page.
+its own program (Debian's `tesseract-ocr`, installed by `make run`) with one thread,
+on two pages at once (`OcrOptions.workers`), inside the reader process's limits; a
+page it cannot finish in `page_seconds` is given up.  The pages recognised are
+marked, so a citation of one says to check the page.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import os
 import re
 import shutil
 import subprocess
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +49,7 @@ _BROKEN = re.compile(r"[\ufffd\ue000-\uf8ff\x00-\x08\x0e-\x1f]")
 class OcrOptions:
     languages: str = "eng"  # Tesseract's names, joined by "+": "eng+deu"
     page_seconds: float = 60.0  # one page's recognition, at most
+    workers: int = 2  # pages read at once (a Tesseract process each, one thread)
 
 
 def _visible(text: str) -> int:
@@ -84,21 +87,40 @@ def recognise_pages(
     import pypdfium2 as pdfium
 
     pages = list(extracted.pages)
+    reading: deque[tuple[int, Future[str]]] = deque()  # oldest first
+
+    def take_oldest() -> None:
+        index, future = reading.popleft()
+        text = normalize_text(future.result())
+        if _visible(text) > _visible(pages[index].text):  # else the layer stays
+            pages[index] = replace(pages[index], text=text, recognised=True)
+        if progress is not None:
+            progress(len(wanted) - len(reading) - len(left), len(wanted))
+
+    if progress is not None:
+        progress(0, len(wanted))
+    left = deque(wanted)
     document = pdfium.PdfDocument(path)
-    try:
-        for done, index in enumerate(wanted):
-            if progress is not None:
-                progress(done, len(wanted))
-            page = document[index]
-            # 300 dpi, or less for a poster: Tesseract refuses images over 32,767 pixels
-            # a side, and memory is limited.
-            scale = min(DPI / 72, MAX_SIDE / max(page.get_size()))
-            image = page.render(scale=scale, grayscale=True).to_pil()
-            text = normalize_text(_read_image(program, image, options))
-            if _visible(text) > _visible(pages[index].text):  # else the layer stays
-                pages[index] = replace(pages[index], text=text, recognised=True)
-    finally:
-        document.close()
+    # Pages are drawn here, one at a time (PDFium is not thread-safe), and read by
+    # `options.workers` Tesseracts at once, one thread each.
+    with ThreadPoolExecutor(options.workers, thread_name_prefix="ocr") as readers:
+        try:
+            while left:
+                index = left.popleft()
+                page = document[index]
+                # 300 dpi, or less for a poster: Tesseract refuses images over 32,767
+                # pixels a side, and memory is limited.
+                scale = min(DPI / 72, MAX_SIDE / max(page.get_size()))
+                image = page.render(scale=scale, grayscale=True).to_pil()
+                reading.append((index, readers.submit(_read_image, program, image, options)))
+                if len(reading) >= options.workers:
+                    take_oldest()
+            while reading:
+                take_oldest()
+        finally:
+            for _, future in reading:
+                future.cancel()
+            document.close()
     return replace(extracted, pages=pages)
 
 
