@@ -94,6 +94,8 @@ class Worker:
             self._interrupted = None
 
     def _record(self, result: IngestResult) -> None:
+        for attachment in result.attachments:
+            self._record(attachment)
         action = {Outcome.INGESTED: Action.FILE_INGESTED, Outcome.RETIRED: Action.FILE_REMOVED}
         if self.audit is None or result.outcome not in action:
             return

@@ -3,14 +3,16 @@
 `python -m rag_core backup PATH` writes PATH (a tar file) holding `database.dump`
 (pg_dump's custom format, from the PostgreSQL programs bundled with the embedded
 server, or the server's own on PATH), `drop/` (every file of the drop folder,
-retired ones included, with their sidecars) and `manifest.json`.  The files matter:
+retired ones included, with their sidecars), `attachments/` (e-mails' attachments,
+kept as files of their own in the data folder) and `manifest.json`.  The files matter:
 the drop folder is the library's source of truth, and a restored database whose
 files are gone would be retired by the watcher's next scan.
 
 `restore PATH` loads the dump into this appliance's database (which must be empty,
-or `--replace` given) and puts the files back into the drop folder, never
-overwriting a different file of the same name.  Ownership and privileges are not
-restored: the next start grants the appliance's own role what it needs.
+or `--replace` given) and puts the files back into the drop folder (and the
+attachments folder), never overwriting a different file of the same name.  Ownership
+and privileges are not restored: the next start grants the appliance's own role what
+it needs.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 _DUMP = "database.dump"
 _MANIFEST = "manifest.json"
 _FILES = "drop"
+_ATTACHMENTS = "attachments"
 FORMAT = 1
 
 
@@ -83,7 +86,12 @@ def libpq_url(sqlalchemy_url: str) -> str:
 
 
 def backup(
-    owner_url: str, drop_dir: Path, target: Path, *, with_files: bool = True
+    owner_url: str,
+    drop_dir: Path,
+    target: Path,
+    *,
+    with_files: bool = True,
+    attachments_dir: Path | None = None,
 ) -> BackupSummary:
     started = time.perf_counter()
     target = target.absolute()
@@ -103,25 +111,40 @@ def backup(
             ],
             "pg_dump",
         )
-        files = sorted(p for p in drop_dir.rglob("*") if p.is_file()) if with_files else []
+        roots = {_FILES: drop_dir, _ATTACHMENTS: attachments_dir} if with_files else {}
+        files = {
+            name: sorted(p for p in root.rglob("*") if p.is_file())
+            for name, root in roots.items()
+            if root is not None
+        }
+        listed = {
+            name: {str(p.relative_to(root)): file_sha256(p) for p in files.get(name, [])}
+            for name, root in roots.items()
+            if root is not None
+        }
         manifest = {
             "format": FORMAT,
             "created_at": datetime.now(UTC).isoformat(),
             "database": make_url(owner_url).database,
             "drop_dir": str(drop_dir),
-            "files": {str(p.relative_to(drop_dir)): file_sha256(p) for p in files},
+            "files": listed.get(_FILES, {}),
+            "attachments": listed.get(_ATTACHMENTS, {}),
         }
         (Path(work) / _MANIFEST).write_text(json.dumps(manifest, indent=2))
         partial = target.with_name(target.name + ".partial")
         with tarfile.open(partial, "w") as tar:
             tar.add(Path(work) / _MANIFEST, _MANIFEST)
             tar.add(dump, _DUMP)
-            for path in files:
-                tar.add(path, f"{_FILES}/{path.relative_to(drop_dir)}")
+            for name, paths in files.items():
+                root = roots[name]
+                assert root is not None
+                for path in paths:
+                    tar.add(path, f"{name}/{path.relative_to(root)}")
         partial.rename(target)  # a backup is whole or absent
     size = target.stat().st_size
-    log.info("backup written to %s (%d files, %d bytes)", target, len(files), size)
-    return BackupSummary(target, len(files), size, time.perf_counter() - started)
+    count = sum(len(paths) for paths in files.values())
+    log.info("backup written to %s (%d files, %d bytes)", target, count, size)
+    return BackupSummary(target, count, size, time.perf_counter() - started)
 
 
 def library_is_empty(owner_url: str) -> bool:
@@ -134,7 +157,14 @@ def library_is_empty(owner_url: str) -> bool:
         engine.dispose()
 
 
-def restore(owner_url: str, drop_dir: Path, source: Path, *, replace: bool) -> RestoreSummary:
+def restore(
+    owner_url: str,
+    drop_dir: Path,
+    source: Path,
+    *,
+    replace: bool,
+    attachments_dir: Path | None = None,
+) -> RestoreSummary:
     started = time.perf_counter()
     if not source.is_file():
         raise BackupFailed(f"{source} is not a backup file.")
@@ -171,9 +201,16 @@ def restore(owner_url: str, drop_dir: Path, source: Path, *, replace: bool) -> R
             "pg_restore",
         )
         restored = already = 0
-        for relative, digest in manifest.get("files", {}).items():
-            stored = Path(work) / _FILES / relative
-            target = drop_dir / relative
+        wanted = [(_FILES, drop_dir, manifest.get("files", {}))]
+        if attachments_dir is not None:
+            wanted.append((_ATTACHMENTS, attachments_dir, manifest.get("attachments", {})))
+        for name, root, relative, digest in (
+            (name, root, relative, digest)
+            for name, root, listed in wanted
+            for relative, digest in listed.items()
+        ):
+            stored = Path(work) / name / relative
+            target = root / relative
             if target.exists():
                 if file_sha256(target) != digest:
                     raise BackupFailed(

@@ -159,7 +159,7 @@ def _ingest(services: Any, args: argparse.Namespace) -> int:
         args.paths, document_type=args.document_type, tags=args.tags
     ):
         print(result.line(), flush=True)
-        failed += result.outcome == "failed"
+        failed += result.failed
     return 1 if failed else 0
 
 

@@ -48,7 +48,9 @@ def add_commands(sub: Any) -> None:
     )
     backup.add_argument("path", type=Path, metavar="PATH")
     backup.add_argument(
-        "--no-files", action="store_true", help="the database only, not the drop folder"
+        "--no-files",
+        action="store_true",
+        help="the database only, not the drop folder's files (nor attachments)",
     )
     restore = sub.add_parser(
         "restore", help="load a backup into this appliance (its library must be empty)"
@@ -124,14 +126,26 @@ def _backup_or_restore(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.command == "backup":
         _open(settings).dispose()  # brings the schema up to date before dumping it
-        summary = backup(owner_url, settings.drop_dir, args.path, with_files=not args.no_files)
+        summary = backup(
+            owner_url,
+            settings.drop_dir,
+            args.path,
+            with_files=not args.no_files,
+            attachments_dir=settings.attachments_dir,
+        )
         _audit(settings, Action.BACKUP, {"path": str(summary.path), "files": summary.files})
         print(
             f"backup    {summary.path} ({summary.files} files, "
             f"{summary.bytes / 1e6:.1f} MB, {summary.seconds:.1f} s)"
         )
         return 0
-    summary_r = restore(owner_url, settings.drop_dir, args.path, replace=args.replace)
+    summary_r = restore(
+        owner_url,
+        settings.drop_dir,
+        args.path,
+        replace=args.replace,
+        attachments_dir=settings.attachments_dir,
+    )
     _audit(settings, Action.RESTORE_BACKUP, {"path": str(args.path.absolute())})
     print(
         f"restored  {args.path} ({summary_r.files_restored} files put back, "

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,3 +87,16 @@ def folder_meta(path: Path, drop_dir: Path | None) -> FolderMeta:
         metadata=metadata if isinstance(metadata, dict) else {},
         sidecar_mtime_ns=mtime,
     )
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a file whole or not at all: a hidden name in the same folder, then a
+    rename; the watcher ignores hidden files and sees the finished file appear."""
+    fd, temporary = tempfile.mkstemp(prefix=".part-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        Path(temporary).replace(path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from functools import partial
@@ -30,6 +30,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, object_session
 
+from rag_core.attachments import attachment_folder, save_attachments
 from rag_core.chunking import TextChunk, chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, FileRecord
 from rag_core.db.bulk import ChunkRow, copy_chunks
@@ -51,6 +52,9 @@ class Progress(Protocol):
     def __call__(self, done: int, total: int, unit: str = "passages") -> None: ...
 
 
+# What a file says of itself, kept in its document's metadata: its own title, the
+# files of its attachments.
+_FOUND_IN_FILE = ("file_title", "attachments")
 _EMBED_SLICE = 64  # chunks embedded between progress reports
 # What ingestion stores from a file (extraction, cleaning, chunking, the text embedded).
 # Raised with every change to it, so evaluation databases are built again.
@@ -80,10 +84,20 @@ class IngestResult:
     stages: dict[str, float] = field(default_factory=dict)
     # Failed for want of disk space: queue the file again after this many seconds.
     retry_after: float | None = None
+    # A message's attachments, kept as files of their own (`rag_core.attachments`),
+    # and what became of each once ingested.
+    attachment_files: tuple[Path, ...] = ()
+    attachments: tuple[IngestResult, ...] = ()
 
     def line(self) -> str:
-        """One line for a terminal or a log."""
-        return f"{self.outcome.value:9} {self.path}: {self.message}"
+        """One line for a terminal or a log (and one more for each attachment)."""
+        own = f"{self.outcome.value:9} {self.path}: {self.message}"
+        return "\n".join([own, *(f"  {a.line()}" for a in self.attachments)])
+
+    @property
+    def failed(self) -> int:
+        """Files that failed: this one, its attachments."""
+        return (self.outcome == Outcome.FAILED) + sum(a.failed for a in self.attachments)
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,8 @@ class IngestOptions:
     max_file_bytes: int
     limits: ExtractionLimits = field(default_factory=ExtractionLimits)
     drop_dir: Path | None = None  # subfolders of it name document types
+    # Where e-mails' attachments are kept as files of their own; None: not kept.
+    attachments_dir: Path | None = None
     # A document "processing" whose worker has not signalled for this long was
     # abandoned by a dead worker, and may be taken over.
     stale_seconds: float = 30.0
@@ -154,11 +170,11 @@ class Ingestor:
                 # Results go out in order: the file before this one is stored by now,
                 # or nearly (its writing ran beside this file's embedding).
                 while storing and (len(storing) > 1 or isinstance(step, IngestResult)):
-                    yield storing.pop(0)[1].result()
+                    yield self._with_attachments(storing.pop(0)[1].result())
                 if isinstance(step, IngestResult):
-                    yield step
+                    yield self._with_attachments(step)
             while storing:
-                yield storing.pop(0)[1].result()
+                yield self._with_attachments(storing.pop(0)[1].result())
 
     def ingest_file(
         self,
@@ -182,7 +198,19 @@ class Ingestor:
             progress=progress,
             reindex=reindex,
         )
-        return step.run() if isinstance(step, _Storing) else step
+        result = step.run() if isinstance(step, _Storing) else step
+        return self._with_attachments(result, progress)
+
+    def _with_attachments(
+        self, result: IngestResult, progress: Progress | None = None
+    ) -> IngestResult:
+        """A message's result once its attachments are ingested too (each a document
+        of its own).  Also done when the message was unchanged, so attachments cut off
+        by a crash after the message was stored are ingested when it is tried again."""
+        if not result.attachment_files:
+            return result
+        done = tuple(self.ingest_file(file, progress=progress) for file in result.attachment_files)
+        return replace(result, attachments=done)
 
     def _begin(
         self,
@@ -303,7 +331,10 @@ class Ingestor:
 
         def store() -> IngestResult:
             clock = time.perf_counter()
-            self._commit(document_id, path, extracted, chunks, vectors, meta, started=started)
+            files = self._save_attachments(path, content_hash, document_id, extracted, meta)
+            self._commit(
+                document_id, path, extracted, chunks, vectors, meta, files, started=started
+            )
             stages["write"] = time.perf_counter() - clock
             seconds = time.perf_counter() - started
             pages = f"{extracted.page_count} pages, " if extracted.page_count else ""
@@ -316,6 +347,7 @@ class Ingestor:
                 seconds,
                 extracted.page_count or 0,
                 stages,
+                attachment_files=tuple(files),
             )
 
         return partial(guard, store)
@@ -499,8 +531,15 @@ class Ingestor:
                 session.flush()
                 _refresh_documents(session, [previous, document.id])
                 _drop_unreferenced_chunks(session, [previous])
+                attachment_files = tuple(map(Path, document.metadata_.get("attachments", [])))
                 if previous == document.id and was_present:
-                    return IngestResult(path, Outcome.UNCHANGED, "unchanged", document.id)
+                    return IngestResult(
+                        path,
+                        Outcome.UNCHANGED,
+                        "unchanged",
+                        document.id,
+                        attachment_files=attachment_files,
+                    )
                 others = session.scalars(
                     sa.select(FileRecord.path).where(
                         FileRecord.document_id == document.id,
@@ -513,7 +552,9 @@ class Ingestor:
                     if others
                     else "known content; back in search, nothing re-embedded"
                 )
-                return IngestResult(path, Outcome.LINKED, message, document.id)
+                return IngestResult(
+                    path, Outcome.LINKED, message, document.id, attachment_files=attachment_files
+                )
 
             if document is not None and document.status == DocumentStatus.FAILED:
                 record.latest_document_id = document.id
@@ -577,6 +618,7 @@ class Ingestor:
         chunks: list[TextChunk],
         vectors: np.ndarray,
         meta: FolderMeta,
+        attachment_files: list[Path],
         *,
         started: float,
     ) -> None:
@@ -608,10 +650,12 @@ class Ingestor:
             document.page_count = extracted.page_count
             document.ingest_seconds = time.perf_counter() - started
             document.document_type = meta.document_type or extracted.document_type
-            own_title = {"file_title": extracted.title} if extracted.title else {}
+            found: dict[str, object] = {"file_title": extracted.title} if extracted.title else {}
+            if attachment_files:
+                found["attachments"] = [str(file) for file in attachment_files]
             document.metadata_ = {
-                **{k: v for k, v in document.metadata_.items() if k != "file_title"},
-                **own_title,
+                **{k: v for k, v in document.metadata_.items() if k not in _FOUND_IN_FILE},
+                **found,
             }
             recognised = [p.number for p in extracted.pages if p.recognised]
             if recognised:
@@ -623,6 +667,27 @@ class Ingestor:
             session.flush()
             _refresh_documents(session, [previous, document_id])
             _drop_unreferenced_chunks(session, [previous])
+
+    def _save_attachments(
+        self,
+        path: Path,
+        content_hash: str,
+        document_id: int,
+        extracted: Extracted,
+        meta: FolderMeta,
+    ) -> list[Path]:
+        """A message's attachments written out as files of their own, before the
+        message is stored: a stored message always has its attachments on disk."""
+        root = self.options.attachments_dir
+        if not extracted.attachments or root is None:
+            return []
+        return save_attachments(
+            attachment_folder(root, path, content_hash),
+            extracted.attachments,
+            message_document_id=document_id,
+            message_title=meta.title_for(path, extracted.title),
+            meta=meta,
+        )
 
     def _write_chunks(self, session: Session, rows: Iterable[ChunkRow]) -> None:
         copy_chunks(session, rows)
@@ -728,7 +793,7 @@ def _apply_meta(document: Document, meta: FolderMeta, path: Path) -> None:
 
 def _refresh_documents(session: Session, ids: Iterable[int | None]) -> None:
     """Keep `is_active` = ready and held by a present path, and `source_path` = its
-    first present path."""
+    first present path; a message's attachment files are present while it is active."""
     wanted = sorted({i for i in ids if i is not None})
     if not wanted:
         return
@@ -745,6 +810,18 @@ def _refresh_documents(session: Session, ids: Iterable[int | None]) -> None:
         """),
         {"ids": wanted},
     )
+    # Attachments follow their message: out of search with it, back with it.
+    followed = session.execute(
+        sa.text("""
+            UPDATE files f SET present = d.is_active, updated_at = now()
+            FROM documents d,
+                 jsonb_array_elements_text(COALESCE(d.metadata -> 'attachments', '[]')) a(path)
+            WHERE d.id = ANY(:ids) AND f.path = a.path AND f.present IS DISTINCT FROM d.is_active
+            RETURNING f.document_id
+        """),
+        {"ids": wanted},
+    ).scalars()
+    _refresh_documents(session, followed)
 
 
 def _drop_unreferenced_chunks(session: Session, ids: Iterable[int | None]) -> None:

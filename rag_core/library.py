@@ -16,9 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +26,7 @@ from typing import Any
 from rag_core.audit import Action, AuditTrail
 from rag_core.errors import RagError
 from rag_core.extract import SUPPORTED_SUFFIXES, is_supported
-from rag_core.folders import is_sidecar, sidecar_path
+from rag_core.folders import is_sidecar, sidecar_path, write_atomically
 from rag_core.ingest import Ingestor, IngestResult, file_sha256
 from rag_core.jobs import JobQueue
 
@@ -99,7 +97,7 @@ class Library:
                 return Upload(candidate, duplicate_of=candidate)
         try:
             target_dir.mkdir(parents=True, exist_ok=True)
-            _write_atomically(candidate, data)
+            write_atomically(candidate, data)
         except OSError as exc:
             log.warning("cannot save upload %s: %r", candidate, exc)
             raise LibraryActionRefused(
@@ -139,7 +137,7 @@ class Library:
                 data.pop(key, None)
         data["tags"] = sorted({tag.strip() for tag in tags if tag.strip()})
         try:
-            _write_atomically(sidecar, json.dumps(data, indent=2).encode() + b"\n")
+            write_atomically(sidecar, json.dumps(data, indent=2).encode() + b"\n")
         except OSError as exc:
             log.warning("cannot write %s: %r", sidecar, exc)
             raise LibraryActionRefused(
@@ -154,6 +152,12 @@ class Library:
         """Take a file out of search by moving it (and its sidecar) into the drop
         folder's `.retired/` folder, where it is kept and can be restored."""
         source = self._present(source)
+        kept = self.ingestor.options.attachments_dir
+        if kept is not None and source.is_relative_to(kept):
+            raise LibraryActionRefused(
+                f"{source.name} came attached to an e-mail: retire the message, and its "
+                "attachments leave search with it."
+            )
         if not source.is_relative_to(self.drop_dir):
             raise LibraryActionRefused(
                 f"{source.name} was added from outside the drop folder, so it cannot be "
@@ -244,19 +248,6 @@ def _plain_name(name: str, what: str) -> str:
 def _free_names(path: Path) -> list[Path]:
     """`path`, then "name (2).ext", "name (3).ext", ...  (a bounded list)."""
     return [path] + [path.with_name(f"{path.stem} ({n}){path.suffix}") for n in range(2, 1000)]
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    # A hidden name in the same folder, then a rename: the watcher ignores hidden
-    # files and sees the finished file appear at once.
-    fd, temporary = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _reason(exc: OSError) -> str:

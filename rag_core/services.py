@@ -151,6 +151,7 @@ def build_services(
                 else None,
             ),
             drop_dir=settings.drop_dir,
+            attachments_dir=settings.attachments_dir,
             stale_seconds=settings.job_lease_seconds,
             disk_full_retry_seconds=settings.disk_full_retry_seconds,
         ),

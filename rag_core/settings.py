@@ -388,6 +388,11 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def attachments_dir(self) -> Path:
+        """Where e-mails' attachments are kept as files of their own."""
+        return self.data_dir / "attachments"
+
+    @property
     def embedding_path(self) -> Path:
         assert self.embedding_model_path is not None  # set by the validator
         return self.embedding_model_path

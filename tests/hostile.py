@@ -152,6 +152,8 @@ def build_hostile_corpus(drop: Path, scratch: Path) -> dict[str, Expected]:
     expected[make_html(drop / "remote.html").name] = READY  # nothing fetched (air-gap test)
     hostile_pdf = _page_with_stream(b" " * 300_000_000, compress=True)
     expected[make_eml(drop / "nested.eml", attachment=hostile_pdf).name] = READY
+    # Its attachment is a document of its own, kept outside the drop folder.
+    expected["attachments/order.pdf"] = ("failed", "no text, even recognised")
     put("README", b"no extension", ("failed", "unsupported"))
     # Odd names.
     put("é ü 日本語 notes.txt", CLINIC_TEXT.encode(), READY)

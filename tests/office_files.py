@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 import zipfile
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,6 +21,34 @@ def make_docx(path: Path) -> Path:
     table = document.add_table(rows=2, cols=2)
     table.rows[0].cells[0].text, table.rows[0].cells[1].text = "Agent", "Contact time"
     table.rows[1].cells[0].text, table.rows[1].cells[1].text = "Chlorine 1000 ppm", "10 minutes"
+    document.save(str(path))
+    return path
+
+
+def make_odt(path: Path) -> Path:
+    """An OpenDocument text, written by odfpy as LibreOffice would write it."""
+    from odf import dc, table, text
+    from odf.opendocument import OpenDocumentText
+
+    document = OpenDocumentText()
+    document.meta.addElement(dc.Title(text="Theatre cleaning schedule"))
+    document.text.addElement(text.H(outlinelevel=1, text="Daily cleaning"))
+    document.text.addElement(text.P(text="Theatre floors are mopped after the last case."))
+    document.text.addElement(text.H(outlinelevel=2, text="Weekly cleaning"))
+    items = text.List()
+    item = text.ListItem()
+    item.addElement(text.P(text="Ceiling vents are wiped down every Friday."))
+    items.addElement(item)
+    document.text.addElement(items)
+    grid = table.Table(name="Agents")
+    for cells in (("Agent", "Contact time"), ("Peracetic acid", "5 minutes")):
+        row = table.TableRow()
+        for value in cells:
+            cell = table.TableCell()
+            cell.addElement(text.P(text=value))
+            row.addElement(cell)
+        grid.addElement(row)
+    document.text.addElement(grid)
     document.save(str(path))
     return path
 
@@ -102,3 +132,66 @@ def make_zip_bomb(path: Path, unpacked: int = 60_000_000) -> Path:
         package.writestr("[Content_Types].xml", "<Types/>")
         package.writestr("word/document.xml", b" " * unpacked)
     return path
+
+
+def make_msg(
+    path: Path,
+    subject: str = "Insulin order for ward 4",
+    body: str = "Please order 20 insulin pens for ward 4 before Thursday.",
+    attachment: bytes = b"%PDF-1.4 not really a pdf",
+) -> Path:
+    """An Outlook .msg (an OLE compound file of MAPI properties, written with
+    extract-msg's OLE writer): sender, one recipient, sent time, subject, plain body,
+    a file attached as order.pdf and a message attached inside (a forward)."""
+    from extract_msg.ole_writer import OleWriter
+
+    writer = OleWriter()
+    for stream in ("00020102", "00030102", "00040102"):  # named properties: none
+        writer.addEntry(["__nameid_version1.0", f"__substg1.0_{stream}"], b"")
+    forwarded = ("Stock of insulin", "We hold 40 pens of insulin glargine until Friday.")
+    _msg_message(writer, [], subject, body, [("order.pdf", attachment)], forwarded)
+    writer.write(str(path))
+    return path
+
+
+def _msg_message(
+    writer: object,
+    prefix: list[str],
+    subject: str,
+    body: str,
+    files: list[tuple[str, bytes]],
+    forwarded: tuple[str, str] | None,
+) -> None:
+    def text(value: str) -> bytes:  # a Unicode string property
+        return value.encode("utf-16-le")
+
+    def properties(header: bytes, fixed: list[tuple[int, int]]) -> bytes:
+        return header + b"".join(struct.pack("<IIQ", tag, 6, value) for tag, value in fixed)
+
+    add = writer.addEntry  # type: ignore[attr-defined]
+    count = len(files) + (forwarded is not None)
+    header = bytes(8) + struct.pack("<IIII", 1, count, 1, count) + (b"" if prefix else bytes(8))
+    sent = datetime(2026, 11, 2, 9, 15, tzinfo=UTC)
+    filetime = int((sent - datetime(1601, 1, 1, tzinfo=UTC)).total_seconds()) * 10_000_000
+    add([*prefix, "__properties_version1.0"], properties(header, [(0x00390040, filetime)]))
+    add([*prefix, "__substg1.0_001A001F"], text("IPM.Note"))
+    add([*prefix, "__substg1.0_0037001F"], text(subject))
+    add([*prefix, "__substg1.0_1000001F"], text(body))
+    add([*prefix, "__substg1.0_0C1A001F"], text("Dr Ana Silva"))
+    recipient = [*prefix, "__recip_version1.0_#00000000"]
+    add(recipient, storage=True)
+    add([*recipient, "__properties_version1.0"], properties(bytes(8), [(0x0C150003, 1)]))
+    add([*recipient, "__substg1.0_3001001F"], text("Ward 4"))
+    add([*recipient, "__substg1.0_39FE001F"], text("ward4@clinic.example"))
+    for number, (name, data) in enumerate(files):
+        folder = [*prefix, f"__attach_version1.0_#{number:08X}"]
+        add(folder, storage=True)
+        add([*folder, "__properties_version1.0"], properties(bytes(8), [(0x37050003, 1)]))
+        add([*folder, "__substg1.0_3707001F"], text(name))
+        add([*folder, "__substg1.0_37010102"], data)
+    if forwarded is not None:
+        folder = [*prefix, f"__attach_version1.0_#{len(files):08X}"]
+        add(folder, storage=True)
+        add([*folder, "__properties_version1.0"], properties(bytes(8), [(0x37050003, 5)]))
+        add([*folder, "__substg1.0_3701000D"], storage=True)
+        _msg_message(writer, [*folder, "__substg1.0_3701000D"], *forwarded, [], None)

@@ -28,7 +28,7 @@ from rag_core.services import Services
 from tests.airgap.native import left_in_home, outbound, programs_seen, strace_usable, traced
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import CONTRACT_PAGES, make_pdf
-from tests.office_files import make_html
+from tests.office_files import make_html, make_msg
 
 GUARD = Path(__file__).parent / "airgap"
 ARTIFACTS = Path(os.environ.get("RAG_TEST_ARTIFACTS", REPO / "test-artifacts"))
@@ -147,6 +147,9 @@ def test_the_whole_flow_makes_no_outbound_connection(services: Services, tmp_pat
     drop = services.settings.drop_dir
     make_pdf(drop / "contracts" / "contract.pdf", CONTRACT_PAGES)
     make_html(drop / "visitors.html")  # links a style sheet, an image and a frame off-site
+    # An Outlook message (read by extract-msg) whose attachment becomes a document too.
+    order = make_pdf(tmp_path / "order.pdf", ["Twenty insulin pens for ward 4, by Thursday."])
+    make_msg(drop / "order.msg", attachment=order.read_bytes())
     services.accounts.add("officer", "data protection pw", Role.ADMIN, by=None)
     egress_log = tmp_path / "egress.jsonl"
     out = tmp_path / "flow.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,14 +15,17 @@ from rag_core.answers.context import build_passages
 from rag_core.db import Chunk
 from rag_core.errors import ExtractionFailed, UnsupportedFile
 from rag_core.extract import SUPPORTED_SUFFIXES, extract, storable
+from rag_core.extract.common import Attachment
 from rag_core.ingest import Outcome
 from rag_core.library import LibraryActionRefused
 from rag_core.services import Services
-from tests.helpers import CONTRACT_PAGES, make_pdf
+from tests.helpers import make_pdf
 from tests.office_files import (
     make_docx,
     make_eml,
     make_html,
+    make_msg,
+    make_odt,
     make_pptx,
     make_xlsx,
     make_zip_bomb,
@@ -46,6 +50,30 @@ def test_word_reads_headings_paragraphs_and_tables_in_order(tmp_path: Path) -> N
         assert page.text[heading.offset :].startswith(heading.title)
     assert page.text.index("disinfect") < page.text.index("norovirus")
     assert "Chlorine 1000 ppm | 10 minutes" in page.text
+
+
+def test_opendocument_text_reads_headings_lists_and_tables_in_order(tmp_path: Path) -> None:
+    extracted = extract(make_odt(tmp_path / "cleaning.odt"))
+    assert extracted.title == "Theatre cleaning schedule"
+    assert extracted.document_type == "odt"
+    [page] = extracted.pages
+    assert [(h.level, h.title) for h in page.headings] == [
+        (0, "Daily cleaning"),
+        (1, "Weekly cleaning"),
+    ]
+    for heading in page.headings:
+        assert page.text[heading.offset :].startswith(heading.title)
+    assert (
+        page.text.index("mopped")
+        < page.text.index("Ceiling vents")
+        < page.text.index("Peracetic acid | 5 minutes")
+    )
+    # A LibreOffice spreadsheet, named as a text: said what it is.
+    with zipfile.ZipFile(tmp_path / "budget.odt", "w") as package:
+        package.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        package.writestr("content.xml", "<office:document-content/>")
+    with pytest.raises(UnsupportedFile, match="OpenDocument spreadsheet or presentation"):
+        extract(tmp_path / "budget.odt")
 
 
 def test_powerpoint_is_one_unit_a_slide_with_its_notes(tmp_path: Path) -> None:
@@ -100,7 +128,7 @@ def test_html_keeps_the_main_text_and_drops_scripts_and_navigation(tmp_path: Pat
 
 def test_email_has_its_headers_body_and_forwarded_message(tmp_path: Path) -> None:
     extracted = extract(make_eml(tmp_path / "order.eml"))
-    page, attachment = extracted.pages
+    [page] = extracted.pages
     assert extracted.title == "Insulin order for ward 4"
     assert "From: Dr Ana Silva <ana@clinic.example>" in page.text
     assert "Date: Mon, 02 Nov 2026 09:15:00 +0000" in page.text
@@ -108,21 +136,23 @@ def test_email_has_its_headers_body_and_forwarded_message(tmp_path: Path) -> Non
     assert "We hold 40 pens of insulin glargine" in page.text  # the forwarded message
     assert [h.title for h in page.headings] == ["Forwarded message: Stock of insulin"]
     assert "Attachments: order.pdf" in page.text
-    # Not really a PDF: said so, and the message is read all the same.
-    assert attachment.text == "Attachment order.pdf could not be read: damaged or unreadable PDF"
+    # Attachments of a type we read come out whole, to be documents of their own.
+    assert extracted.attachments == (Attachment("order.pdf", b"%PDF-1.4 not really a pdf"),)
 
 
-def test_email_attachments_are_read_with_the_message_and_cited_by_their_page(
-    services: Services, tmp_path: Path
-) -> None:
-    contract = make_pdf(tmp_path / "contract.pdf", CONTRACT_PAGES).read_bytes()
-    mail = make_eml(tmp_path / "signed contract.eml", attachment=contract)
-    [result] = list(services.ingestor.ingest_paths([mail]))
-    assert result.outcome == Outcome.INGESTED, result.line()
-    [best] = services.retriever.search("How many days of notice to terminate?", top_k=1)
-    assert best.document_id == result.document_id
-    assert best.section.startswith("Attachment order.pdf, page 2"), best.section
-    assert "ninety (90) days" in best.text
+def test_an_outlook_message_is_read_like_an_email(tmp_path: Path) -> None:
+    extracted = extract(make_msg(tmp_path / "order.msg"))
+    [page] = extracted.pages
+    assert extracted.title == "Insulin order for ward 4"
+    assert extracted.document_type == "email"
+    assert "From: Dr Ana Silva" in page.text
+    assert "To: Ward 4 <ward4@clinic.example>" in page.text
+    assert "Date: Mon, 02 Nov 2026 09:15:00 +0000" in page.text
+    assert "Please order 20 insulin pens" in page.text
+    assert "We hold 40 pens of insulin glargine" in page.text  # the message inside
+    assert [h.title for h in page.headings] == ["Forwarded message: Stock of insulin"]
+    assert "Attachments: order.pdf" in page.text
+    assert extracted.attachments == (Attachment("order.pdf", b"%PDF-1.4 not really a pdf"),)
 
 
 def test_a_file_is_read_as_what_its_content_is(tmp_path: Path) -> None:
@@ -132,6 +162,9 @@ def test_a_file_is_read_as_what_its_content_is(tmp_path: Path) -> None:
     docx_named_pdf = tmp_path / "memo.pdf"
     docx_named_pdf.write_bytes(make_docx(tmp_path / "memo.docx").read_bytes())
     assert extract(docx_named_pdf).document_type == "docx"
+    msg_named_eml = tmp_path / "note.eml"
+    msg_named_eml.write_bytes(make_msg(tmp_path / "note.msg").read_bytes())
+    assert extract(msg_named_eml).title == "Insulin order for ward 4"
 
 
 @pytest.mark.parametrize(
@@ -160,6 +193,12 @@ def test_a_file_is_read_as_what_its_content_is(tmp_path: Path) -> None:
             "no text",
         ),
         ("nothing.eml", b"just a line without headers\n", ExtractionFailed, "not an e-mail"),
+        (
+            "broken.msg",
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2000),
+            ExtractionFailed,
+            "unreadable Outlook",
+        ),
     ],
 )
 def test_bad_office_files_fail_with_a_reason(
@@ -228,6 +267,10 @@ def test_each_format_is_ingested_searched_and_cited_by_its_unit(
     make_xlsx(folder / "invoices.xlsx")
     make_html(folder / "visitors.html")
     make_eml(folder / "order.eml")
+    make_odt(folder / "cleaning.odt")
+    make_msg(
+        folder / "theatre.msg", "Autoclave", "The autoclave in theatre 2 is serviced on Tuesdays."
+    )
     results = list(services.ingestor.ingest_paths([folder]))
     assert all(r.outcome == Outcome.INGESTED for r in results), [r.line() for r in results]
     expected = {
@@ -236,6 +279,8 @@ def test_each_format_is_ingested_searched_and_cited_by_its_unit(
         "What is the amount of invoice INV-1007?": "Sheet Invoices, rows",
         "When are visitors welcome on the ward?": "Visiting the ward",
         "How many insulin pens should be ordered for ward 4?": "",
+        "When is the autoclave in theatre 2 serviced?": "",
+        "On which day are the theatre ceiling vents wiped down?": "Weekly cleaning",
     }
     for question, unit in expected.items():
         [best] = services.retriever.search(question, top_k=1)

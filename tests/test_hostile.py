@@ -44,10 +44,17 @@ def test_hostile_files_end_with_a_clear_status_and_the_watcher_goes_on(
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     try:
+        kept = settings.data_dir / "attachments"
+
+        def shown_as(source: str) -> str:
+            path = Path(source)
+            if path.is_relative_to(kept):  # an e-mail's attachment
+                return f"attachments/{path.name}"
+            return source.removeprefix(f"{drop}/")
 
         def statuses() -> dict[str, tuple[str, str | None]]:
             return {
-                row.source.removeprefix(f"{drop}/"): (row.status, row.error)
+                shown_as(row.source): (row.status, row.error)
                 for row in services.catalog.documents()
             }
 

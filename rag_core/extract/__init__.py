@@ -2,12 +2,14 @@
 slide, sheet rows).
 
 One module a format, behind `extract(path)`: PDF (`pdf`), plain text and Markdown
-(`text`), Word (`word`), PowerPoint (`slides`), Excel and CSV (`sheets`), web pages
-(`web`), e-mail (`mail`).  The format is told by the content where the content says
-it (a PDF named .docx is read as a PDF), else by the name.  Every failure is an
-`ExtractionFailed`/`UnsupportedFile` whose message names the reason in plain words;
-every string that comes out is safe to store (`common.storable`).  Adding a format
-touches this package and the README's table only.
+(`text`), Word (`word`), OpenDocument text (`opendocument`), PowerPoint (`slides`),
+Excel and CSV (`sheets`), web pages (`web`), e-mail (`mail`: .eml and Outlook .msg).
+The format is told by the content where the content says it (a PDF named .docx is
+read as a PDF), else by the name.
+Every failure is an `ExtractionFailed`/`UnsupportedFile` whose message names the
+reason in plain words; every string that comes out is safe to store
+(`common.storable`).  Adding a format touches this package and the README's table
+only.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag_core.errors import ExtractionFailed, UnsupportedFile
-from rag_core.extract import mail, pdf, sheets, slides, text, web, word
+from rag_core.extract import mail, opendocument, pdf, sheets, slides, text, web, word
 from rag_core.extract.common import (
     Extracted,
     Page,
@@ -43,11 +45,13 @@ READERS: dict[str, Reader] = {
     "pdf": pdf.read,
     "text": text.read,
     "docx": word.read,
+    "odt": opendocument.read,
     "pptx": slides.read,
     "xlsx": sheets.read_xlsx,
     "csv": sheets.read_csv,
     "html": web.read,
     "email": mail.read,
+    "msg": mail.read_msg,
 }
 FORMAT_OF_SUFFIX = {
     ".pdf": "pdf",
@@ -56,18 +60,21 @@ FORMAT_OF_SUFFIX = {
     ".md": "text",
     ".markdown": "text",
     ".docx": "docx",
+    ".odt": "odt",
     ".pptx": "pptx",
     ".xlsx": "xlsx",
     ".csv": "csv",
     ".html": "html",
     ".htm": "html",
     ".eml": "email",
+    ".msg": "msg",
 }
 SUPPORTED_SUFFIXES = frozenset(FORMAT_OF_SUFFIX)
 _PACKAGE_PARTS = {"word/document.xml": "docx", "ppt/presentation.xml": "pptx"}
 _PACKAGE_PARTS["xl/workbook.xml"] = "xlsx"
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+_MESSAGE_PROPERTY = "__substg1.0_".encode("utf-16-le")  # a stream name only .msg files have
 
 
 def is_supported(path: Path) -> bool:
@@ -123,13 +130,23 @@ def _format_by_content(path: Path) -> str | None:
         for part, kind in _PACKAGE_PARTS.items():
             if part in names:
                 return kind
+        # An OpenDocument package names its type in its first, uncompressed part.
+        if opendocument.MIME_TYPE.encode() in head:
+            return "odt"
+        if b"application/vnd.oasis.opendocument." in head:
+            raise UnsupportedFile(
+                "an OpenDocument spreadsheet or presentation: save it as .xlsx or .pptx"
+            )
         raise UnsupportedFile("a zip archive, not a document we read (unpack it first)")
     if head.startswith(_OLE):
         with path.open("rb") as handle:
-            if _ENCRYPTED_PACKAGE in handle.read(4_000_000):
-                raise ExtractionFailed("password-protected Office file (a password is needed)")
+            start = handle.read(4_000_000)
+        if _ENCRYPTED_PACKAGE in start:
+            raise ExtractionFailed("password-protected Office file (a password is needed)")
+        if _MESSAGE_PROPERTY in start or path.suffix.lower() == ".msg":
+            return "msg"
         raise UnsupportedFile(
-            "an older Office file (.doc, .xls, .ppt) or an Outlook .msg: save it as "
-            ".docx, .xlsx or .pptx (or the message as .eml) and drop that"
+            "an older Office file (.doc, .xls, .ppt): save it as .docx, .xlsx or .pptx "
+            "and drop that"
         )
     return None

@@ -38,12 +38,22 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file that came inside another (an e-mail's attachment), to be a document of
+    its own: its name as sent (no folders), and its bytes."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Extracted:
     pages: list[Page]
     # From the file itself (PDF metadata, core properties, first heading, subject) when
     # `usable_title`; else "" and the document is called by its file's name.
     title: str
     document_type: str  # "pdf", "text", "markdown", "docx", "pptx", "xlsx", "csv", ...
+    attachments: tuple[Attachment, ...] = ()  # of a type we read
 
     @property
     def page_count(self) -> int | None:

@@ -1,108 +1,153 @@
-"""E-mail (.eml): the headers staff look for (from, to, cc, date, subject) and the body
-(its plain text, else its HTML as text) as one document; a forwarded message inside
-it follows as part of the text.  Attachments of a type we read are read with the
-message (by their own format's reader, in the same reader process and limits) and
-follow it, each part cited "Attachment order.pdf, page 2"; one that cannot be read
-says why in the text.  Title: the subject."""
+"""E-mail: `.eml` (the standard library's parser) and Outlook's `.msg` (extract-msg).
+The headers staff look for (from, to, cc, date, subject) and the body (its plain
+text, else its HTML as text) as one document; a message forwarded inside it follows
+as part of the text, under "Forwarded message: its subject".  Attachments of a type
+we read come out as `Attachment`s: ingestion makes each a document of its own, linked
+to the message (`rag_core.attachments`).  Title: the subject."""
 
 from __future__ import annotations
 
 import email
 import email.policy
-import tempfile
-from dataclasses import replace
+import email.utils
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage, MIMEPart
 from pathlib import Path
+from typing import Any
 
-from rag_core.errors import ExtractionFailed, RagError
-from rag_core.extract.common import Extracted, Page, TextBuilder, refuse_larger_than
+from rag_core.errors import ExtractionFailed
+from rag_core.extract.common import Attachment, Extracted, TextBuilder, refuse_larger_than
 from rag_core.extract.web import html_page
 from rag_core.pdftext import too_many_chars
-from rag_core.structure import Heading
 
-_SHOWN = ("From", "To", "Cc", "Date", "Subject")
 MAX_NESTING = 5  # forwarded messages inside forwarded messages, read this deep
 
 
+@dataclass
+class _Message:
+    """What is read of a message, whichever its format."""
+
+    subject: str
+    headers: list[tuple[str, str]]  # (From, …), in the order shown
+    body: str  # plain text
+    attachments: list[Attachment] = field(default_factory=list)  # of a type we read
+    attachment_names: list[str] = field(default_factory=list)  # all of them
+    forwarded: list[_Message] = field(default_factory=list)
+
+
 def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
+    """An .eml file."""
     refuse_larger_than(path, max_chars)
     with path.open("rb") as handle:
         message = email.message_from_binary_file(handle, policy=email.policy.default)
     if not isinstance(message, EmailMessage) or not message.keys():
         raise ExtractionFailed("not an e-mail message (no headers)")
+    return _extracted(_from_email(message, 0), max_chars)
+
+
+def read_msg(path: Path, max_pages: int, max_chars: int) -> Extracted:
+    """An Outlook .msg file (an OLE compound file of MAPI properties)."""
+    import extract_msg
+
+    try:
+        message = extract_msg.openMsg(str(path))
+    except Exception as exc:  # extract-msg raises many kinds for a damaged file
+        raise ExtractionFailed("damaged or unreadable Outlook message") from exc
+    try:
+        if not isinstance(message, extract_msg.msg_classes.MessageBase):
+            raise ExtractionFailed(f"an Outlook item that is not a message ({message.classType})")
+        read = _from_outlook(message, 0)
+    except ExtractionFailed:
+        raise
+    except Exception as exc:
+        raise ExtractionFailed("damaged or unreadable Outlook message") from exc
+    finally:
+        message.close()
+    return _extracted(read, max_chars)
+
+
+def _extracted(message: _Message, max_chars: int) -> Extracted:
     text = TextBuilder()
-    attachments: list[tuple[str, bytes]] = []
-    _message(message, text, 0, attachments)
+    attachments: list[Attachment] = []
+    for depth, part in _walk(message, 0):
+        if depth:
+            text.heading(min(depth, 5), f"Forwarded message: {part.subject}")
+        text.add("\n".join(f"{name}: {value}" for name, value in part.headers if value))
+        text.add(part.body)
+        if part.attachment_names:
+            text.add("Attachments: " + ", ".join(part.attachment_names))
+        attachments.extend(part.attachments)
     if text.chars > max_chars:
         raise ExtractionFailed(too_many_chars(max_chars))
-    pages = [text.page(), *_attachment_pages(attachments, max_pages, max_chars - text.chars)]
-    subject = " ".join(str(message.get("Subject", "")).split())
-    return Extracted(pages, subject, "email")
+    subject = " ".join(message.subject.split())
+    return Extracted([text.page()], subject, "email", tuple(attachments))
 
 
-def _attachment_pages(
-    attachments: list[tuple[str, bytes]], max_pages: int, max_chars: int
-) -> list[Page]:
-    """Each readable attachment's pages, page-less and headed by where they come from."""
-    from rag_core.extract import extract, is_supported  # (this module is one of its)
-
-    pages: list[Page] = []
-    with tempfile.TemporaryDirectory(prefix="rag-attachment-") as work:
-        for number, (name, data) in enumerate(attachments):
-            if not is_supported(Path(name)) or Path(name).suffix.lower() == ".eml":
-                continue  # (a message inside comes as message/rfc822: read above)
-            file = Path(work) / f"{number}{Path(name).suffix.lower()}"
-            file.write_bytes(data)
-            try:
-                read = extract(file, max_pages, max_chars)
-            except RagError as exc:
-                pages.append(Page(None, f"Attachment {name} could not be read: {exc}"))
-                continue
-            for page in read.pages:
-                label = f"Attachment {name}" + (f", page {page.number}" if page.number else "")
-                pages.append(
-                    Page(
-                        None,
-                        page.text,
-                        (
-                            Heading(0, 0, label),
-                            *(replace(h, level=h.level + 1) for h in page.headings),
-                        ),
-                        recognised=page.recognised,
-                    )
-                )
-            max_chars -= sum(len(page.text) for page in read.pages)
-    return pages
+def _walk(message: _Message, depth: int) -> Iterator[tuple[int, _Message]]:
+    yield depth, message
+    for inner in message.forwarded:
+        yield from _walk(inner, depth + 1)
 
 
-def _message(
-    message: EmailMessage, text: TextBuilder, depth: int, attachments: list[tuple[str, bytes]]
-) -> None:
-    if depth:
-        text.heading(min(depth, 5), f"Forwarded message: {message.get('Subject', '')}")
-    text.add("\n".join(f"{name}: {message[name]}" for name in _SHOWN if message[name]))
-    body = message.get_body(preferencelist=("plain", "html"))
-    if body is not None:
-        content = _content(body)
-        if body.get_content_type() == "text/html":
-            content = html_page(content)[0].text
-        text.add(content)
-    names = []
-    for part in message.iter_attachments():
-        if not isinstance(part, EmailMessage):
+def _from_email(message: EmailMessage, depth: int) -> _Message:
+    shown = [(name, str(message[name] or "")) for name in ("From", "To", "Cc", "Date", "Subject")]
+    body = ""
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is not None:
+        body = _content(part)
+        if part.get_content_type() == "text/html":
+            body = html_page(body)[0].text
+    read = _Message(str(message.get("Subject", "")), shown, body)
+    for attached in message.iter_attachments():
+        if not isinstance(attached, EmailMessage):
             continue
-        if part.get_content_type() == "message/rfc822" and depth < MAX_NESTING:
-            inner = part.get_payload(0) if part.is_multipart() else None
+        if attached.get_content_type() == "message/rfc822" and depth < MAX_NESTING:
+            inner = attached.get_payload(0) if attached.is_multipart() else None
             if isinstance(inner, EmailMessage):
-                _message(inner, text, depth + 1, attachments)
+                read.forwarded.append(_from_email(inner, depth + 1))
                 continue
-        name = Path(part.get_filename() or "").name or part.get_content_type()
-        names.append(name)
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes) and payload:
-            attachments.append((name, payload))
-    if names:
-        text.add("Attachments: " + ", ".join(names))
+        name = Path(attached.get_filename() or "").name or attached.get_content_type()
+        _attach(read, name, attached.get_payload(decode=True))
+    return read
+
+
+def _from_outlook(message: Any, depth: int) -> _Message:
+    from extract_msg.msg_classes import MessageBase
+
+    sent = message.date
+    shown = [
+        ("From", message.sender or ""),
+        ("To", message.to or ""),
+        ("Cc", message.cc or ""),
+        ("Date", email.utils.format_datetime(sent) if isinstance(sent, datetime) else ""),
+        ("Subject", message.subject or ""),
+    ]
+    body = message.body or ""
+    if not body.strip() and message.htmlBody:
+        body = html_page(message.htmlBody.decode("utf-8", errors="replace"))[0].text
+    read = _Message(message.subject or "", shown, body)
+    for attached in message.attachments:
+        data = attached.data
+        if isinstance(data, MessageBase):
+            if depth < MAX_NESTING:
+                read.forwarded.append(_from_outlook(data, depth + 1))
+            continue
+        name = Path(attached.longFilename or attached.shortFilename or "").name or "attachment"
+        _attach(read, name, data)
+    return read
+
+
+def _attach(message: _Message, name: str, data: object) -> None:
+    """Named in the message; kept to be a document of its own if it is one we read (a
+    message attached as a file is not: one inside comes as a forwarded message)."""
+    message.attachment_names.append(name)
+    from rag_core.extract import is_supported  # (this module is one of its readers)
+
+    readable = is_supported(Path(name)) and Path(name).suffix.lower() not in {".eml", ".msg"}
+    if readable and isinstance(data, bytes) and data:
+        message.attachments.append(Attachment(name, data))
 
 
 def _content(part: MIMEPart) -> str:

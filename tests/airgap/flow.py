@@ -1,9 +1,10 @@
 """The whole appliance, driven end to end, for the air-gap test (tests/test_airgap.py).
 
 Run inside a network namespace that has only loopback: starts the drop-folder
-watcher and the app, waits for the dropped PDF and web page to be searchable, then drives
-headless Chromium through sign-in, a question, and every page, recording every
-request the page made (Chromium's performance log).  Writes what it saw as JSON.
+watcher and the app, waits for the dropped PDF, web page, Outlook message and its
+attachment to be searchable, then drives headless Chromium through sign-in, a
+question, and every page, recording every request the page made (Chromium's
+performance log).  Writes what it saw as JSON.
 Every Python process here carries the egress guard (sitecustomize.py beside this).
 """
 
@@ -142,7 +143,8 @@ def main() -> int:
             )
         )
         wait_until(
-            lambda: ready_documents(database_url) >= 2, "the dropped PDF and page were not ingested"
+            lambda: ready_documents(database_url) >= 4,
+            "the dropped PDF, page, message and its attachment were not all ingested",
         )
         port = free_port()
         app_log = (logs / "streamlit.log").open("w")
