@@ -134,6 +134,9 @@ def render_card(
         if hit.section:
             st.caption(f"Section: {escape(hit.section)}")
         st.caption(f"Relevance {hit.score:.2f} · {status} · `{hit.source}`")
+        message = services.catalog.attached_to(hit.document_id)
+        if message:
+            st.caption(f"Attached to the e-mail “{escape(message)}”")
         if hit.page in services.catalog.recognised_pages(hit.document_id):
             st.warning(RECOGNISED_NOTE, icon=":material/document_scanner:")
         if evidence:

@@ -233,6 +233,15 @@ class Catalog:
             )
         return frozenset((metadata or {}).get("recognised_pages", ()))
 
+    def attached_to(self, document_id: int) -> str | None:
+        """The title of the e-mail this document came attached to, if it did."""
+        with self.db.session() as session:
+            metadata = session.scalar(
+                sa.select(Document.metadata_).where(Document.id == document_id)
+            )
+        message = (metadata or {}).get("message")
+        return str(message) if "attachment_of" in (metadata or {}) and message else None
+
     def document_file(self, document_id: int) -> Path | None:
         """A file in the drop folder that holds this document now, if any is left."""
         with self.db.session() as session:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import streamlit as st
 
 from rag_core.backup import backup, restore
 from rag_core.db import Document, FileRecord
@@ -18,6 +19,7 @@ from rag_core.services import Services
 from tests.conftest import with_database
 from tests.helpers import CONTRACT_PAGES, make_pdf
 from tests.office_files import make_eml, make_zip_bomb
+from tests.test_app import add_accounts, ask, start
 
 QUESTION = "How many days of notice to terminate?"
 
@@ -166,3 +168,15 @@ def test_a_backup_carries_the_attachments(
     assert (fresh / "attachments" / attachment.relative_to(kept)).read_bytes() == (
         attachment.read_bytes()
     )
+
+
+def test_the_source_card_names_the_message_an_attachment_came_with(
+    services: Services, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ingest(services, _message_with_contract(services.settings.drop_dir, tmp_path))
+    add_accounts(services)
+    at = start(tmp_path, monkeypatch, database_url)
+    ask(at, QUESTION)
+    captions = [c.value for c in at.caption]
+    assert "Attached to the e-mail “Insulin order for ward 4”" in captions, captions
+    st.cache_resource.clear()
