@@ -46,3 +46,14 @@ def test_quick_benchmarks_run_and_report(settings: Settings, tmp_path: Path) -> 
     assert all(0 < row["p50_ms"] <= row["p95_ms"] for row in search["runs"])
 
     assert answer["runs"] and answer["medians"]["direct_tok_s"] > 0
+
+
+@pytest.mark.models
+def test_quick_formats_benchmark_ingests_one_file_of_each_type(settings: Settings) -> None:
+    args = _parser().parse_args(["--corpus", str(CORPUS), "--quick", "formats"])
+    result = run(args, settings)
+    json.dumps(result)
+    files = {row["file"].rsplit(".", 1)[1]: row for row in result["runs"]}
+    assert set(files) == {"docx", "odt", "html", "eml", "pptx", "xlsx"}
+    for row in files.values():
+        assert row["outcome"] == "ingested" and row["passages"] > 0 and row["units_per_s"] > 0

@@ -14,6 +14,7 @@
     drop      drop-folder to searchable time of PDFs
     workers   throughput of several worker processes
     ocr       character error rate and pages/s of text recognition on scanned pages
+    formats   one office, web and e-mail file of each type read and ingested end to end
     all       embed, ingest, retrieve, search and answer
 
 --quick shrinks every benchmark to seconds (CI runs it); the defaults are the full
@@ -80,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     workers.add_argument("--workers", default="1,2", help="worker counts to compare")
     ocr = sub.add_parser("ocr", help="text recognition: error rate and pages/s")
     ocr.add_argument("--pages", type=int, default=8)
+    formats = sub.add_parser("formats", help="one file of each office type end to end")
+    formats.add_argument("--units", type=int, default=300, help="paragraphs a document")
     sub.add_parser("all", help="embed, ingest, retrieve and answer, default options")
     return parser
 
@@ -128,6 +131,10 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         from rag_core.bench.ocr import bench_ocr
 
         return bench_ocr(args.corpus, 1 if quick else args.pages, settings.ocr_languages)
+    if name == "formats":
+        from rag_core.bench.formats import bench_formats
+
+        return bench_formats(settings, args.corpus, 6 if quick else args.units)
     if name == "workers":
         return bench_workers(args.corpus, args.pages, args.files, _ints(args.workers))
     results = []
