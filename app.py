@@ -11,6 +11,7 @@ import logging
 import streamlit as st
 
 from app_pages.shared import services_or_stop, sign_out, signed_in
+from rag_core import policy
 from rag_core.errors import ConfigurationError, RagError
 from rag_core.exposure import check_exposure
 
@@ -51,7 +52,7 @@ def serve_pages() -> None:
         if st.sidebar.button("Sign out", icon=":material/logout:"):
             sign_out(services)
             st.rerun()
-    st.navigation(PAGES + ADMIN_PAGES if person.role == "admin" else PAGES).run()
+    st.navigation(PAGES + ADMIN_PAGES if policy.is_admin(person) else PAGES).run()
 
 
 @st.fragment(run_every=5)

@@ -10,8 +10,16 @@ from datetime import datetime
 
 import streamlit as st
 
-from app_pages.shared import admin, admin_only, date_range, pick_page, services_or_stop, stamp
+from app_pages.shared import (
+    date_range,
+    permitted,
+    permitted_only,
+    pick_page,
+    services_or_stop,
+    stamp,
+)
 from rag_core.audit import Action, AuditQuery, AuditTrail
+from rag_core.policy import Permission
 
 PAGE_SIZE = 50
 
@@ -27,12 +35,12 @@ def filters_row() -> AuditQuery:
 
 
 def exported(audit: AuditTrail, query: AuditQuery) -> str:
-    return audit.export_csv(query, by=admin().username)
+    return audit.export_csv(query, by=permitted(Permission.READ_AUDIT).username)
 
 
 def main() -> None:
     services = services_or_stop()
-    admin_only()
+    permitted_only(Permission.READ_AUDIT)
     st.title("Audit trail")
     st.caption("Every row is permanent: the database refuses to change or delete them.")
     query = filters_row()

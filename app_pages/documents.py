@@ -10,21 +10,23 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.shared import (
-    admin,
     attempt,
     done,
     escape,
     flash,
     library_status,
     note,
+    permitted,
     pick_page,
     services_or_stop,
     show_flashes,
     stamp,
     user,
 )
+from rag_core import policy
 from rag_core.catalog import STATUSES, DocumentQuery, DocumentRow
 from rag_core.extract import SUPPORTED_SUFFIXES
+from rag_core.policy import Permission
 from rag_core.services import Services
 
 PAGE_SIZE = 25
@@ -147,13 +149,13 @@ def actions(services: Services, rows: list[DocumentRow]) -> None:
         ):
             flash(f"{source.name} is queued to be read again; it stays searchable meanwhile.")
     with retire:
-        if user().role != "admin":
+        if not policy.allowed(user(), Permission.RETIRE):
             st.caption("Retiring a file is for administrators.")
             return
         sure = st.checkbox(f"Yes, take {source.name} out of search")
         if st.button("Retire", disabled=not sure, help="Moved to the drop folder's .retired/"):
             retired = attempt(
-                lambda: services.library.retire(source, by=admin().username),
+                lambda: services.library.retire(source, by=permitted(Permission.RETIRE).username),
                 f"retiring {source.name}",
             )
             if retired is not None:
@@ -161,12 +163,12 @@ def actions(services: Services, rows: list[DocumentRow]) -> None:
 
 
 def restore(services: Services, path: Path) -> Path:
-    return services.library.restore(path, by=admin().username)
+    return services.library.restore(path, by=permitted(Permission.RESTORE).username)
 
 
 def retired_panel(services: Services) -> None:
     retired = services.library.retired()
-    if not retired or user().role != "admin":
+    if not retired or not policy.allowed(user(), Permission.RESTORE):
         return
     with st.expander(f"Retired files ({len(retired)})"):
         for file in retired:

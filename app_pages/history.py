@@ -17,6 +17,7 @@ from app_pages.shared import (
     stamp,
     user,
 )
+from rag_core import policy
 from rag_core.audit import Action
 from rag_core.history import FEEDBACK_FILTERS, OUTCOMES, HistoryQuery, LoggedAnswer
 from rag_core.services import Services
@@ -99,8 +100,8 @@ def details(services: Services, entries: list[LoggedAnswer]) -> None:
 
 
 def query_owner() -> str | None:
-    """Staff see their own questions; administrators everyone's."""
-    return None if user().role == "admin" else user().username
+    """Staff see their own questions; administrators everyone's (`rag_core.policy`)."""
+    return policy.history_owner(user())
 
 
 def exported(services: Services, query: HistoryQuery) -> str:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.shared import admin_only, services_or_stop
+from app_pages.shared import permitted_only, services_or_stop
+from rag_core.policy import Permission
 from rag_core.settings import redact_url
 
 
 def main() -> None:
     services = services_or_stop()
-    admin_only()
+    permitted_only(Permission.MANAGE_ACCOUNTS)
     settings = services.settings
     st.title("Settings")
     st.caption(

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from rag_core import offline
-from rag_core.accounts import SignedIn, require_admin
+from rag_core import offline, policy
+from rag_core.accounts import SignedIn
 from rag_core.db.models import Role
 from rag_core.errors import RagError
 from rag_core.history import PastQuestion
@@ -95,18 +95,19 @@ def user() -> SignedIn:
     return current
 
 
-def admin() -> SignedIn:
-    """The person using this page, who must be an administrator (AccessDenied, shown
-    as a sentence by `attempt`, otherwise)."""
+def permitted(permission: policy.Permission) -> SignedIn:
+    """The person using this page, who must be allowed `permission` (AccessDenied,
+    shown as a sentence by `attempt`, otherwise): `rag_core.policy` decides."""
     person = user()
-    require_admin(person)
+    policy.require(person, permission)
     return person
 
 
-def admin_only() -> None:
-    """Stop the page, with a sentence, unless an administrator is using it (the
-    navigation offers these pages to administrators only; this is the second lock)."""
-    if attempt(admin, "opening this page") is None:
+def permitted_only(permission: policy.Permission) -> None:
+    """Stop the page, with a sentence, unless the person using it is allowed
+    `permission` (the navigation offers such pages only to them; this is the second
+    lock)."""
+    if attempt(lambda: permitted(permission), "opening this page") is None:
         st.stop()
 
 

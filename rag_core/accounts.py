@@ -82,11 +82,6 @@ class SignedIn:
         return SignedIn(self.username, self.role, self.started, now)
 
 
-def require_admin(who: SignedIn | Account | None) -> None:
-    if who is None or who.role is not Role.ADMIN:
-        raise AccessDenied("Only an administrator may do this.")
-
-
 class Accounts:
     def __init__(self, db: Database, audit: AuditTrail, params: AccountParams) -> None:
         self.db = db
@@ -116,19 +111,19 @@ class Accounts:
             )
             session.add(user)
             session.flush()
-            account = _account(user)
+            account = account_of(user)
         self.audit.record(by, Action.USER_ADD, {"account": username, "role": str(role)})
         log.info("account %s (%s) added by %s", username, role, by)
         return account
 
     def list(self) -> list[Account]:
         with self.db.session() as session:
-            return [_account(u) for u in session.scalars(sa.select(User).order_by(User.username))]
+            return [account_of(u) for u in session.scalars(sa.select(User).order_by(User.username))]
 
     def get(self, username: str) -> Account | None:
         with self.db.session() as session:
             user = session.scalar(sa.select(User).where(User.username == username.lower()))
-            return _account(user) if user else None
+            return account_of(user) if user else None
 
     def count(self) -> int:
         with self.db.session() as session:
@@ -240,5 +235,5 @@ class Accounts:
         return user
 
 
-def _account(user: User) -> Account:
+def account_of(user: User) -> Account:
     return Account(user.username, Role(user.role), user.active, user.created_at, user.last_login_at)

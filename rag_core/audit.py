@@ -46,6 +46,10 @@ class Action(StrEnum):
     AUDIT_EXPORT = "audit_export"
     BACKUP = "backup"
     RESTORE_BACKUP = "restore_backup"
+    TOKEN_CREATE = "token_create"
+    TOKEN_REVOKE = "token_revoke"
+    TOKEN_REFUSED = "token_refused"  # a call with a wrong, revoked or expired token
+    API_CALL = "api_call"  # a call to the HTTP API: method, path, status
 
 
 def command_line_user() -> str:

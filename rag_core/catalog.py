@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -47,6 +48,26 @@ class DocumentRow:
     # While processing: (done, of total, unit): passages embedded, scanned pages read.
     progress: tuple[int, int, str] | None = None
     chunks: int | None = None  # passages in search (filled by `find`)
+
+
+@dataclass(frozen=True)
+class DocumentDetail:
+    id: int
+    title: str
+    status: str
+    error: str | None
+    searchable: bool
+    document_type: str | None
+    tags: tuple[str, ...]
+    pages: int | None
+    passages: int
+    version: int
+    size_bytes: int | None
+    created_at: datetime
+    updated_at: datetime
+    metadata: dict[str, Any]
+    files: tuple[tuple[str, bool], ...]  # (path, present)
+    versions: tuple[tuple[int, int, str, datetime], ...]  # (id, version, status, created)
 
 
 STATUSES = ("ready", "processing", "queued", FAILED)
@@ -210,6 +231,53 @@ class Catalog:
             ],
             total or 0,
         )
+
+    def detail(self, document_id: int) -> DocumentDetail | None:
+        """One document (any version, active or not): its details, the files that hold
+        it, its passages, and the other versions of those files."""
+        with self.db.session() as session:
+            document = session.get(Document, document_id)
+            if document is None:
+                return None
+            files = session.execute(
+                sa.select(FileRecord.path, FileRecord.present)
+                .where(
+                    sa.or_(
+                        FileRecord.document_id == document_id,
+                        FileRecord.latest_document_id == document_id,
+                    )
+                )
+                .order_by(FileRecord.path)
+            ).all()
+            passages = session.scalar(
+                sa.select(sa.func.count()).where(Chunk.document_id == document_id)
+            )
+            paths = [row.path for row in files] or [document.source_path]
+            versions = session.execute(
+                sa.select(Document.id, Document.version, Document.status, Document.created_at)
+                .where(Document.source_path.in_(paths))
+                .order_by(Document.version, Document.id)
+            ).all()
+            return DocumentDetail(
+                id=document.id,
+                title=document.title,
+                status=document.status,
+                error=document.error,
+                searchable=document.is_active,
+                document_type=document.document_type,
+                tags=tuple(document.tags or ()),
+                pages=document.page_count,
+                passages=passages or 0,
+                version=document.version,
+                size_bytes=document.size_bytes,
+                created_at=document.created_at,
+                updated_at=document.updated_at,
+                metadata=dict(document.metadata_ or {}),
+                files=tuple((row.path, bool(row.present)) for row in files),
+                versions=tuple(
+                    (row.id, row.version, str(row.status), row.created_at) for row in versions
+                ),
+            )
 
     def page_text(self, document_id: int, page: int | None) -> str:
         """The text of one page of a document (for a text file, page None: all of it),

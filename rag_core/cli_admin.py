@@ -8,6 +8,7 @@ import argparse
 import getpass
 import secrets
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from rag_core.db.engine import embedded_server_url
 from rag_core.db.models import Role
 from rag_core.errors import RagError
 from rag_core.settings import Settings
+from rag_core.tokens import Tokens
 
 
 def add_commands(sub: Any) -> None:
@@ -37,6 +39,21 @@ def add_commands(sub: Any) -> None:
     reset.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    token = verbs.add_parser("token", help="personal tokens for the HTTP API (rag_core.api)")
+    token_verbs = token.add_subparsers(dest="token_verb", required=True)
+    create = token_verbs.add_parser("create", help="make a token for USERNAME; printed once")
+    create.add_argument("username")
+    create.add_argument("--name", default="api", help="what uses it (default: api)")
+    create.add_argument(
+        "--expires-days", type=float, default=None, help="lifetime in days (default: none)"
+    )
+    listing = token_verbs.add_parser("list", help="the tokens (of USERNAME)")
+    listing.add_argument("username", nargs="?")
+    revoke = token_verbs.add_parser("revoke", help="stop USERNAME's token(s) working at once")
+    revoke.add_argument("username")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--name", help="the token of this name")
+    which.add_argument("--all", action="store_true", help="every token of USERNAME")
     verbs.add_parser(
         "first-admin",
         help="when no account exists yet, create `admin` with a random password and print "
@@ -69,6 +86,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from rag_core.services import account_params
 
         audit = AuditTrail(db)
+        if args.verb == "token":
+            return _tokens(args, Tokens(db, audit))
         accounts = Accounts(db, audit, account_params(settings))
         return _users(args, accounts)
     finally:
@@ -106,6 +125,40 @@ def _users(args: argparse.Namespace, accounts: Accounts) -> int:
             "This password is shown once and stored only as a hash: write it down, sign "
             "in, and add accounts for staff under Users (or `python -m rag_core users add`)."
         )
+    return 0
+
+
+def _tokens(args: argparse.Namespace, tokens: Tokens) -> int:
+    by = command_line_user()
+    now = datetime.now(UTC)
+    if args.token_verb == "create":
+        token, info = tokens.create(
+            args.username, args.name, expires_in_days=args.expires_days, by=by
+        )
+        expires = (
+            f"expires {info.expires_at:%Y-%m-%d %H:%M} UTC" if info.expires_at else "no expiry"
+        )
+        print(
+            f"token for {info.username} ({info.name}, {expires}):\n  {token}\n"
+            "Shown once and stored only as a hash: give it to the program that uses it."
+        )
+        return 0
+    listed = tokens.list(args.username)
+    if args.token_verb == "list":
+        for info in listed:
+            used = f"{info.last_used_at:%Y-%m-%d %H:%M}" if info.last_used_at else "-"
+            print(
+                f"{info.id:>5} {info.username:<20} {info.name:<20} {info.prefix}… "
+                f"{info.state(now):<8} last used {used}"
+            )
+        return 0
+    chosen = [i for i in listed if args.all or i.name == args.name]
+    chosen = [i for i in chosen if i.state(now) == "active"]
+    if not chosen:
+        raise RagError(f"{args.username} has no active token of that name.")
+    for info in chosen:
+        tokens.revoke(info.id, by=by)
+        print(f"revoked   {info.username}'s token {info.name} ({info.prefix}…)")
     return 0
 
 

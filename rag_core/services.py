@@ -37,6 +37,7 @@ from rag_core.search.reranking import Reranker
 from rag_core.search.retrieval import RetrievalParams, Retriever
 from rag_core.search.textsearch import TextRanking
 from rag_core.settings import Settings
+from rag_core.tokens import Tokens
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Services:
     library: Library
     audit: AuditTrail
     accounts: Accounts
+    tokens: Tokens
     page_images: PageImages
     liveness: Liveness
     backlog: Backlog
@@ -198,6 +200,7 @@ def build_services(
         library=Library(settings.drop_dir, ingestor, queue, ingestor.options.max_file_bytes, audit),
         audit=audit,
         accounts=Accounts(db, audit, account_params(settings)),
+        tokens=Tokens(db, audit),
         page_images=PageImages(settings.data_dir / "page-images"),
         liveness=Liveness(db),
         backlog=Backlog(db),

@@ -332,6 +332,12 @@ class Settings(BaseSettings):
         "address lets other machines connect, and is refused while RAG_AUTH_ENABLED is "
         "false; for other machines prefer 127.0.0.1 behind a TLS reverse proxy.",
     )
+    api_address: str = Field(
+        default="127.0.0.1",
+        description="Address the HTTP API (`python -m rag_core.api`) serves on; the same "
+        "rule as the app's address applies.",
+    )
+    api_port: int = Field(default=8502, ge=1, le=65535, description="Port of the HTTP API.")
     auth_enabled: bool = Field(
         default=True,
         description="Require staff to sign in (accounts: `python -m rag_core users`). "

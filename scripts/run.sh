@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the appliance: the drop-folder watcher in the background and the chat in the
-# foreground.  Both attach to the same embedded PostgreSQL (or DATABASE_URL); Ctrl-C
-# stops both, and the embedded server stops with the last of them.
+# Runs the appliance: the drop-folder watcher and the HTTP API in the background and
+# the chat in the foreground.  All attach to the same embedded PostgreSQL (or
+# DATABASE_URL); Ctrl-C stops them all, and the embedded server stops with the last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -22,6 +22,9 @@ address=$("$PY" -m rag_core exposure)
 
 "$PY" -m ingest_watch &
 watcher=$!
-trap 'kill -TERM "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null || true' EXIT INT TERM
+# The HTTP API on RAG_API_ADDRESS:RAG_API_PORT (127.0.0.1:8502); tokens: Users page.
+"$PY" -m rag_core.api &
+api=$!
+trap 'kill -TERM "$watcher" "$api" 2>/dev/null; wait "$watcher" "$api" 2>/dev/null || true' EXIT INT TERM
 
 "$PY" -m streamlit run app.py --server.address "$address"

@@ -1,5 +1,6 @@
 """Air-gap proof: the whole appliance (watcher ingesting a dropped PDF, the app, sign-in,
-a question answered with sources, every page in headless Chromium) runs in a network
+a question answered with sources, every page in headless Chromium; then the HTTP API
+with a token: a search, a question, an OpenAI-style chat, its docs page) runs in a network
 namespace with only loopback, with a fresh HOME, under two guards:
 - below Python, strace follows every process and thread and records every `connect`,
   `sendto` and `sendmsg` (tests/airgap/native.py): native libraries' attempts too;
@@ -198,6 +199,14 @@ def test_the_whole_flow_makes_no_outbound_connection(services: Services, tmp_pat
     ]
     assert offsite == []
     assert len(seen["requests"]) > 10  # the log did capture the page's requests
+    # The HTTP API, in the same namespace: answers, and a docs page with nothing off-site.
+    api = seen["api"]
+    assert api["search"]["hits"] and "ninety" in api["ask"]["answer"]
+    assert "ninety" in api["chat"]["choices"][0]["message"]["content"]
+    assert len(api["docs_requests"]) >= 3  # the page, its script and style sheet, the schema
+    assert [
+        u for u in api["docs_requests"] if not u.startswith(("http://127.0.0.1:", "data:"))
+    ] == []
 
 
 def _logs(folder: Path) -> str:

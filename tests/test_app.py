@@ -15,6 +15,7 @@ from rag_core.db import Chunk, Document, Job, QueryLog
 from rag_core.db.models import Role
 from rag_core.folders import sidecar_path
 from rag_core.services import Services
+from rag_core.tokens import InvalidToken
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, make_pdf
 
@@ -536,3 +537,22 @@ def test_admin_adds_an_account_and_reads_the_audit_trail(app: AppTest, services:
     assert question["person"] == "boss"
     assert '"title": "contract.pdf"' in question["detail"]
     assert '"page": 2' in question["detail"]
+
+
+def test_admin_makes_and_revokes_an_api_token_on_the_users_page(
+    app: AppTest, services: Services
+) -> None:
+    app.switch_page("app_pages/users.py").run()
+    labelled(app.text_input, "Token name").input("intranet page")
+    labelled(app.button, "Make a token").click().run()
+    assert not app.exception
+    [shown] = [c.value for c in app.code]
+    assert shown.startswith("rag_") and "not shown again" in app.success[0].value
+    account = services.tokens.authenticate(shown)
+    assert account.username == app.selectbox[-1].value  # the account chosen above
+    [info] = services.tokens.list(account.username)
+    assert info.name == "intranet page" and info.expires_at is not None  # 90 days
+    labelled(app.button, "Revoke").click().run()
+    assert not app.exception
+    with pytest.raises(InvalidToken, match="revoked"):
+        services.tokens.authenticate(shown)

@@ -16,18 +16,20 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
-def test_compose_runs_pgvector_app_and_watcher_with_volumes() -> None:
+def test_compose_runs_pgvector_app_watcher_and_api_with_volumes() -> None:
     services = compose()["services"]
-    assert set(services) == {"db", "app", "watcher"}
+    assert set(services) == {"db", "app", "watcher", "api"}
     assert services["db"]["image"].startswith("pgvector/pgvector:")
     assert services["watcher"]["command"] == ["python", "-m", "ingest_watch"]
-    for name in ("app", "watcher"):
+    assert services["api"]["command"][:3] == ["python", "-m", "rag_core.api"]
+    for name in ("app", "watcher", "api"):
         mounts = {v.split(":")[1] for v in services[name]["volumes"]}
         assert {"/app/drop", "/app/site_models", "/app/data"} <= mounts
         assert services[name]["environment"]["DATABASE_URL"].endswith("@db:5432/rag")
         assert services[name]["depends_on"]["db"]["condition"] == "service_healthy"
     # Published on the host's loopback only.
     assert services["app"]["ports"] == ["127.0.0.1:8501:8501"]
+    assert services["api"]["ports"] == ["127.0.0.1:8502:8502"]
 
 
 def _compose_client() -> list[str] | None:

@@ -23,6 +23,7 @@ from rag_core.db.models import Role
 from rag_core.errors import ConfigurationError, RateLimited
 from rag_core.exposure import check_exposure, is_loopback
 from rag_core.services import Services, build_services, configure_logging
+from rag_core.tokens import InvalidToken
 from tests.conftest import REPO, with_database
 from tests.helpers import CONTRACT_PAGES, make_pdf, owner_engine
 
@@ -140,6 +141,19 @@ def test_users_command_adds_lists_and_disables(services: Services) -> None:
     assert refused.returncode == 2 and "at least 10" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert services.audit.find().records[0].username.startswith("cli")
+
+    # API tokens: made (printed once), listed, revoked by name.
+    made = cli("token", "create", "admin", "--name", "intranet", "--expires-days", "30")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.split("\n  ")[1].split()[0]
+    assert services.tokens.authenticate(token).username == "admin"
+    listed = cli("token", "list", "admin").stdout
+    assert "intranet" in listed and "active" in listed and token not in listed
+    assert cli("token", "revoke", "admin", "--name", "intranet").returncode == 0
+    with pytest.raises(InvalidToken, match="revoked"):
+        services.tokens.authenticate(token)
+    again = cli("token", "revoke", "admin", "--name", "intranet")
+    assert again.returncode == 2 and "no active token" in again.stderr
 
 
 # --- audit trail and the app's database role ------------------------------------------

@@ -4,7 +4,8 @@ Run inside a network namespace that has only loopback: starts the drop-folder
 watcher and the app, waits for the dropped PDF, web page, Outlook message and its
 attachment to be searchable, then drives headless Chromium through sign-in, a
 question, and every page, recording every request the page made (Chromium's
-performance log).  Writes what it saw as JSON.
+performance log); then the HTTP API: a token, a search, a question, an OpenAI-style
+chat and its docs page.  Writes what it saw as JSON.
 Every Python process here carries the egress guard (sitecustomize.py beside this).
 """
 
@@ -118,6 +119,80 @@ def browse(url: str, name: str, password: str, artifacts: Path) -> dict[str, Any
     return seen
 
 
+def call(url: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=WAIT) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+def use_api(env: dict[str, str], user: str, logs: Path) -> dict[str, Any]:
+    """The HTTP API as a program on the site would use it: a token from the command
+    line, a search, a question, an OpenAI-style chat, and the docs page in Chromium."""
+    made = subprocess.run(
+        [sys.executable, "-m", "rag_core", "users", "token", "create", user, "--name", "airgap"],
+        cwd=logs,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=WAIT,
+    )
+    token = made.stdout.split("\n  ")[1].split()[0]
+    port = free_port()
+    api_log = (logs / "api.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rag_core.api", "--port", str(port)],
+        cwd=logs,
+        env=env,
+        stdout=api_log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(url + "/healthz"), "the API did not start", 90)
+        question = "What is the notice period for termination?"
+        seen: dict[str, Any] = {
+            "search": call(url + "/api/search", token, {"query": question}),
+            "ask": call(url + "/api/ask", token, {"question": question}),
+            "chat": call(
+                url + "/v1/chat/completions",
+                token,
+                {"model": "local-documents", "messages": [{"role": "user", "content": question}]},
+            ),
+        }
+        driver = start_chromium(log_requests=True)
+        try:
+            driver.get(url + "/docs")
+            WebDriverWait(driver, WAIT).until(
+                ec.presence_of_element_located((By.CSS_SELECTOR, ".swagger-ui .opblock"))
+            )
+            seen["docs_requests"] = [
+                message["params"]["request"]["url"]
+                for entry in driver.get_log("performance")
+                if (message := json.loads(entry["message"])["message"]).get("method")
+                == "Network.requestWillBeSent"
+            ]
+        finally:
+            driver.quit()
+        return seen
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
@@ -155,6 +230,7 @@ def main() -> int:
         with urllib.request.urlopen(url, timeout=10) as response:
             result["html_external"] = external_references(response.read().decode())
         result.update(browse(url, args.user, env[args.password_env], args.artifacts))
+        result["api"] = use_api(env, args.user, logs)
     finally:
         for process in started:
             process.terminate()
