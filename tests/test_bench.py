@@ -57,3 +57,14 @@ def test_quick_formats_benchmark_ingests_one_file_of_each_type(settings: Setting
     assert set(files) == {"docx", "odt", "html", "eml", "pptx", "xlsx"}
     for row in files.values():
         assert row["outcome"] == "ingested" and row["passages"] > 0 and row["units_per_s"] > 0
+
+
+@pytest.mark.models
+def test_quick_api_benchmark_serves_searches_and_concurrent_askers(settings: Settings) -> None:
+    args = _parser().parse_args(["--corpus", str(CORPUS), "--quick", "api"])
+    result = run(args, settings)
+    json.dumps(result)
+    paths = {row["path"]: row for row in result["search"]}
+    assert set(paths) == {"in-process", "HTTP API"}
+    assert all(0 < row["p50_ms"] <= row["p95_ms"] for row in paths.values())
+    assert result["ask"]["errors"] == 0 and result["ask"]["own_answers"] == result["ask"]["askers"]

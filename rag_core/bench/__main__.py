@@ -15,6 +15,8 @@
     workers   throughput of several worker processes
     ocr       character error rate and pages/s of text recognition on scanned pages
     formats   one office, web and e-mail file of each type read and ingested end to end
+    api       search p95 through the HTTP API against in-process, and many people
+              asking at once (every answer back, each its own)
     all       embed, ingest, retrieve, search and answer
 
 --quick shrinks every benchmark to seconds (CI runs it); the defaults are the full
@@ -83,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     ocr.add_argument("--pages", type=int, default=8)
     formats = sub.add_parser("formats", help="one file of each office type end to end")
     formats.add_argument("--units", type=int, default=300, help="paragraphs a document")
+    api = sub.add_parser("api", help="HTTP API: search overhead and concurrent askers")
+    api.add_argument("--files", type=int, default=5, help="10-page PDFs in the library")
+    api.add_argument("--queries", type=int, default=200)
+    api.add_argument("--askers", type=int, default=20)
     sub.add_parser("all", help="embed, ingest, retrieve and answer, default options")
     return parser
 
@@ -131,6 +137,12 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         from rag_core.bench.ocr import bench_ocr
 
         return bench_ocr(args.corpus, 1 if quick else args.pages, settings.ocr_languages)
+    if name == "api":
+        from rag_core.bench.api import bench_api
+
+        if quick:
+            return bench_api(settings, args.corpus, 1, 10, 3)
+        return bench_api(settings, args.corpus, args.files, args.queries, args.askers)
     if name == "formats":
         from rag_core.bench.formats import bench_formats
 
