@@ -89,17 +89,20 @@ def main() -> None:
                 f"setting a new password for {chosen}",
             ):
                 flash(f"{chosen} has a new password.")
-    tokens_panel(services, chosen)
+    tokens_panel(services, [a.username for a in accounts if a.active])
 
 
 def revoke(services: Services, token_id: int) -> None:
     services.tokens.revoke(token_id, by=permitted(Permission.MANAGE_ACCOUNTS).username)
 
 
-def tokens_panel(services: Services, chosen: str) -> None:
+def tokens_panel(services: Services, names: list[str]) -> None:
     """Personal tokens for the HTTP API (`rag_core.tokens`): made here or with
     `python -m rag_core users token`, shown once, revoked at once."""
-    with st.expander(f"API tokens of {chosen}"):
+    if not names:
+        return
+    with st.expander("API tokens"):
+        chosen = st.selectbox("Tokens of", names, key="token-account")
         with st.form("add-token", clear_on_submit=True):
             name = st.text_input("Token name", help="What uses it: 'intranet page', 'EHR'")
             days = st.number_input("Expires after (days; 0: never)", min_value=0, value=90)
