@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,20 @@ def _api(services: Services) -> Iterator[Api]:
 @pytest.fixture
 def api(services: Services) -> Iterator[Api]:
     yield from _api(services)
+
+
+@contextmanager
+def api_with(settings: Settings, services: Services, **changed: object) -> Iterator[Api]:
+    """The API over services built with some settings changed (the same models)."""
+    built = build_services(
+        settings.model_copy(update=changed),
+        embedder=services.embedder,
+        generator=services.generator,
+    )
+    try:
+        yield from _api(built)
+    finally:
+        built.close()
 
 
 def _error(response: httpx.Response, status: int, code: str) -> str:
@@ -217,35 +232,24 @@ def test_bad_uploads_are_refused_with_a_reason_and_nothing_is_written(api: Api) 
 def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(
     settings: Settings, services: Services
 ) -> None:
-    small = build_services(
-        settings.model_copy(update={"max_file_mb": 0.5}),
-        embedder=services.embedder,
-        generator=services.generator,
-    )
-    try:
-        for api in _api(small):
-            big = b"x" * 3_000_000
-            declared = api.call(
-                "POST", "/api/documents", api.staff, files={"file": ("big.txt", big)}
-            )
-            assert "over the 1.5 MB limit" in _error(declared, 413, "too_large")
+    with api_with(settings, services, max_file_mb=0.5) as api:
+        big = b"x" * 3_000_000
+        declared = api.call("POST", "/api/documents", api.staff, files={"file": ("big.txt", big)})
+        assert "over the 1.5 MB limit" in _error(declared, 413, "too_large")
 
-            def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it comes
-                yield b"--x\r\nContent-Disposition: form-data; name=file; filename=big.txt\r\n\r\n"
-                for _ in range(30):
-                    yield b"y" * 100_000
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it comes
+            yield b"--x\r\nContent-Disposition: form-data; name=file; filename=big.txt\r\n\r\n"
+            for _ in range(30):
+                yield b"y" * 100_000
 
-            headers = {
-                "Authorization": f"Bearer {api.staff}",
-                "Content-Type": "multipart/form-data; boundary=x",
-            }
-            streamed = httpx.post(api.url + "/api/documents", content=chunks(), headers=headers)
-            _error(streamed, 413, "too_large")
-            assert not small.settings.drop_dir.exists() or not any(
-                small.settings.drop_dir.iterdir()
-            )
-    finally:
-        small.close()
+        headers = {
+            "Authorization": f"Bearer {api.staff}",
+            "Content-Type": "multipart/form-data; boundary=x",
+        }
+        streamed = httpx.post(api.url + "/api/documents", content=chunks(), headers=headers)
+        _error(streamed, 413, "too_large")
+        drop = api.services.settings.drop_dir
+        assert not drop.exists() or not any(drop.iterdir())
 
 
 def test_malformed_json_wrong_types_and_unknown_fields_get_their_status(api: Api) -> None:
@@ -316,22 +320,12 @@ def test_search_ask_and_stream_with_sources(api: Api) -> None:
 
 
 def test_too_many_questions_a_minute_get_429(settings: Settings, services: Services) -> None:
-    limited = build_services(
-        settings.model_copy(update={"questions_per_minute": 2}),
-        embedder=services.embedder,
-        generator=services.generator,
-    )
-    try:
-        for api in _api(limited):
-            for _ in range(2):
-                assert (
-                    api.call("POST", "/api/ask", api.staff, json={"question": QUESTION}).status_code
-                    == 200
-                )
-            refused = api.call("POST", "/api/ask", api.staff, json={"question": QUESTION})
-            assert "questions in the last minute" in _error(refused, 429, "too_many_requests")
-    finally:
-        limited.close()
+    with api_with(settings, services, questions_per_minute=2) as api:
+        for _ in range(2):
+            asked = api.call("POST", "/api/ask", api.staff, json={"question": QUESTION})
+            assert asked.status_code == 200
+        refused = api.call("POST", "/api/ask", api.staff, json={"question": QUESTION})
+        assert "questions in the last minute" in _error(refused, 429, "too_many_requests")
 
 
 def test_the_official_openai_client_chats_with_the_documents(api: Api) -> None:
