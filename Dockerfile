@@ -25,5 +25,5 @@ ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 # Inside the container Streamlit must listen on all interfaces; the compose file
 # publishes the port on the host's loopback only.
 ENV STREAMLIT_SERVER_ADDRESS=0.0.0.0
-EXPOSE 8501
+EXPOSE 8501 8502
 CMD ["python", "-m", "streamlit", "run", "app.py"]
