@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
+from collections.abc import Iterator
+
+import uvicorn
 
 from rag_core.errors import RagError
 from rag_core.exposure import check_exposure
@@ -12,6 +17,23 @@ from rag_core.services import build_services, configure_logging
 from rag_core.settings import Settings
 
 log = logging.getLogger("rag_core.api")
+
+
+_STOP = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Stop on SIGINT/SIGTERM, then return normally.  uvicorn's own raises the
+        signal again once stopped, which skips `atexit`: the embedded PostgreSQL never
+        learnt that this process had left, and kept running after `make run` stopped."""
+        stop = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP}
+        try:
+            yield
+        finally:
+            for sig, previous in stop.items():
+                signal.signal(sig, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,21 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    import uvicorn
-
     from rag_core.api.app import create_app
 
+    config = uvicorn.Config(
+        create_app(services),
+        host=address,
+        port=port,
+        log_level="warning",
+        access_log=False,  # paths carry no content, but the audit trail has them
+    )
     log.info("serving the API on http://%s:%d (docs: /docs)", address, port)
     try:
-        uvicorn.run(
-            create_app(services),
-            host=address,
-            port=port,
-            log_level="warning",
-            access_log=False,  # paths carry no content, but the audit trail has them
-        )
+        _Server(config).run()
     finally:
         services.close()
+    log.info("the API stopped")
     return 0
 
 
