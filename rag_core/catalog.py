@@ -279,6 +279,23 @@ class Catalog:
                 ),
             )
 
+    def passages(
+        self, document_id: int, limit: int, offset: int = 0
+    ) -> list[tuple[int, int | None, int | None, str, str]]:
+        """A document's passages in order: (index, first page, last page, section,
+        text)."""
+        with self.db.session() as session:
+            rows = session.execute(
+                sa.select(
+                    Chunk.chunk_index, Chunk.page_start, Chunk.page_end, Chunk.section, Chunk.text
+                )
+                .where(Chunk.document_id == document_id)
+                .order_by(Chunk.chunk_index)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
     def page_text(self, document_id: int, page: int | None) -> str:
         """The text of one page of a document (for a text file, page None: all of it),
         rebuilt from its passages."""

@@ -183,6 +183,10 @@ def test_documents_upload_list_detail_edit_reindex_retire_restore(api: Api, tmp_
     detail = api.call("GET", f"/api/documents/{row['id']}", api.staff).json()
     assert detail["files"] == [{"path": row["file"], "present": True}]
     assert detail["status"] == "ready" and detail["searchable"] and detail["versions"]
+    assert "passage_texts" not in detail
+    shown = api.call("GET", f"/api/documents/{row['id']}", api.staff, params={"passages": 2})
+    texts = shown.json()["passage_texts"]
+    assert [p["index"] for p in texts] == [0, 1] and texts[0]["page"] == 1 and texts[0]["text"]
 
     edited = api.call(
         "PATCH",

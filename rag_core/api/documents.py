@@ -121,10 +121,18 @@ def list_documents(
 
 
 @router.get("/{document_id}")
-def document_detail(request: Request, person: Caller, document_id: int) -> dict[str, Any]:
-    """Details, files, passages count, versions, status and the reason of a failure."""
+def document_detail(
+    request: Request,
+    person: Caller,
+    document_id: int,
+    passages: Annotated[int, Query(ge=0, le=1000, description="this many passages too")] = 0,
+    passages_from: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Details, files, passages (their count; `passages=N`: N of them, from
+    `passages_from`), versions, status and the reason of a failure."""
     allowed(person, Permission.READ_DOCUMENTS)
-    detail = services_of(request).catalog.detail(document_id)
+    catalog = services_of(request).catalog
+    detail = catalog.detail(document_id)
     if detail is None:
         raise not_found(f"document {document_id}")
     shown = asdict(detail)
@@ -135,6 +143,13 @@ def document_detail(request: Request, person: Caller, document_id: int) -> dict[
     ]
     shown["created_at"] = detail.created_at.isoformat()
     shown["updated_at"] = detail.updated_at.isoformat()
+    if passages:
+        shown["passage_texts"] = [
+            {"index": i, "page": first, "page_end": last, "section": section, "text": text}
+            for i, first, last, section, text in catalog.passages(
+                document_id, passages, passages_from
+            )
+        ]
     return shown
 
 
