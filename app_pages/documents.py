@@ -99,7 +99,9 @@ def table(rows: list[DocumentRow]) -> None:
                 "Version": row.version,
                 "Updated": row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"),
                 "Problem": row.error or "",
-                "File": row.source,
+                "File": f"attached to “{row.attached_to}”: {Path(row.source).name}"
+                if row.attached_to
+                else row.source,
             }
             for row in rows
         ],

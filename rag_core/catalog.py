@@ -48,6 +48,7 @@ class DocumentRow:
     # While processing: (done, of total, unit): passages embedded, scanned pages read.
     progress: tuple[int, int, str] | None = None
     chunks: int | None = None  # passages in search (filled by `find`)
+    attached_to: str | None = None  # the e-mail it came attached to, by its title
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ def _present_files() -> sa.Select[tuple[object, ...]]:
             latest.tags,
             latest.page_count,
             latest.version,
+            sa.case(
+                (latest.metadata_.has_key("attachment_of"), latest.metadata_["message"].as_string())
+            ).label("attached_to"),
             sa.func.greatest(FileRecord.updated_at, latest.updated_at).label("updated_at"),
         )
         .select_from(FileRecord)
@@ -223,6 +227,7 @@ class Catalog:
                     tags=tuple(row.tags or ()),
                     pages=row.page_count,
                     version=row.version,
+                    attached_to=row.attached_to,
                     updated_at=row.updated_at,
                     progress=_progress(running.get(row.path)),
                     chunks=chunks.get(row.id, 0) if count_chunks and row.id is not None else None,

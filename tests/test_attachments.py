@@ -65,6 +65,8 @@ def test_an_attachment_is_a_document_of_its_own_cited_by_its_page(
     # Listed with the other files, under the message's name.
     rows = {Path(row.source).name: row for row in services.catalog.documents()}
     assert rows["order.pdf"].status == "ready" and "signed-" in rows["order.pdf"].source
+    assert rows["order.pdf"].attached_to == "Insulin order for ward 4"
+    assert rows["signed.eml"].attached_to is None
 
 
 def test_attachments_leave_search_with_their_message_and_come_back_with_it(
