@@ -29,6 +29,7 @@ def _row(row: DocumentRow) -> dict[str, Any]:
         "id": row.id,
         "title": row.title,
         "file": row.source,
+        "attached_to": row.attached_to,  # the e-mail's subject, for an attachment
         "status": row.status,
         "error": row.error,
         "document_type": row.document_type,
