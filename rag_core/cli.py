@@ -192,22 +192,7 @@ def _ask(services: Any, args: argparse.Namespace) -> int:
         args.query, top_k=args.top_k, filters=_filters(args), user=command_line_user()
     )
     if args.json:
-        answer = stream.complete()
-        _print_json(
-            {
-                "answer": answer.text,
-                "abstained": answer.abstained,
-                "mode": answer.mode,
-                "cited": list(answer.cited),
-                "evidence": [
-                    {"source": e.source, "page": e.hit.page, "text": e.text}
-                    for e in answer.evidence
-                ],
-                "sentences_written": len(answer.verdicts),
-                "sentences_verified": answer.sentences_verified,
-                "sources": [hit.to_json() for hit in answer.sources],
-            }
-        )
+        _print_json(stream.complete().to_json())
         return 0
     for piece in stream:
         print(piece, end="", flush=True)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -69,6 +70,21 @@ class Answer:
     @property
     def sentences_verified(self) -> int:
         return sum(1 for v in self.verdicts if v.verified)
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer's JSON contract (`ask --json`; the HTTP API adds to it)."""
+        return {
+            "answer": self.text,
+            "abstained": self.abstained,
+            "mode": self.mode,
+            "cited": list(self.cited),
+            "evidence": [
+                {"source": e.source, "page": e.hit.page, "text": e.text} for e in self.evidence
+            ],
+            "sentences_written": len(self.verdicts),
+            "sentences_verified": self.sentences_verified,
+            "sources": [hit.to_json() for hit in self.sources],
+        }
 
 
 @dataclass(frozen=True)

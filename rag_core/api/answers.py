@@ -18,7 +18,7 @@ from rag_core.api.errors import ApiError, not_found
 from rag_core.api.schemas import AskRequest, Feedback, SearchFilters, SearchRequest
 from rag_core.history import HistoryQuery, LoggedAnswer
 from rag_core.policy import Permission
-from rag_core.search.hits import Filters, Hit
+from rag_core.search.hits import Filters
 from rag_core.search.retrieval import Mode
 
 router = APIRouter(prefix="/api")
@@ -29,20 +29,17 @@ def filters_of(given: SearchFilters) -> Filters:
     return Filters(document_types=tuple(given.document_types), tags=tuple(given.tags))
 
 
-def source_json(number: int, hit: Hit, cited: tuple[int, ...]) -> dict[str, Any]:
-    return {"number": number, "cited": number in cited, **hit.to_json()}
-
-
 def answer_json(answer: Answer) -> dict[str, Any]:
+    """The command line's `ask --json`, with the answer's id (what feedback rates), its
+    question, and each source's number and whether the text cites it."""
+    shown = answer.to_json()
     return {
         "id": answer.query_id,
         "question": answer.question,
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "cited": list(answer.cited),
+        **shown,
         "sources": [
-            source_json(number, hit, answer.cited)
-            for number, hit in enumerate(answer.sources, start=1)
+            {"number": number, "cited": number in answer.cited, **source}
+            for number, source in enumerate(shown["sources"], start=1)
         ],
     }
 
