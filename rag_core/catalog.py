@@ -106,6 +106,13 @@ def _progress(
     return running[0] or 0, running[1], running[2] or "passages"
 
 
+def _attached_to(document: Any) -> sa.ColumnElement[Any]:
+    """The subject of the e-mail a document came attached to; null if it did not."""
+    return sa.case(
+        (document.metadata_.has_key("attachment_of"), document.metadata_["message"].as_string())
+    )
+
+
 def _present_files() -> sa.Select[tuple[object, ...]]:
     latest = sa.orm.aliased(Document)
     status = sa.case((FileRecord.error.is_not(None), FAILED), else_=latest.status)
@@ -120,9 +127,7 @@ def _present_files() -> sa.Select[tuple[object, ...]]:
             latest.tags,
             latest.page_count,
             latest.version,
-            sa.case(
-                (latest.metadata_.has_key("attachment_of"), latest.metadata_["message"].as_string())
-            ).label("attached_to"),
+            _attached_to(latest).label("attached_to"),
             sa.func.greatest(FileRecord.updated_at, latest.updated_at).label("updated_at"),
         )
         .select_from(FileRecord)
@@ -326,11 +331,10 @@ class Catalog:
     def attached_to(self, document_id: int) -> str | None:
         """The title of the e-mail this document came attached to, if it did."""
         with self.db.session() as session:
-            metadata = session.scalar(
-                sa.select(Document.metadata_).where(Document.id == document_id)
+            message = session.scalar(
+                sa.select(_attached_to(Document)).where(Document.id == document_id)
             )
-        message = (metadata or {}).get("message")
-        return str(message) if "attachment_of" in (metadata or {}) and message else None
+        return str(message) if message else None
 
     def document_file(self, document_id: int) -> Path | None:
         """A file in the drop folder that holds this document now, if any is left."""
