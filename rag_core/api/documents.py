@@ -14,7 +14,7 @@ from rag_core.accounts import Account
 from rag_core.api.auth import allowed, caller, services_of
 from rag_core.api.errors import ApiError, not_found
 from rag_core.api.schemas import DocumentEdit
-from rag_core.catalog import STATUSES, DocumentQuery, DocumentRow
+from rag_core.catalog import STATUSES, DocumentDetail, DocumentQuery, DocumentRow
 from rag_core.library import LibraryActionRefused, Upload
 from rag_core.policy import Permission
 from rag_core.services import Services
@@ -133,9 +133,7 @@ def document_detail(
     `passages_from`), versions, status and the reason of a failure."""
     allowed(person, Permission.READ_DOCUMENTS)
     catalog = services_of(request).catalog
-    detail = catalog.detail(document_id)
-    if detail is None:
-        raise not_found(f"document {document_id}")
+    detail = _detail(services_of(request), document_id)
     shown = asdict(detail)
     shown["files"] = [{"path": path, "present": present} for path, present in detail.files]
     shown["versions"] = [
@@ -154,11 +152,19 @@ def document_detail(
     return shown
 
 
-def _file_of(services: Services, document_id: int) -> Path:
-    if services.catalog.detail(document_id) is None:
+def _detail(services: Services, document_id: int) -> DocumentDetail:
+    detail = services.catalog.detail(document_id)
+    if detail is None:
         raise not_found(f"document {document_id}")
+    return detail
+
+
+def _file_of(services: Services, document_id: int) -> Path:
+    """The file that holds the document now (404 for no such document, 409 when no
+    file holds it any more)."""
     path = services.catalog.document_file(document_id)
     if path is None:
+        _detail(services, document_id)  # 404 first, if there is no such document
         raise ApiError(409, "no_file", "No file in the drop folder holds this document now.")
     return path
 
@@ -170,8 +176,7 @@ def edit(request: Request, person: Caller, document_id: int, body: DocumentEdit)
     allowed(person, Permission.EDIT)
     services = services_of(request)
     path = _file_of(services, document_id)
-    detail = services.catalog.detail(document_id)
-    assert detail is not None
+    detail = _detail(services, document_id)
     title = detail.title if body.title is None else body.title
     result = services.library.edit(
         path,
@@ -200,10 +205,7 @@ def restore(request: Request, person: Caller, document_id: int) -> dict[str, Any
     """Put a retired document's file back where it was; the watcher reads it again."""
     allowed(person, Permission.RESTORE)
     services = services_of(request)
-    detail = services.catalog.detail(document_id)
-    if detail is None:
-        raise not_found(f"document {document_id}")
-    paths = {Path(path) for path, _ in detail.files}
+    paths = {Path(path) for path, _ in _detail(services, document_id).files}
     kept = [r for r in services.library.retired() if r.original in paths]
     if not kept:
         raise ApiError(409, "not_retired", "This document has no retired file to restore.")
