@@ -111,16 +111,13 @@ def backup(
             ],
             "pg_dump",
         )
-        roots = {_FILES: drop_dir, _ATTACHMENTS: attachments_dir} if with_files else {}
+        roots = _roots(drop_dir, attachments_dir) if with_files else {}
         files = {
-            name: sorted(p for p in root.rglob("*") if p.is_file())
-            for name, root in roots.items()
-            if root is not None
+            name: sorted(p for p in root.rglob("*") if p.is_file()) for name, root in roots.items()
         }
         listed = {
-            name: {str(p.relative_to(root)): file_sha256(p) for p in files.get(name, [])}
-            for name, root in roots.items()
-            if root is not None
+            name: {str(p.relative_to(roots[name])): file_sha256(p) for p in paths}
+            for name, paths in files.items()
         }
         manifest = {
             "format": FORMAT,
@@ -136,10 +133,8 @@ def backup(
             tar.add(Path(work) / _MANIFEST, _MANIFEST)
             tar.add(dump, _DUMP)
             for name, paths in files.items():
-                root = roots[name]
-                assert root is not None
                 for path in paths:
-                    tar.add(path, f"{name}/{path.relative_to(root)}")
+                    tar.add(path, f"{name}/{path.relative_to(roots[name])}")
         partial.rename(target)  # a backup is whole or absent
     size = target.stat().st_size
     count = sum(len(paths) for paths in files.values())
@@ -201,29 +196,36 @@ def restore(
             "pg_restore",
         )
         restored = already = 0
-        wanted = [(_FILES, drop_dir, manifest.get("files", {}))]
-        if attachments_dir is not None:
-            wanted.append((_ATTACHMENTS, attachments_dir, manifest.get("attachments", {})))
-        for name, root, relative, digest in (
-            (name, root, relative, digest)
-            for name, root, listed in wanted
-            for relative, digest in listed.items()
-        ):
-            stored = Path(work) / name / relative
-            target = root / relative
-            if target.exists():
-                if file_sha256(target) != digest:
-                    raise BackupFailed(
-                        f"{target} exists with other content; move it away and restore again "
-                        "(the database is already restored)."
-                    )
-                already += 1
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(stored, target)
-            restored += 1
+        kept = {_FILES: manifest.get("files", {}), _ATTACHMENTS: manifest.get("attachments", {})}
+        for name, root in _roots(drop_dir, attachments_dir).items():
+            r, a = _put_back(Path(work) / name, root, kept[name])
+            restored, already = restored + r, already + a
     log.info("restored %s: %d files put back, %d already there", source, restored, already)
     return RestoreSummary(restored, already, time.perf_counter() - started)
+
+
+def _roots(drop_dir: Path, attachments_dir: Path | None) -> dict[str, Path]:
+    """The folders of files a backup holds, by their name in it."""
+    return {_FILES: drop_dir} | ({_ATTACHMENTS: attachments_dir} if attachments_dir else {})
+
+
+def _put_back(stored_in: Path, root: Path, listed: dict[str, str]) -> tuple[int, int]:
+    """The files of one folder put back: (how many, how many were there already)."""
+    restored = already = 0
+    for relative, digest in listed.items():
+        target = root / relative
+        if target.exists():
+            if file_sha256(target) != digest:
+                raise BackupFailed(
+                    f"{target} exists with other content; move it away and restore again "
+                    "(the database is already restored)."
+                )
+            already += 1
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(stored_in / relative, target)
+        restored += 1
+    return restored, already
 
 
 def _run(command: list[str], what: str) -> None:
