@@ -88,25 +88,26 @@ def recognise_pages(
 
     pages = list(extracted.pages)
     reading: deque[tuple[int, Future[str]]] = deque()  # oldest first
+    done = 0
 
     def take_oldest() -> None:
+        nonlocal done
         index, future = reading.popleft()
         text = normalize_text(future.result())
         if _visible(text) > _visible(pages[index].text):  # else the layer stays
             pages[index] = replace(pages[index], text=text, recognised=True)
+        done += 1
         if progress is not None:
-            progress(len(wanted) - len(reading) - len(left), len(wanted))
+            progress(done, len(wanted))
 
     if progress is not None:
         progress(0, len(wanted))
-    left = deque(wanted)
     document = pdfium.PdfDocument(path)
     # Pages are drawn here, one at a time (PDFium is not thread-safe), and read by
     # `options.workers` Tesseracts at once, one thread each.
     with ThreadPoolExecutor(options.workers, thread_name_prefix="ocr") as readers:
         try:
-            while left:
-                index = left.popleft()
+            for index in wanted:
                 page = document[index]
                 # 300 dpi, or less for a poster: Tesseract refuses images over 32,767
                 # pixels a side, and memory is limited.
