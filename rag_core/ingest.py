@@ -37,6 +37,7 @@ from rag_core.db.bulk import ChunkRow, copy_chunks
 from rag_core.db.textsearch import searchable_title
 from rag_core.errors import DatabaseUnavailable, DiskFull, ExtractionFailed, RagError
 from rag_core.extract import Extracted, is_supported
+from rag_core.extract.common import Attachment
 from rag_core.folders import FolderMeta, folder_meta, indexed_title, is_sidecar
 from rag_core.heartbeat import Heartbeat
 from rag_core.isolation import ExtractionLimits, IsolatedExtractor
@@ -311,7 +312,7 @@ class Ingestor:
             pipeline.this_file_has_work()
         stages: dict[str, float] = {}
 
-        def prepare() -> tuple[_Prepared, np.ndarray]:
+        def prepare() -> tuple[_Prepared, str, np.ndarray]:
             if size > self.options.max_file_bytes:
                 limit_mb = self.options.max_file_bytes / 1_000_000
                 raise ExtractionFailed(f"file is larger than the {limit_mb:g} MB limit")
@@ -321,19 +322,21 @@ class Ingestor:
             title = meta.title_for(path, prepared.extracted.title)
             vectors = self._embed(indexed_title(title, path), prepared.chunks, progress)
             stages["embed"] = time.perf_counter() - clock
-            return prepared, vectors
+            return prepared, title, vectors
 
         made = guard(prepare)
         if isinstance(made, IngestResult):
             return made
-        prepared, vectors = made
+        prepared, title, vectors = made
         extracted, chunks = prepared.extracted, prepared.chunks
 
         def store() -> IngestResult:
             clock = time.perf_counter()
-            files = self._save_attachments(path, content_hash, document_id, extracted, meta)
+            files = self._save_attachments(
+                path, content_hash, document_id, extracted.attachments, title, meta
+            )
             self._commit(
-                document_id, path, extracted, chunks, vectors, meta, files, started=started
+                document_id, path, extracted, chunks, vectors, meta, title, files, started=started
             )
             stages["write"] = time.perf_counter() - clock
             seconds = time.perf_counter() - started
@@ -618,6 +621,7 @@ class Ingestor:
         chunks: list[TextChunk],
         vectors: np.ndarray,
         meta: FolderMeta,
+        title: str,
         attachment_files: list[Path],
         *,
         started: float,
@@ -626,8 +630,8 @@ class Ingestor:
             document = session.get(Document, document_id, with_for_update=True)
             assert document is not None
             session.execute(sa.delete(Chunk).where(Chunk.document_id == document_id))
-            document.title = meta.title_for(path, extracted.title)
-            heading = searchable_title(indexed_title(document.title, path))
+            document.title = title
+            heading = searchable_title(indexed_title(title, path))
             self._write_chunks(
                 session,
                 (
@@ -673,19 +677,20 @@ class Ingestor:
         path: Path,
         content_hash: str,
         document_id: int,
-        extracted: Extracted,
+        attachments: tuple[Attachment, ...],
+        title: str,
         meta: FolderMeta,
     ) -> list[Path]:
         """A message's attachments written out as files of their own, before the
         message is stored: a stored message always has its attachments on disk."""
         root = self.options.attachments_dir
-        if not extracted.attachments or root is None:
+        if not attachments or root is None:
             return []
         return save_attachments(
             attachment_folder(root, path, content_hash),
-            extracted.attachments,
+            attachments,
             message_document_id=document_id,
-            message_title=meta.title_for(path, extracted.title),
+            message_title=title,
             meta=meta,
         )
 
