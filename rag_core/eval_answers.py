@@ -196,6 +196,7 @@ def run_mode(
         cited = answer.cited if answer else tuple(cited_numbers(text, len(sources)))
         verdicts = answer.verdicts if answer else ()
         files = [Path(h.source).name for h in sources]
+        written = " ".join(v.text for v in verdicts if v.verified)
         rows.append(
             {
                 "id": question.id,
@@ -205,6 +206,10 @@ def run_mode(
                 "contains_gold": contains_gold(text, question.answers, dataset.figures_only)
                 if question.answerable and not stream.abstained
                 else (False if question.answerable else None),
+                # The model's verified sentences alone, without the quotes above them.
+                "written_gold": contains_gold(written, question.answers, dataset.figures_only)
+                if question.answerable and not stream.abstained and mode in MODEL_MODES
+                else None,
                 "file_in_sources": question.file in files,
                 "file_cited": any(files[n - 1] == question.file for n in cited),
                 "page_in_sources": any(
@@ -241,6 +246,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "answerable": len(yes),
         "unanswerable": len(no),
         "gold_contained": _share(yes, "contains_gold"),
+        "written_gold": _share(yes, "written_gold"),
         "file_cited": _share(yes, "file_cited"),
         "file_in_sources": _share(yes, "file_in_sources"),
         "page_in_sources": _share(yes, "page_in_sources"),
@@ -266,10 +272,10 @@ def _fmt(value: Any) -> str:
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
     columns = [
-        "answerable", "unanswerable", "gold_contained", "file_cited", "file_in_sources",
-        "page_in_sources", "false_abstention", "abstention_unanswerable", "sentences_verified",
-        "runaway_answers", "first_text_p50_s", "first_text_p95_s", "full_answer_p50_s",
-        "full_answer_p95_s",
+        "answerable", "unanswerable", "gold_contained", "written_gold", "file_cited",
+        "file_in_sources", "page_in_sources", "false_abstention", "abstention_unanswerable",
+        "sentences_verified", "runaway_answers", "first_text_p50_s", "first_text_p95_s",
+        "full_answer_p50_s", "full_answer_p95_s",
     ]  # fmt: skip
     lines = []
     for column in columns:

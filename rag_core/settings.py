@@ -14,8 +14,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag_core.modelfiles.catalog import ANSWER_MODELS, DEFAULT_ANSWER_MODEL
+
 DEFAULT_EMBEDDING_DIR = "all-MiniLM-L6-v2"
-DEFAULT_LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 class Settings(BaseSettings):
@@ -74,9 +75,17 @@ class Settings(BaseSettings):
     rerank_candidates: int = Field(
         default=20, ge=1, description="Fused passages the re-ranking model re-orders."
     )
+    answer_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"] = Field(
+        default=DEFAULT_ANSWER_MODEL,
+        description="The answer model, by name: qwen2.5-coder-1.5b (1.1 GB, the default: "
+        "writes answers that verify), qwen2.5-coder-0.5b (0.5 GB, for low memory), "
+        "smollm2-135m (0.1 GB, for tiny machines: its sentences rarely verify). `make "
+        "models` fetches and checks the one named. RAG_LLM_MODEL_PATH overrides it.",
+    )
     llm_model_path: Path | None = Field(
         default=None,
-        description=f"GGUF answer model. Default: <models_dir>/{DEFAULT_LLM_FILE}.",
+        description="A GGUF answer model of the site's own (any instruction-tuned GGUF "
+        "with a chat template). Default: the file of RAG_ANSWER_MODEL in <models_dir>.",
     )
     llm_prompt_format: Literal["auto", "completion"] = Field(
         default="auto",
@@ -107,13 +116,12 @@ class Settings(BaseSettings):
 
     # --- answers -------------------------------------------------------------------
     answer_mode: Literal["auto", "extractive", "generative"] = Field(
-        default="extractive",
+        default="auto",
         description="extractive: the answer quotes the evidence sentences, no model call; "
         "generative: the model writes from the evidence and only its verified sentences "
         "are shown (the evidence when none verify); auto: the evidence at once, then the "
-        "model's verified sentences. extractive is the default for the packaged 135M "
-        "model (README, Answers: its sentences add no answer the quotes lack); choose "
-        "auto with a bigger GGUF.",
+        "model's verified sentences (the default). Choose extractive with the 135M model "
+        "(README, Answers: its sentences add no answer the quotes lack).",
     )
     evidence_sentences: int = Field(
         default=3, ge=1, le=6, description="Evidence sentences quoted per answer at most."
@@ -386,7 +394,7 @@ class Settings(BaseSettings):
         if self.embedding_model_path is None:
             self.embedding_model_path = self.models_dir / DEFAULT_EMBEDDING_DIR
         if self.llm_model_path is None:
-            self.llm_model_path = self.models_dir / DEFAULT_LLM_FILE
+            self.llm_model_path = self.models_dir / ANSWER_MODELS[self.answer_model].file
         self.embedding_model_path = self.embedding_model_path.expanduser().resolve()
         self.llm_model_path = self.llm_model_path.expanduser().resolve()
         if self.chunk_overlap_tokens >= self.chunk_tokens:

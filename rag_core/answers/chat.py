@@ -28,9 +28,9 @@ from rag_core.answers.abstention import AbstentionParams, decide
 from rag_core.answers.context import build_passages
 from rag_core.answers.evidence import Evidence, EvidenceParams, EvidenceSelector
 from rag_core.answers.generation import Generator
-from rag_core.answers.prompting import build_evidence_prompt
+from rag_core.answers.prompting import build_evidence_prompt, says_no_answer
 from rag_core.answers.terms import content_stems
-from rag_core.answers.verification import Verdict, Verifier
+from rag_core.answers.verification import Verdict, Verifier, split_answer
 from rag_core.audit import Action, AuditTrail
 from rag_core.db import Database, QueryLog
 from rag_core.errors import QuestionRejected, RagError, RateLimited
@@ -45,6 +45,10 @@ ABSTAIN_MESSAGE = (
     "library is close enough to it."
 )
 SUMMARY_HEADING = "In short (checked against the sources):"
+DECLINED_MESSAGE = (
+    "The answer model read these passages and found that they do not answer the "
+    "question: they are the nearest the documents hold."
+)
 _NEAREST = 3  # passages shown when none is close enough to the question
 
 
@@ -104,6 +108,7 @@ class _Written:
     """What the model wrote for one answer, filled in while the answer streams."""
 
     verdicts: list[Verdict] = field(default_factory=list)
+    declined: bool = False  # the model read the evidence and said it does not answer
 
 
 class AnswerStream:
@@ -132,6 +137,7 @@ class AnswerStream:
             collected.append(piece)
             yield piece
         self.answer = self._finish("".join(collected).strip())
+        self.abstained = self.answer.abstained  # the model may have declined
 
     def complete(self) -> Answer:
         """Consume the whole stream and return the finished answer."""
@@ -149,19 +155,6 @@ def quote(evidence: Evidence) -> str:
 
 def extractive_text(evidence: Sequence[Evidence]) -> str:
     return "\n\n".join(quote(e) for e in evidence)
-
-
-def written_text(verdicts: Sequence[Verdict]) -> str:
-    """The model's verified sentences, and a word on those left out."""
-    shown = [v.rendered() for v in verdicts if v.verified]
-    dropped = len(verdicts) - len(shown)
-    text = " ".join(dict.fromkeys(shown))
-    if dropped:
-        text += (
-            f"\n\n({dropped} sentence{'s' if dropped > 1 else ''} the model wrote "
-            f"{'were' if dropped > 1 else 'was'} left out: not found in the sources.)"
-        )
-    return text
 
 
 class ChatService:
@@ -240,7 +233,7 @@ class ChatService:
                 return self._finish(
                     question,
                     vector,
-                    abstained,
+                    abstained or written.declined,
                     sources,
                     evidence,
                     tuple(written.verdicts),
@@ -282,34 +275,73 @@ class ChatService:
             return
         if mode == AnswerMode.AUTO:
             yield quoted
+        shown = 0
         try:
-            written.verdicts = self._write(question, passages, evidence)
+            for verdict in self._write(question, passages, evidence, written):
+                if mode == AnswerMode.AUTO and not shown:
+                    yield f"\n\n{SUMMARY_HEADING} "
+                elif shown:
+                    yield " "
+                yield verdict.rendered()
+                shown += 1
         except RagError as exc:  # e.g. the model file is missing: the quotes still stand
             log.error("the answer model could not write: %s", exc)
-            if mode == AnswerMode.GENERATIVE:
+            if mode == AnswerMode.GENERATIVE and not shown:
                 yield quoted
             yield f"\n\n(Only quotes: the answer model could not be used. {exc})"
             return
-        text = written_text(written.verdicts)
-        if mode == AnswerMode.AUTO:
-            if any(v.verified for v in written.verdicts):
-                yield f"\n\n{SUMMARY_HEADING} {text}"
+        if written.declined:
+            if mode == AnswerMode.GENERATIVE:
+                yield quoted
+            yield f"\n\n{DECLINED_MESSAGE}"
             return
-        if any(v.verified for v in written.verdicts):
-            yield text
-        else:
+        if mode == AnswerMode.GENERATIVE and not shown:
             yield quoted
+        elif dropped := len(written.verdicts) - shown:
+            yield (
+                f"\n\n({dropped} sentence{'s' if dropped > 1 else ''} the model wrote "
+                f"{'were' if dropped > 1 else 'was'} left out: not found in the sources.)"
+            )
 
     def _write(
-        self, question: str, passages: tuple[Hit, ...], evidence: tuple[Evidence, ...]
-    ) -> list[Verdict]:
-        """The model's answer from the evidence, each sentence verified."""
+        self,
+        question: str,
+        passages: tuple[Hit, ...],
+        evidence: tuple[Evidence, ...],
+        written: _Written,
+    ) -> Iterator[Verdict]:
+        """The model's answer from the evidence: each sentence is checked as soon as it
+        is complete, and the verified ones are yielded (all go to `written`).  An answer
+        that opens with "not in the documents" stops the model and marks `declined`."""
         prompt = build_evidence_prompt(question, passages, evidence)
-        text = "".join(self.generator.stream(prompt))
-        verdicts = self.verifier.verify(
-            text, [h.text for h in passages], [h.title for h in passages]
-        )
-        return [v for v in verdicts if not _echoes(v, evidence)]
+        sources = [h.text for h in passages]
+        titles = [h.title for h in passages]
+        text = ""
+        checked = 0
+
+        def check(body: str, numbers: tuple[int, ...]) -> Verdict | None:
+            verdict = self.verifier.sentence(body, numbers, sources, titles)
+            if _echoes(verdict, evidence):
+                return None
+            written.verdicts.append(verdict)
+            return verdict if verdict.verified else None
+
+        for piece in self.generator.stream(prompt):
+            text += piece
+            if not checked and says_no_answer(text):
+                written.declined = True
+                return
+            parts = split_answer(text)
+            for body, numbers in parts[checked : len(parts) - 1]:  # the last may go on
+                if verdict := check(body, numbers):
+                    yield verdict
+            checked = max(checked, len(parts) - 1)
+        if says_no_answer(text):
+            written.declined = True
+            return
+        for body, numbers in split_answer(text)[checked:]:
+            if verdict := check(body, numbers):
+                yield verdict
 
     def _audit(self, user: str | None, question: str, sources: Sequence[Hit]) -> None:
         """Recorded when the sources are chosen, so a reader who leaves before the

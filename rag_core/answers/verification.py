@@ -11,9 +11,10 @@ A sentence is verified when
   source has at all.  So "$1,608m" found beside "Adjusted EBIT" does not verify a
   sentence about EBITDA, though both words are somewhere in the source;
 - it says "not" only where its source does, and it is not a question.
-A sentence without a valid citation (none, or `[9]` of 3 sources) is checked against
-every source and cites the one that verifies it; one that no source verifies is not
-shown as fact.
+Citations are attached here, not trusted from the model: a sentence is checked against
+the sources it cites, then against every other source, and cites the first that bears
+it out; one that no source verifies is not shown as fact.  A figure alone ("2") says
+nothing checkable about what it measures and does not verify.
 """
 
 from __future__ import annotations
@@ -91,27 +92,42 @@ class Verifier:
         self, text: str, sources: Sequence[str], titles: Sequence[str] = ()
     ) -> list[Verdict]:
         """Each sentence of `text` checked; `sources[n - 1]` is the text of [n]."""
-        verdicts = []
-        for body, numbers in split_answer(text):
-            valid = tuple(n for n in numbers if 1 <= n <= len(sources))
-            verdicts.append(self._sentence(body, valid, sources, titles))
-        return verdicts
+        return [
+            self.sentence(body, numbers, sources, titles) for body, numbers in split_answer(text)
+        ]
+
+    def sentence(
+        self,
+        body: str,
+        numbers: Sequence[int],
+        sources: Sequence[str],
+        titles: Sequence[str] = (),
+    ) -> Verdict:
+        """One sentence (`split_answer`'s body and the numbers it cites) checked."""
+        valid = tuple(n for n in numbers if 1 <= n <= len(sources))
+        return self._sentence(body, valid, sources, titles)
 
     def _sentence(
         self, body: str, cites: tuple[int, ...], sources: Sequence[str], titles: Sequence[str]
     ) -> Verdict:
         if body.rstrip().endswith("?"):
             return Verdict(body, cites, False, "it is a question, not an answer")
+        reason = ""
         if cites:
-            reason = self.problem(
+            problem = self.problem(
                 body, [sources[n - 1] for n in cites], [_at(titles, n) for n in cites]
             )
-            return Verdict(body, cites, reason is None, reason or "")
-        # No valid citation: the sentence may still be true of one source; cite that one.
+            if problem is None:
+                return Verdict(body, cites, True)
+            reason = problem
+        # The citation is the code's to attach: the first source (in rank order) that
+        # bears the sentence out is cited, whatever number the model wrote, if any.
         for number, source in enumerate(sources, start=1):
-            if self.problem(body, [source], [_at(titles, number)]) is None:
+            if number not in cites and self.problem(body, [source], [_at(titles, number)]) is None:
                 return Verdict(body, (number,), True)
-        return Verdict(body, (), False, "it cites no source that contains it")
+        if not reason and len(sources) == 1:
+            reason = self.problem(body, sources, titles[:1]) or ""
+        return Verdict(body, cites, False, reason or "no source contains it")
 
     def problem(
         self, sentence: str, cited: Sequence[str], titles: Sequence[str] = ()
@@ -123,6 +139,8 @@ class Verifier:
         stems = [s for s in dict.fromkeys(content_stems(sentence)) if s not in figures_here]
         if not stems and not figures_here:
             return "it says nothing the sources could confirm"
+        if figures_here and not [s for s in stems if s not in GENERIC]:
+            return "it gives a figure without saying what the figure is"
         unit_texts = [unit.text for text in cited for unit in split_sentences(text)]
         units = [(set(figures(unit)), set(content_stems(unit))) for unit in unit_texts]
         folded = "\n".join([joined, *titles]).casefold()

