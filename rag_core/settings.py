@@ -6,7 +6,6 @@ No other module reads `os.environ`; the composition root (`rag_core.services`) b
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -108,10 +107,30 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(
         default=0.1, ge=0.0, le=2.0, description="Sampling temperature of answers."
     )
-    llm_threads: int = Field(
-        default_factory=lambda: os.cpu_count() or 2,
+    llm_threads: int | None = Field(
+        default=None,
         ge=1,
-        description="CPU threads llama.cpp uses. Default: all cores.",
+        description="Most CPU threads llama.cpp uses. Default: all cores; each answer "
+        "uses the cores other processes leave free (a thread waiting for a busy core "
+        "slows every token: 2 threads beside one busy process wrote 2.4 tokens/s, 1 "
+        "thread 19).",
+    )
+    llm_prompt_lookup: bool = Field(
+        default=True,
+        description="Prompt-lookup decoding: the model proposes the next words from the "
+        "evidence it copies and checks them in one step.",
+    )
+    generation: Literal["service", "local"] = Field(
+        default="service",
+        description="service: one generation service holds the answer model for the app, "
+        "the API and the command line (`python -m rag_core.answers.service`, started by "
+        "`make run`, or on the first question); local: each process loads its own copy.",
+    )
+    generation_idle_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        description="A generation service started on demand by a question ends after "
+        "this many minutes without one (the one `make run` starts runs until stopped).",
     )
 
     # --- answers -------------------------------------------------------------------

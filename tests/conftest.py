@@ -25,7 +25,7 @@ from rag_core.answers.generation import Generator
 from rag_core.db import Job, JobStatus
 from rag_core.db.engine import embedded_server_url, migrate
 from rag_core.search.embedding import Embedder
-from rag_core.services import Services, build_embedder, build_generator, build_services
+from rag_core.services import Services, build_embedder, build_local_generator, build_services
 from rag_core.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,7 +92,7 @@ def embedder() -> Embedder:
 def generator() -> Generator:
     # Greedy decoding: the same prompt gives the same answer on every run.
     settings = Settings(_env_file=None, models_dir=MODELS_DIR, llm_temperature=0.0)  # type: ignore[call-arg]
-    return build_generator(settings)
+    return build_local_generator(settings)
 
 
 @pytest.fixture

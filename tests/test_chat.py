@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rag_core.answers.chat import ABSTAIN_MESSAGE, AnswerMode, ChatService
+from rag_core.answers.chat import (
+    ABSTAIN_MESSAGE,
+    DECLINED_MESSAGE,
+    SUMMARY_HEADING,
+    AnswerMode,
+    ChatService,
+)
 from rag_core.db import QueryLog
 from rag_core.errors import QuestionRejected
 from rag_core.services import Services
@@ -108,7 +114,7 @@ def test_every_question_is_logged(library: Services) -> None:
         logs = session.scalars(sa.select(QueryLog).order_by(QueryLog.id)).all()
         assert [entry.question for entry in logs] == [answered.question, abstained.question]
         assert [entry.abstained for entry in logs] == [False, True]
-        assert logs[0].answer_mode == "extractive"  # the default
+        assert logs[0].answer_mode == "auto"  # the default
         assert logs[0].sentences_verified <= logs[0].sentences_written
         assert logs[0].answer == answered.text
         assert logs[0].retrieved and {"chunk_id", "score"} <= set(logs[0].retrieved[0])
@@ -142,3 +148,84 @@ def test_a_missing_answer_model_leaves_the_quoted_evidence(
     assert answer.text.startswith("“The notice period for termination is ninety days.” [1]")
     assert "the answer model could not be used" in answer.text
     assert "gone.gguf" in answer.text
+
+
+class Writes:
+    """An answer model that writes `text` in small pieces (then fails, if asked to)."""
+
+    def __init__(self, text: str, fail: bool = False) -> None:
+        self.text = text
+        self.fail = fail
+
+    def stream(self, prompt: object) -> Iterator[str]:
+        for start in range(0, len(self.text), 7):
+            yield self.text[start : start + 7]
+        if self.fail:
+            from rag_core.errors import GenerationFailed
+
+            raise GenerationFailed("The answer model stopped while writing. Ask again.")
+
+
+NOTICE = "What is the notice period for termination?"
+QUOTE = "“The notice period for termination is ninety days.” [1] (page 2)"
+
+
+def test_the_default_model_writes_an_answer_the_code_cites(library: Services) -> None:
+    answer = library.chat.ask(NOTICE, mode=AnswerMode.AUTO).complete()
+    assert answer.text.startswith(QUOTE)
+    shown = [v for v in answer.verdicts if v.verified]
+    assert shown, answer.text
+    assert "ninety" in shown[0].text.lower()
+    assert shown[0].cites == (1,)
+    written = answer.text.split(SUMMARY_HEADING, 1)[1]
+    assert shown[0].rendered() in written
+
+
+@pytest.mark.parametrize(
+    ("written", "shown", "left_out"),
+    [
+        # A citation of no source: the code cites the one that bears it out.
+        ("The notice period for termination is ninety days [7].", "ninety days [1].", 0),
+        # The citation is the code's to write, not the model's.
+        ("Termination needs ninety days of notice.", "ninety days of notice [1].", 0),
+        ("```python\nnotice_days = 90\n```", None, 1),
+        ("Le délai de préavis est de quatre-vingt-dix jours.", None, 1),
+        ("", None, 0),
+        ("90 [1].", None, 1),  # a figure alone says nothing checkable
+    ],
+)
+def test_only_verified_sentences_are_written_under_the_quotes(
+    library: Services, written: str, shown: str | None, left_out: int
+) -> None:
+    chat = replace_generator(library.chat, Writes(written))
+    answer = chat.ask(NOTICE, mode=AnswerMode.AUTO).complete()
+    assert answer.text.startswith(QUOTE)
+    assert not answer.abstained
+    if shown is None:
+        assert SUMMARY_HEADING not in answer.text
+    else:
+        assert answer.text.split(SUMMARY_HEADING, 1)[1].strip().endswith(shown)
+    assert sum(1 for v in answer.verdicts if not v.verified) == left_out
+    if left_out:
+        assert "left out: not found in the sources" in answer.text
+
+
+def test_the_model_saying_the_evidence_does_not_answer_abstains(library: Services) -> None:
+    chat = replace_generator(library.chat, Writes("NOT IN THE DOCUMENTS"))
+    stream = chat.ask(NOTICE, mode=AnswerMode.AUTO)
+    answer = stream.complete()
+    assert answer.abstained and stream.abstained
+    assert answer.text.startswith(QUOTE)  # the nearest evidence stays on screen
+    assert answer.text.endswith(DECLINED_MESSAGE)
+    with library.db.session() as session:
+        assert session.scalars(sa.select(QueryLog.abstained)).all() == [True]
+
+
+def test_a_model_that_stops_mid_answer_leaves_the_quotes_and_a_sentence(
+    library: Services,
+) -> None:
+    chat = replace_generator(library.chat, Writes("The notice period is", fail=True))
+    answer = chat.ask(NOTICE, mode=AnswerMode.AUTO).complete()
+    assert answer.text.startswith(QUOTE)
+    assert "the answer model could not be used" in answer.text
+    assert "Ask again" in answer.text

@@ -27,9 +27,8 @@ import numpy as np
 from rag_core.answers.abstention import AbstentionParams, decide
 from rag_core.answers.context import build_passages
 from rag_core.answers.evidence import Evidence, EvidenceParams, EvidenceSelector
-from rag_core.answers.generation import Generator
+from rag_core.answers.generation import AnswerWriter
 from rag_core.answers.prompting import build_evidence_prompt, says_no_answer
-from rag_core.answers.terms import content_stems
 from rag_core.answers.verification import Verdict, Verifier, split_answer
 from rag_core.audit import Action, AuditTrail
 from rag_core.db import Database, QueryLog
@@ -163,7 +162,7 @@ class ChatService:
         db: Database,
         embedder: Embedder,
         retriever: Retriever,
-        generator: Generator,
+        generator: AnswerWriter,
         params: ChatParams,
         audit: AuditTrail | None = None,
         selector: EvidenceSelector | None = None,
@@ -321,8 +320,6 @@ class ChatService:
 
         def check(body: str, numbers: tuple[int, ...]) -> Verdict | None:
             verdict = self.verifier.sentence(body, numbers, sources, titles)
-            if _echoes(verdict, evidence):
-                return None
             written.verdicts.append(verdict)
             return verdict if verdict.verified else None
 
@@ -403,20 +400,6 @@ class ChatService:
             evidence=evidence,
             verdicts=verdicts,
         )
-
-
-_ECHO = 0.7  # word-set overlap at which a written sentence only repeats a quoted one
-
-
-def _echoes(verdict: Verdict, evidence: Sequence[Evidence]) -> bool:
-    """Whether a written sentence only repeats a quoted one: it adds nothing, so it is
-    neither shown nor counted."""
-    stems = frozenset(content_stems(verdict.text))
-    for quoted in evidence:
-        other = frozenset(content_stems(quoted.text))
-        if stems and len(stems & other) / len(stems | other) >= _ECHO:
-            return True
-    return False
 
 
 def _shown(number: int, hit: Hit) -> dict[str, object]:

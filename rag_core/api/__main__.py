@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import signal
 import sys
-from collections.abc import Iterator
 
 import uvicorn
 
 from rag_core.errors import RagError
 from rag_core.exposure import check_exposure
 from rag_core.services import build_services, configure_logging
+from rag_core.serving import StoppableServer
 from rag_core.settings import Settings
 
 log = logging.getLogger("rag_core.api")
-
-
-_STOP = (signal.SIGINT, signal.SIGTERM)
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        """Stop on SIGINT/SIGTERM, then return normally.  uvicorn's own raises the
-        signal again once stopped, which skips `atexit`: the embedded PostgreSQL never
-        learnt that this process had left, and kept running after `make run` stopped."""
-        stop = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP}
-        try:
-            yield
-        finally:
-            for sig, previous in stop.items():
-                signal.signal(sig, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     log.info("serving the API on http://%s:%d (docs: /docs)", address, port)
     try:
-        _Server(config).run()
+        StoppableServer(config).run()
     finally:
         services.close()
     log.info("the API stopped")

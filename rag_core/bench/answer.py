@@ -69,14 +69,14 @@ def _raw_stream(generator: Generator, prompt: Prompt) -> Iterator[str]:
 
 
 def bench_answer(settings: Settings, corpus: Path, questions: int) -> dict[str, Any]:
-    from rag_core.services import build_generator, build_services
+    from rag_core.services import build_local_generator, build_services
 
     scratch = scratch_settings(settings.model_copy(update={"llm_temperature": 0.0}), "rag-bench-")
     folder = scratch.drop_dir.parent / "pdfs"
     folder.mkdir(parents=True)
     write_pdfs(folder, corpus, pages=10, files=3)  # two texts a page
-    generator = build_generator(scratch)
-    direct = build_generator(scratch)
+    generator = build_local_generator(scratch)
+    direct = build_local_generator(scratch)
     services = build_services(scratch, generator=generator)
     rows: list[dict[str, Any]] = []
     try:

@@ -24,12 +24,12 @@ def main(models_dir: Path, pdf: Path, idle_seconds: float) -> None:
     import torch
     import watchdog.observers  # noqa: F401
 
-    from rag_core.services import build_embedder, build_generator
+    from rag_core.services import build_embedder, build_local_generator
     from rag_core.settings import Settings
 
     settings = Settings(_env_file=None, models_dir=models_dir)  # type: ignore[call-arg]
     build_embedder(settings).embed_one("ONNX Runtime, loaded and run once")
-    build_generator(settings).count_tokens("llama.cpp, loaded once")
+    build_local_generator(settings).count_tokens("llama.cpp, loaded once")
     torch.zeros(2).sum()
     argon2.PasswordHasher().hash("a password")
     pypdf.PdfReader(str(pdf)).pages[0].extract_text()

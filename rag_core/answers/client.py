@@ -1,0 +1,223 @@
+"""The answer model as the generation service serves it (`answers.service`).
+
+`ServiceGenerator` streams an answer from the service over its Unix socket; when no
+service answers there, it starts one (under a lock, so two askers start one) and waits
+until the model is loaded.  A service that ends mid-answer (killed, out of memory)
+raises `GenerationFailed` for that answer: the quotes stand, and the next question
+starts the service again.  Closing the stream (a reader who left) closes the
+connection, which ends the generation at the next token.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from rag_core.answers.generation import GenerationParams, guarded_stream
+from rag_core.answers.prompting import Prompt
+from rag_core.errors import GenerationFailed, ModelNotFound
+from rag_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_COMPLETION_STOPS = ["\nQuestion:", "\nSources:", "\nEvidence:", "\n\n"]
+_START_SECONDS = 180.0  # loading 1 GB and warming it on a busy 2-core machine
+
+
+def _listening(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2.0)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def service_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a service started for `settings`: the model settings are
+    passed on, so the service serves the model this process was configured with."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "RAG_DATA_DIR": str(settings.data_dir),
+            "RAG_MODELS_DIR": str(settings.models_dir),
+            "RAG_LLM_MODEL_PATH": str(settings.llm_path),
+            "RAG_LLM_CONTEXT_TOKENS": str(settings.llm_context_tokens),
+            "RAG_LLM_PROMPT_LOOKUP": str(settings.llm_prompt_lookup).lower(),
+            "RAG_LOG_LEVEL": settings.log_level,
+            "OMP_WAIT_POLICY": env.get("OMP_WAIT_POLICY", "PASSIVE"),
+        }
+    )
+    if settings.llm_threads:
+        env["RAG_LLM_THREADS"] = str(settings.llm_threads)
+    return env
+
+
+class ServiceGenerator:
+    """Answers written by the shared generation service; holds no model itself."""
+
+    def __init__(self, settings: Settings, params: GenerationParams) -> None:
+        from rag_core.answers.service import socket_path
+
+        self.settings = settings
+        self.params = params
+        self.model_path = settings.llm_path
+        self.socket = socket_path(settings)
+        self._template: bool | None = None
+
+    # --- the service ---------------------------------------------------------------
+    def ensure_running(self) -> None:
+        """Start the service unless one listens; returns once it answers.  Raises
+        ModelNotFound with the service's own reason when it cannot start."""
+        if _listening(self.socket):
+            return
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
+        with (self.socket.parent / "generation.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one asker starts it; the others wait
+            if _listening(self.socket):
+                return
+            self._start()
+
+    def _start(self) -> None:
+        logs = self.socket.parent / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log_file = logs / "generation.log"
+        log.info("starting the generation service (%s)", self.model_path.name)
+        with log_file.open("ab") as output:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "rag_core.answers.service",
+                    "--idle-exit-minutes",
+                    str(self.settings.generation_idle_minutes),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=service_environment(self.settings),
+                start_new_session=True,  # it outlives a page reload or a CLI call
+            )
+        deadline = time.monotonic() + _START_SECONDS
+        while time.monotonic() < deadline:
+            if _listening(self.socket):
+                return
+            if process.poll() is not None:
+                raise ModelNotFound(self._why_it_ended(log_file))
+            time.sleep(0.2)
+        raise GenerationFailed(
+            f"The generation service did not start within {_START_SECONDS:.0f} s; its log "
+            f"is {log_file}."
+        )
+
+    @staticmethod
+    def _why_it_ended(log_file: Path) -> str:
+        lines = log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        reason = next((ln[7:] for ln in reversed(lines) if ln.startswith("error: ")), None)
+        return reason or f"The generation service could not start; its log is {log_file}."
+
+    def _client(self, read_seconds: float = 600.0) -> httpx.Client:
+        return httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(self.socket)),
+            base_url="http://generation",
+            timeout=httpx.Timeout(read_seconds, connect=5.0),
+        )
+
+    # --- what the chat uses ----------------------------------------------------------
+    def warm(self) -> None:
+        self.ensure_running()
+
+    @property
+    def uses_chat_template(self) -> bool:
+        """True when prompts go through the GGUF's chat template (the service says)."""
+        if self._template is None:
+            self.ensure_running()
+            with self._client(30.0) as client:
+                info = client.get("/appliance/model").json()
+            self._template = self.settings.llm_prompt_format == "auto" and bool(
+                info.get("chat_template")
+            )
+        return self._template
+
+    def stream(self, prompt: Prompt) -> Iterator[str]:
+        """Answer text, piece by piece, as the service streams it (loop-guarded)."""
+        return guarded_stream(self._stream(prompt), self.params.loop_guard)
+
+    def _body(self, prompt: Prompt) -> tuple[str, dict[str, Any]]:
+        self.ensure_running()
+        sampling: dict[str, Any] = {
+            "max_tokens": self.params.max_answer_tokens,
+            "temperature": self.params.temperature,
+            "repeat_penalty": self.params.repeat_penalty,
+            "frequency_penalty": self.params.frequency_penalty,
+            "stream": True,
+        }
+        if self.uses_chat_template:
+            messages = [
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user},
+            ]
+            return "/v1/chat/completions", {"messages": messages, **sampling}
+        body = {"prompt": prompt.as_completion(), "stop": _COMPLETION_STOPS, **sampling}
+        return "/v1/completions", body
+
+    def _stream(self, prompt: Prompt) -> Iterator[str]:
+        path, body = self._body(prompt)
+        for attempt in (1, 2):
+            self.ensure_running()
+            try:
+                yield from self._post(path, body)
+                return
+            except httpx.ConnectError as exc:
+                # Nothing was written yet: a service that was ending as we looked
+                # (killed a moment ago) is started again once.
+                if attempt == 2:
+                    raise GenerationFailed(
+                        "The generation service could not be reached; its log is "
+                        f"{self.socket.parent / 'logs' / 'generation.log'}."
+                    ) from exc
+                time.sleep(0.5)
+
+    def _post(self, path: str, body: dict[str, Any]) -> Iterator[str]:
+        try:
+            with self._client() as client, client.stream("POST", path, json=body) as response:
+                if response.status_code != 200:
+                    response.read()
+                    log.error("generation service: %s %s", response.status_code, response.text)
+                    raise GenerationFailed("The generation service refused the question.")
+                for line in response.iter_lines():
+                    piece = _piece(line)
+                    if piece:
+                        yield piece
+        except httpx.ConnectError:
+            raise
+        except httpx.TransportError as exc:
+            raise GenerationFailed(
+                "The answer model stopped while writing (the generation service ended). "
+                "Ask again: the next question starts it anew."
+            ) from exc
+
+
+def _piece(line: str) -> str | None:
+    """The text of one server-sent event line of a streamed completion."""
+    if not line.startswith("data:"):
+        return None
+    data = line[5:].strip()
+    if not data or data == "[DONE]":
+        return None
+    choice = json.loads(data)["choices"][0]
+    if "delta" in choice:
+        return choice["delta"].get("content")  # type: ignore[no-any-return]
+    return choice.get("text")  # type: ignore[no-any-return]

@@ -1,0 +1,218 @@
+"""The generation service: one answer model in memory for the whole appliance.
+
+    python -m rag_core.answers.service [--idle-exit-minutes N]
+
+llama-cpp-python's own server (`llama_cpp.server`: OpenAI-compatible, streaming,
+grammars, prompt-lookup decoding) on a Unix socket in the data folder, so only this
+machine's users with access to that folder reach it.  The app, the HTTP API and the
+command line are its clients (`answers.client`); the watcher and its helpers never load
+the model.  Requests are served one at a time, in order (`interrupt_requests` off); a
+client that disconnects mid-stream ends its generation at the next token.
+
+What this module adds to the server:
+- the model file is checked first (`modelfiles.require_usable`: missing, partial or a
+  wrong hash is refused in one line);
+- `OMP_WAIT_POLICY=PASSIVE` before llama.cpp loads: its threads sleep instead of
+  spinning against other work;
+- threads per answer from the cores actually free (`FreeCores`), measured from what
+  other processes used in the last seconds, since a thread that waits for a busy core
+  slows every token;
+- the fixed start of every evidence prompt is evaluated once at start, so llama.cpp's
+  prompt-prefix reuse makes it free for the first question too;
+- with `--idle-exit-minutes`, it ends after that long without a request (a service
+  started on demand by a client does not outlive its use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import psutil  # type: ignore[import-untyped]
+
+from rag_core.answers.prompting import EVIDENCE_SYSTEM_PROMPT
+from rag_core.errors import RagError
+from rag_core.modelfiles import require_usable
+from rag_core.serving import StoppableServer
+from rag_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MODEL_ALIAS = "answer-model"
+
+
+class FreeCores:
+    """How many cores other processes left free, sampled every `interval` seconds."""
+
+    def __init__(self, interval: float = 1.0, cores: int | None = None) -> None:
+        self.cores = cores or psutil.cpu_count() or 1
+        self.interval = interval
+        self._others = 0.0  # cores busy with other processes' work, smoothed
+        self._me = psutil.Process()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="free-cores", daemon=True)
+
+    def start(self) -> FreeCores:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _busy(self) -> tuple[float, float]:
+        system = psutil.cpu_times()
+        busy = system.user + system.system + getattr(system, "nice", 0.0)
+        own = self._me.cpu_times()
+        return busy, own.user + own.system
+
+    def _sample(self) -> None:
+        busy, own = self._busy()
+        started = time.monotonic()
+        while not self._stop.wait(self.interval):
+            now_busy, now_own = self._busy()
+            now = time.monotonic()
+            others = max(0.0, (now_busy - busy) - (now_own - own)) / max(now - started, 1e-3)
+            self._others = 0.5 * self._others + 0.5 * others
+            busy, own, started = now_busy, now_own, now
+
+    def threads(self, most: int) -> int:
+        """Threads to use now: the cores others leave free, at least 1, at most `most`."""
+        return max(1, min(most, round(self.cores - self._others)))
+
+
+def socket_path(settings: Settings) -> Path:
+    return settings.data_dir / "generation.sock"
+
+
+def _model_settings(settings: Settings, threads: int) -> Any:
+    from llama_cpp.server.settings import ModelSettings
+
+    return ModelSettings(
+        model=str(settings.llm_path),
+        model_alias=MODEL_ALIAS,
+        n_ctx=settings.llm_context_tokens,
+        n_threads=threads,
+        n_threads_batch=threads,
+        use_mmap=False,  # read once into memory: no page faults while answering
+        draft_model="prompt-lookup-decoding" if settings.llm_prompt_lookup else None,
+        draft_model_num_pred_tokens=10,
+        chat_format=None,  # the GGUF's own chat template
+        verbose=False,
+    )
+
+
+def build_app(settings: Settings, free: FreeCores) -> Any:
+    """The llama.cpp server app with the model loaded and warmed."""
+    import llama_cpp.server.app as server_app
+    from llama_cpp import llama_set_n_threads
+    from llama_cpp.server.settings import ServerSettings
+
+    require_usable(settings.llm_path)
+    most = settings.llm_threads or free.cores
+    app = server_app.create_app(
+        server_settings=ServerSettings(interrupt_requests=False, disable_ping_events=True),
+        model_settings=[_model_settings(settings, most)],
+    )
+    llm = server_app._llama_proxy(MODEL_ALIAS)  # type: ignore[misc]  # the server's model
+    _warm(llm)
+    last_request = [time.monotonic()]
+
+    @app.middleware("http")  # type: ignore[untyped-decorator]
+    async def pick_threads(request: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        last_request[0] = time.monotonic()
+        threads = free.threads(most)
+        llama_set_n_threads(llm.ctx, threads, threads)
+        response = await call_next(request)
+        last_request[0] = time.monotonic()
+        return response
+
+    template = bool(llm.metadata.get("tokenizer.chat_template"))
+
+    @app.get("/appliance/model")  # type: ignore[untyped-decorator]
+    def model_info() -> dict[str, Any]:
+        """Which model answers, and whether it has a chat template of its own."""
+        return {"file": settings.llm_path.name, "chat_template": template}
+
+    app.state.last_request = last_request
+    return app
+
+
+def _warm(llm: Any) -> None:
+    """Evaluate the fixed start of every evidence prompt once, so it is reused."""
+    started = time.perf_counter()
+    llm.create_chat_completion(
+        messages=[
+            {"role": "system", "content": EVIDENCE_SYSTEM_PROMPT},
+            {"role": "user", "content": "Evidence:"},
+        ],
+        max_tokens=1,
+        temperature=0.0,
+    )
+    log.info("answer model warmed in %.1f s", time.perf_counter() - started)
+
+
+def serve(settings: Settings, idle_exit_minutes: float | None) -> int:
+    import uvicorn
+
+    free = FreeCores().start()
+    app = build_app(settings, free)
+    path = socket_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # left by a service that was killed
+    config = uvicorn.Config(app, uds=str(path), log_level="warning", lifespan="off")
+    server = StoppableServer(config)
+
+    async def main() -> None:
+        server_task = asyncio.create_task(server.serve())
+        while not server_task.done():
+            await asyncio.sleep(1.0)
+            idle = time.monotonic() - app.state.last_request[0]
+            if idle_exit_minutes is not None and idle > idle_exit_minutes * 60:
+                log.info("no question for %.0f minutes: the generation service ends", idle / 60)
+                server.should_exit = True
+        await server_task
+
+    pid = path.with_suffix(".pid")
+    pid.write_text(f"{os.getpid()}\n")
+    print(f"generation service: {settings.llm_path.name} on {path}", flush=True)
+    asyncio.run(main())
+    path.unlink(missing_ok=True)
+    pid.unlink(missing_ok=True)
+    free.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m rag_core.answers.service",
+        description="Serve the answer model to the app, the API and the command line.",
+    )
+    parser.add_argument(
+        "--idle-exit-minutes",
+        type=float,
+        default=None,
+        help="end after this many minutes without a request (default: run until stopped)",
+    )
+    args = parser.parse_args(argv)
+    # Before llama.cpp loads: waiting threads sleep instead of spinning.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    settings = Settings()
+    from rag_core.services import configure_logging
+
+    configure_logging(settings)
+    try:
+        return serve(settings, args.idle_exit_minutes)
+    except RagError as exc:
+        print(f"error: {exc}", flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""The shared generation service: one model for every client, served in order, freed
+when a client leaves, started again after it was killed.  Runs the real service
+process (`python -m rag_core.answers.service`) on the small SmolLM2 model."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rag_core.answers.client import ServiceGenerator
+from rag_core.answers.prompting import Prompt
+from rag_core.errors import GenerationFailed, ModelNotFound
+from rag_core.services import generation_params
+from rag_core.settings import Settings
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models_cache"
+STORY = Prompt(
+    "You are a storyteller.", "Write a long story about a lighthouse keeper and his cat.", ()
+)
+
+
+def _prompt(fact: str, question: str) -> Prompt:
+    return Prompt("Answer from the evidence in one sentence.", f"Evidence: {fact}\n{question}", ())
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[ServiceGenerator]:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        models_dir=MODELS_DIR,
+        answer_model="smollm2-135m",
+        llm_temperature=0.0,
+        llm_max_answer_tokens=200,
+    )
+    client = ServiceGenerator(settings, replace(generation_params(settings), loop_guard=False))
+    yield client
+    _stop(client)
+
+
+def _pid(client: ServiceGenerator) -> int:
+    return int(client.socket.with_suffix(".pid").read_text())
+
+
+def _stop(client: ServiceGenerator) -> None:
+    pid_file = client.socket.with_suffix(".pid")
+    if pid_file.exists():
+        pid = _pid(client)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def _log(client: ServiceGenerator) -> str:
+    return (client.socket.parent / "logs" / "generation.log").read_text()
+
+
+def test_the_first_question_starts_the_service_and_two_askers_are_both_served(
+    service: ServiceGenerator,
+) -> None:
+    answers: dict[str, str] = {}
+
+    def ask(name: str, prompt: Prompt) -> None:
+        answers[name] = "".join(service.stream(prompt))
+
+    askers = [
+        threading.Thread(
+            target=ask,
+            args=("fee", _prompt("The monthly fee is 120 euros.", "What is the monthly fee?")),
+        ),
+        threading.Thread(
+            target=ask,
+            args=("city", _prompt("The office is in Lyon.", "Where is the office?")),
+        ),
+    ]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(timeout=300)
+    assert "120" in answers["fee"]
+    assert "Lyon" in answers["city"]
+    assert _log(service).count("generation service:") == 1, "one service for both"
+
+
+def test_a_client_that_leaves_mid_answer_frees_the_model(service: ServiceGenerator) -> None:
+    stream = service.stream(STORY)
+    first = next(stream)
+    assert first
+    stream.close()  # the reader left: the connection closes
+    after = "".join(service.stream(_prompt("The office is in Lyon.", "Where is the office?")))
+    assert "Lyon" in after
+    assert "Disconnected from client" in _log(service)
+
+
+def test_a_killed_service_fails_that_answer_and_the_next_question_starts_it_again(
+    service: ServiceGenerator,
+) -> None:
+    stream = service.stream(STORY)
+    next(stream)
+    killed = _pid(service)
+    os.kill(killed, signal.SIGKILL)
+    with pytest.raises(GenerationFailed, match="Ask again"):
+        for _ in stream:
+            pass
+    again = "".join(service.stream(_prompt("The office is in Lyon.", "Where is the office?")))
+    assert "Lyon" in again
+    assert _pid(service) != killed
+
+
+def test_a_model_that_cannot_be_used_is_one_clear_line(tmp_path: Path) -> None:
+    broken = tmp_path / "models"
+    broken.mkdir()
+    (broken / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf").write_bytes(b"GGUF" * 100)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        models_dir=broken,
+    )
+    client = ServiceGenerator(settings, generation_params(settings))
+    with pytest.raises(ModelNotFound, match=r"incomplete\. Run `make models`"):
+        client.warm()
