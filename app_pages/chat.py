@@ -297,7 +297,7 @@ def main() -> None:
                 "continue the conversation; “New conversation” starts afresh."
             )
         return
-    turn = next_turn(question, conversation[-1][0] if conversation else None)
+    turn = next_turn(question, conversation[-1][0] if conversation else None, services.rewrite)
     with st.chat_message("user"):
         st.markdown(escape(turn.asked))
     with st.chat_message("assistant"):

@@ -326,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         from rag_core import eval_answers
 
         return eval_answers.main(argv[1:])
+    if argv[:1] == ["followups"]:
+        from rag_core import eval_followups
+
+        return eval_followups.main(argv[1:])
     if argv[:1] == ["library"]:
         from rag_core import eval_library
 

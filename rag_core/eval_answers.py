@@ -1,7 +1,8 @@
 """Answer evaluation: the whole answer path on a question set with gold answers.
 
     python -m rag_core.eval answers DATASET [--modes extractive,auto,generative]
-        [--answerable 500] [--unanswerable 500] [--model-questions 100] [--json OUT]
+        [--answerable 500] [--unanswerable 500] [--model-questions 100] [--half a|b]
+        [--json OUT]
 
 DATASET is a folder in one of two layouts, told apart by what it holds:
 - SQuAD 2.0 (`documents/*.txt`, `questions.jsonl` with `document`, `answers`,
@@ -23,6 +24,7 @@ answers with a runaway repetition, and time to first text and to the full answer
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import re
@@ -104,6 +106,15 @@ def load(folder: Path) -> Dataset:
         ]
         return Dataset(folder.resolve().name, folder / "pdfs", questions, True)
     raise SystemExit(f"{folder} holds neither documents/ (SQuAD) nor pdfs/ (FinanceBench)")
+
+
+def half(questions: Sequence[Question], which: str | None) -> list[Question]:
+    """One of two fixed halves of a set (by a hash of each question's id), to tune on
+    one and report the other; None: all."""
+    if which is None:
+        return list(questions)
+    wanted = "ab".index(which)
+    return [q for q in questions if hashlib.sha1(q.id.encode()).digest()[0] % 2 == wanted]
 
 
 def sample(questions: Sequence[Question], answerable: int, unanswerable: int) -> list[Question]:
@@ -305,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         "--model-questions", type=int, default=100,
         help="questions of each kind the model modes run on (each costs a model call)",
     )  # fmt: skip
+    parser.add_argument(
+        "--half", choices=("a", "b"), help="only one fixed half of the questions (tune on a)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures (and every answer) here")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -319,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     configure_logging(settings)
     dataset = load(args.dataset)
-    chosen = sample(dataset.questions, args.answerable, args.unanswerable)
+    chosen = sample(half(dataset.questions, args.half), args.answerable, args.unanswerable)
     wanted_files = {q.file for q in chosen}
     side = side_settings(settings, database_name(dataset, settings))
     services = build_services(side)
@@ -365,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "dataset": dataset.name,
+            "half": args.half,
             "settings": {
                 "answer_mode_default": settings.answer_mode,
                 "top_k": settings.top_k,

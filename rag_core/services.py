@@ -14,6 +14,7 @@ from rag_core import phi_logs
 from rag_core.accounts import AccountParams, Accounts
 from rag_core.answers.abstention import AbstentionParams
 from rag_core.answers.chat import AnswerMode, ChatParams, ChatService
+from rag_core.answers.conversation import ModelRewriter, Rewrite
 from rag_core.answers.evidence import EvidenceParams, EvidenceSelector
 from rag_core.answers.generation import AnswerWriter, GenerationParams, Generator
 from rag_core.answers.page_images import PageImage, PageImages
@@ -61,6 +62,7 @@ class Services:
     page_images: PageImages
     liveness: Liveness
     backlog: Backlog
+    rewrite: Rewrite | None = None  # follow-ups made stand-alone by the answer model
 
     def close(self) -> None:
         self.ingestor.extractor.close()
@@ -178,6 +180,7 @@ def build_services(
             questions_per_minute=settings.questions_per_minute,
             log_content=settings.log_content,
             mode=AnswerMode(settings.answer_mode),
+            model_abstains_below=settings.model_abstains_below,
             abstention=AbstentionParams(
                 min_evidence=settings.evidence_floor,
                 check_terms=settings.abstain_on_missing_terms,
@@ -204,6 +207,9 @@ def build_services(
         page_images=PageImages(settings.data_dir / "page-images"),
         liveness=Liveness(db),
         backlog=Backlog(db),
+        rewrite=ModelRewriter(generator)
+        if settings.rewrite_follow_ups and settings.answer_mode != "extractive"
+        else None,
     )
 
 

@@ -142,6 +142,12 @@ class Settings(BaseSettings):
         "model's verified sentences (the default). Choose extractive with the 135M model "
         "(README, Answers: its sentences add no answer the quotes lack).",
     )
+    rewrite_follow_ups: bool = Field(
+        default=True,
+        description='A follow-up ("and for children?") is rewritten by the answer '
+        "model into a stand-alone question before searching; a rewrite with a word "
+        "from neither question falls back to joining it to the earlier question.",
+    )
     evidence_sentences: int = Field(
         default=3, ge=1, le=6, description="Evidence sentences quoted per answer at most."
     )
@@ -150,6 +156,12 @@ class Settings(BaseSettings):
         description="Evidence score (0.5 x cosine + 0.6 x weighted share of the "
         "question's words) the best sentence must reach, else the answer abstains. 0.3 "
         "keeps false abstention on SQuAD 2.0 dev within 5 %.",
+    )
+    model_abstains_below: float = Field(
+        default=10.0,
+        description="When the answer model reads the evidence and says it does not "
+        "answer the question, the answer abstains if the best evidence scores below "
+        "this (see RAG_EVIDENCE_FLOOR for the score); above it the quotes stand.",
     )
     abstain_on_missing_terms: bool = Field(
         default=True,

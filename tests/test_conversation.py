@@ -1,8 +1,17 @@
 """Follow-up questions made stand-alone, and the question's words found in passages."""
 
+from collections.abc import Iterator
+
 import pytest
 
-from rag_core.answers.conversation import is_follow_up, next_turn
+from rag_core.answers.conversation import (
+    ModelRewriter,
+    Turn,
+    acceptable_rewrite,
+    is_follow_up,
+    next_turn,
+)
+from rag_core.answers.generation import AnswerWriter
 from rag_core.answers.highlight import highlight
 from rag_core.settings import redact_url
 
@@ -70,3 +79,66 @@ def test_highlight_ignores_filler_words() -> None:
 def test_database_password_is_hidden() -> None:
     assert redact_url("postgresql://rag:s3cr:t@db:5432/rag") == "postgresql://rag:***@db:5432/rag"
     assert redact_url("postgresql:///rag?host=/run") == "postgresql:///rag?host=/run"
+
+
+class _Writes:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.calls = 0
+
+    def stream(self, prompt: object) -> Iterator[str]:
+        self.calls += 1
+        yield self.text
+
+
+TOPIC = Turn(
+    "What is the notice period for termination?",
+    "What is the notice period for termination?",
+    "What is the notice period for termination?",
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "searched"),
+    [
+        (
+            "What is the notice period for termination by the landlord?",
+            "What is the notice period for termination by the landlord?",
+        ),
+        # A word from neither question: the rule instead.
+        (
+            "What is the eviction period for the landlord?",
+            "What is the notice period for termination? and for the landlord?",
+        ),
+        # Not one question.
+        (
+            "The landlord must give notice.",
+            "What is the notice period for termination? and for the landlord?",
+        ),
+        ("", "What is the notice period for termination? and for the landlord?"),
+    ],
+)
+def test_the_model_rewrites_a_follow_up_only_with_the_questions_words(
+    written: str, searched: str
+) -> None:
+    writer = _Writes(written)
+    rewrite = ModelRewriter(writer)  # type: ignore[arg-type]
+    turn = next_turn("and for the landlord?", TOPIC, rewrite)
+    assert turn.standalone == searched
+    assert turn.topic == TOPIC.topic
+    next_turn("and for the landlord?", TOPIC, rewrite)
+    assert writer.calls == 1, "a repeated follow-up is rewritten once"
+
+
+def test_a_stand_alone_question_is_not_given_to_the_model() -> None:
+    writer = _Writes("anything?")
+    turn = next_turn("Who cleans the offices?", TOPIC, ModelRewriter(writer))  # type: ignore[arg-type]
+    assert turn.standalone == "Who cleans the offices?"
+    assert writer.calls == 0
+
+
+def test_the_default_model_rewrites_a_follow_up(generator: AnswerWriter) -> None:
+    turn = next_turn("and for the landlord?", TOPIC, ModelRewriter(generator))
+    assert turn.standalone != "What is the notice period for termination? and for the landlord?"
+    assert "landlord" in turn.standalone.lower() and "notice" in turn.standalone.lower()
+    assert acceptable_rewrite(turn.standalone, TOPIC.topic, "and for the landlord?")

@@ -100,6 +100,9 @@ class ChatParams:
     log_content: bool = False  # questions in the log (debugging only: they may be PHI)
     mode: AnswerMode = AnswerMode.EXTRACTIVE
     abstention: AbstentionParams = AbstentionParams()
+    # The model's "not in the documents" abstains when the best evidence scores below
+    # this; above it, strong evidence outweighs the model and the quotes stand.
+    model_abstains_below: float = 10.0
 
 
 @dataclass
@@ -289,6 +292,20 @@ class ChatService:
                 yield quoted
             yield f"\n\n(Only quotes: the answer model could not be used. {exc})"
             return
+        yield from self._closing(mode, quoted, evidence, written, shown)
+
+    def _closing(
+        self,
+        mode: AnswerMode,
+        quoted: str,
+        evidence: tuple[Evidence, ...],
+        written: _Written,
+        shown: int,
+    ) -> Iterator[str]:
+        """What follows the model's verified sentences: its refusal, or a word on what
+        was left out (in `generative` mode, the quotes when nothing was shown)."""
+        if written.declined and evidence[0].score >= self.params.model_abstains_below:
+            written.declined = False  # strong evidence outweighs the model: quotes stand
         if written.declined:
             if mode == AnswerMode.GENERATIVE:
                 yield quoted

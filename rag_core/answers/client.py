@@ -14,6 +14,7 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -80,15 +81,40 @@ class ServiceGenerator:
     # --- the service ---------------------------------------------------------------
     def ensure_running(self) -> None:
         """Start the service unless one listens; returns once it answers.  Raises
-        ModelNotFound with the service's own reason when it cannot start."""
+        ModelNotFound with the service's own reason when it cannot start.  A service
+        left serving another model (the settings changed) is stopped and replaced."""
         if _listening(self.socket):
-            return
+            if self._serves_our_model():
+                return
+            self._stop_other()
         self.socket.parent.mkdir(parents=True, exist_ok=True)
         with (self.socket.parent / "generation.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one asker starts it; the others wait
             if _listening(self.socket):
                 return
             self._start()
+
+    def _model_info(self) -> dict[str, Any]:
+        with self._client(60.0) as client:
+            info: dict[str, Any] = client.get("/appliance/model").json()
+        return info
+
+    def _serves_our_model(self) -> bool:
+        try:
+            return self._model_info().get("file") == self.model_path.name
+        except httpx.HTTPError:
+            return True  # busy or ending: the request itself will tell
+
+    def _stop_other(self) -> None:
+        pid_file = self.socket.with_suffix(".pid")
+        log.warning("the generation service serves another model: it is restarted")
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        except (OSError, ValueError):
+            return
+        deadline = time.monotonic() + 60
+        while _listening(self.socket) and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def _start(self) -> None:
         logs = self.socket.parent / "logs"
@@ -144,8 +170,7 @@ class ServiceGenerator:
         """True when prompts go through the GGUF's chat template (the service says)."""
         if self._template is None:
             self.ensure_running()
-            with self._client(30.0) as client:
-                info = client.get("/appliance/model").json()
+            info = self._model_info()
             self._template = self.settings.llm_prompt_format == "auto" and bool(
                 info.get("chat_template")
             )

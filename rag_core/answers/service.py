@@ -14,9 +14,9 @@ What this module adds to the server:
   wrong hash is refused in one line);
 - `OMP_WAIT_POLICY=PASSIVE` before llama.cpp loads: its threads sleep instead of
   spinning against other work;
-- threads per answer from the cores actually free (`FreeCores`), measured from what
-  other processes used in the last seconds, since a thread that waits for a busy core
-  slows every token;
+- threads per answer from the cores actually free (`FreeCores`: the runnable tasks
+  the kernel counts at that moment), since a thread that waits for a busy core slows
+  every token;
 - the fixed start of every evidence prompt is evaluated once at start, so llama.cpp's
   prompt-prefix reuse makes it free for the first question too;
 - with `--idle-exit-minutes`, it ends after that long without a request (a service
@@ -29,13 +29,10 @@ import argparse
 import asyncio
 import logging
 import os
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-
-import psutil  # type: ignore[import-untyped]
 
 from rag_core.answers.prompting import EVIDENCE_SYSTEM_PROMPT
 from rag_core.errors import RagError
@@ -49,42 +46,37 @@ MODEL_ALIAS = "answer-model"
 
 
 class FreeCores:
-    """How many cores other processes left free, sampled every `interval` seconds."""
+    """How many cores other processes leave free right now: the runnable tasks the
+    kernel counts (/proc/loadavg's "running/total"), sampled a few times over a few
+    milliseconds, less the one reading it.  Instant, unlike the load average: the
+    process asking the question is waiting for the answer, and its work a moment ago
+    (embedding the question) does not count against the answer's threads."""
 
-    def __init__(self, interval: float = 1.0, cores: int | None = None) -> None:
-        self.cores = cores or psutil.cpu_count() or 1
-        self.interval = interval
-        self._others = 0.0  # cores busy with other processes' work, smoothed
-        self._me = psutil.Process()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="free-cores", daemon=True)
+    def __init__(self, cores: int | None = None, samples: int = 5) -> None:
+        self.cores = cores or os.cpu_count() or 1
+        self.samples = samples
 
-    def start(self) -> FreeCores:
-        self._thread.start()
-        return self
+    @staticmethod
+    def _running() -> int | None:
+        try:
+            fields = Path("/proc/loadavg").read_text().split()
+            return int(fields[3].split("/")[0])
+        except (OSError, IndexError, ValueError):
+            return None
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _busy(self) -> tuple[float, float]:
-        system = psutil.cpu_times()
-        busy = system.user + system.system + getattr(system, "nice", 0.0)
-        own = self._me.cpu_times()
-        return busy, own.user + own.system
-
-    def _sample(self) -> None:
-        busy, own = self._busy()
-        started = time.monotonic()
-        while not self._stop.wait(self.interval):
-            now_busy, now_own = self._busy()
-            now = time.monotonic()
-            others = max(0.0, (now_busy - busy) - (now_own - own)) / max(now - started, 1e-3)
-            self._others = 0.5 * self._others + 0.5 * others
-            busy, own, started = now_busy, now_own, now
+    def others(self) -> int:
+        counts = []
+        for _ in range(self.samples):
+            running = self._running()
+            if running is None:
+                return 0
+            counts.append(running - 1)  # less this process, reading
+            time.sleep(0.005)
+        return max(0, sorted(counts)[len(counts) // 2])
 
     def threads(self, most: int) -> int:
         """Threads to use now: the cores others leave free, at least 1, at most `most`."""
-        return max(1, min(most, round(self.cores - self._others)))
+        return max(1, min(most, self.cores - self.others()))
 
 
 def socket_path(settings: Settings) -> Path:
@@ -125,13 +117,22 @@ def build_app(settings: Settings, free: FreeCores) -> Any:
     last_request = [time.monotonic()]
 
     @app.middleware("http")  # type: ignore[untyped-decorator]
-    async def pick_threads(request: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+    async def note_request(request: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
         last_request[0] = time.monotonic()
-        threads = free.threads(most)
-        llama_set_n_threads(llm.ctx, threads, threads)
         response = await call_next(request)
         last_request[0] = time.monotonic()
         return response
+
+    # Threads are chosen where the server has taken the model for one request (under
+    # its lock), so a request waiting its turn never changes the one being written.
+    prepare = server_app.prepare_request_resources
+
+    def prepare_with_threads(*args: Any, **kwargs: Any) -> Any:
+        threads = free.threads(most)
+        llama_set_n_threads(llm.ctx, threads, threads)
+        return prepare(*args, **kwargs)
+
+    server_app.prepare_request_resources = prepare_with_threads
 
     template = bool(llm.metadata.get("tokenizer.chat_template"))
 
@@ -161,7 +162,7 @@ def _warm(llm: Any) -> None:
 def serve(settings: Settings, idle_exit_minutes: float | None) -> int:
     import uvicorn
 
-    free = FreeCores().start()
+    free = FreeCores()
     app = build_app(settings, free)
     path = socket_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,7 +186,6 @@ def serve(settings: Settings, idle_exit_minutes: float | None) -> int:
     asyncio.run(main())
     path.unlink(missing_ok=True)
     pid.unlink(missing_ok=True)
-    free.stop()
     return 0
 
 

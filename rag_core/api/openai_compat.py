@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 
 from rag_core.accounts import Account
 from rag_core.answers.chat import AnswerStream
-from rag_core.answers.conversation import Turn, next_turn
+from rag_core.answers.conversation import Rewrite, Turn, next_turn
 from rag_core.api.answers import answer_json
 from rag_core.api.auth import allowed, caller, services_of
 from rag_core.api.errors import ApiError
@@ -38,14 +38,15 @@ def _text(message: ChatMessage) -> str:
     return " ".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
 
 
-def question_of(messages: list[ChatMessage]) -> Turn:
-    """The turn the last user message makes after the user messages before it."""
+def question_of(messages: list[ChatMessage], rewrite: Rewrite | None = None) -> Turn:
+    """The turn the last user message makes after the user messages before it (the
+    earlier turns only set the topic, so only the last is given to `rewrite`)."""
     asked = [_text(m) for m in messages if m.role == "user" and _text(m).strip()]
     if not asked:
         raise ApiError(400, "bad_question", "There is no user message to answer.")
     turn: Turn | None = None
-    for question in asked:
-        turn = next_turn(question, turn)
+    for number, question in enumerate(asked, start=1):
+        turn = next_turn(question, turn, rewrite if number == len(asked) else None)
     assert turn is not None
     return turn
 
@@ -86,8 +87,9 @@ def chat_completions(
     request: Request, person: Caller, body: ChatCompletionRequest
 ) -> dict[str, Any] | StreamingResponse:
     allowed(person, Permission.ASK)
-    turn = question_of(body.messages)
-    stream = services_of(request).chat.ask(turn.standalone, user=person.username)
+    services = services_of(request)
+    turn = question_of(body.messages, services.rewrite)
+    stream = services.chat.ask(turn.standalone, user=person.username)
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if body.stream:
         return StreamingResponse(_streamed(stream, ident, created), media_type="text/event-stream")
