@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -42,21 +41,11 @@ def service(tmp_path: Path) -> Iterator[ServiceGenerator]:
     )
     client = ServiceGenerator(settings, replace(generation_params(settings), loop_guard=False))
     yield client
-    _stop(client)
+    client.stop()
 
 
 def _pid(client: ServiceGenerator) -> int:
     return int(client.socket.with_suffix(".pid").read_text())
-
-
-def _stop(client: ServiceGenerator) -> None:
-    pid_file = client.socket.with_suffix(".pid")
-    if pid_file.exists():
-        pid = _pid(client)
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
-        while pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
 
 
 def _log(client: ServiceGenerator) -> str:

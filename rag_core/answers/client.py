@@ -106,8 +106,12 @@ class ServiceGenerator:
             return True  # busy or ending: the request itself will tell
 
     def _stop_other(self) -> None:
-        pid_file = self.socket.with_suffix(".pid")
         log.warning("the generation service serves another model: it is restarted")
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop the service on this socket, if one runs; returns once it is gone."""
+        pid_file = self.socket.with_suffix(".pid")
         try:
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
         except (OSError, ValueError):

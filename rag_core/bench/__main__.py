@@ -10,7 +10,7 @@
               synthetic chunks, for several HNSW index settings
     search    p50/p95 of the appliance's hybrid and full-text search statement at 100k
               passages of real text, BM25 against ts_rank
-    answer    time to first token and tokens/s through the pipeline vs llama.cpp direct
+    answer    quotes, first written sentence and complete answer, idle and mid-ingest
     drop      drop-folder to searchable time of PDFs
     workers   throughput of several worker processes
     ocr       character error rate and pages/s of text recognition on scanned pages
@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="hybrid and full-text search latency, real text")
     search.add_argument("--sizes", default="100000")
     search.add_argument("--queries", type=int, default=200)
-    answer = sub.add_parser("answer", help="first token and tokens/s, pipeline vs direct")
+    answer = sub.add_parser("answer", help="answer times, idle and during an ingest")
     answer.add_argument("--questions", type=int, default=6)
     drop = sub.add_parser("drop", help="drop-to-searchable time of PDFs")
     drop.add_argument("--pages", type=int, default=20)

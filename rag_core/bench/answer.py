@@ -1,26 +1,29 @@
-"""`answer`: time to the quoted evidence (question check, embedding, hybrid retrieval,
-evidence selection: what staff see first), then time to first token and tokens/s of the
-appliance's generation on the evidence prompt (repetition penalties, loop guard) against
-llama.cpp called directly (`Llama.create_chat_completion`, streaming, same sampling)
-with the very same prompt, on a second copy of the model loaded the same way.
-
-Both sides use temperature 0, so they write the same answer; the questions are asked
-in turn (pipeline, then direct), each side with its own model and prompt cache.
+"""`answer`: what a person waits for, through the appliance's own path (`ChatService.ask`
+in `auto` mode, the answer model in the generation service), on a library of PDFs:
+- quotes: the quoted evidence on screen (question check, embedding, hybrid retrieval,
+  evidence selection);
+- first written: the first verified sentence of the model's answer under them;
+- complete: the whole answer, every sentence checked.
+Asked twice: with the machine otherwise idle, then while a second process (at nice 10,
+as `make run` starts the watcher) ingests a long PDF into the same library.  A question
+whose answer has no written part counts for quotes and complete only.
 """
 
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag_core.answers.chat import AnswerMode
-from rag_core.answers.generation import Generator
-from rag_core.answers.prompting import Prompt, build_evidence_prompt
+from rag_core.answers.chat import SUMMARY_HEADING, AnswerMode
 from rag_core.bench.common import corpus_texts, print_table, scratch_settings, write_pdfs
 from rag_core.settings import Settings
+
+_COLUMNS = ["quotes_s", "first_written_s", "complete_s"]
 
 
 def questions_about(corpus: Path, texts: int, count: int) -> list[str]:
@@ -37,107 +40,98 @@ def questions_about(corpus: Path, texts: int, count: int) -> list[str]:
     return picked
 
 
-def _timed(pieces: Iterator[str], started: float) -> tuple[float, float, int]:
-    """(seconds to first piece, seconds in all, pieces) of a stream started at `started`."""
-    first = 0.0
-    count = 0
-    for _ in pieces:
-        if count == 0:
-            first = time.perf_counter() - started
-        count += 1
-    return first, time.perf_counter() - started, count
+def _ask(services: Any, question: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    stream = services.chat.ask(question, mode=AnswerMode.AUTO)
+    quotes = written = None
+    for piece in stream:
+        now = time.perf_counter() - started
+        if quotes is None:
+            quotes = now
+        if written is None and SUMMARY_HEADING in piece:
+            written = now  # the heading comes with the first verified sentence's turn
+    complete = time.perf_counter() - started
+    return {
+        "question": question[32:64],
+        "quotes_s": round(quotes or complete, 3),
+        "first_written_s": None if written is None else round(written, 3),
+        "complete_s": round(complete, 3),
+    }
 
 
-def _raw_stream(generator: Generator, prompt: Prompt) -> Iterator[str]:
-    """llama.cpp's own streaming call, without the appliance's Generator around it."""
-    params = generator.params
-    chunks: Any = generator.llm.create_chat_completion(
-        messages=[
-            {"role": "system", "content": prompt.system},
-            {"role": "user", "content": prompt.user},
-        ],
-        max_tokens=params.max_answer_tokens,
-        temperature=params.temperature,
-        repeat_penalty=params.repeat_penalty,
-        frequency_penalty=params.frequency_penalty,
-        stream=True,
+def _medians(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for key in _COLUMNS:
+        values = [r[key] for r in rows if r[key] is not None]
+        out[key] = round(statistics.median(values), 3) if values else None
+    values = sorted(r["complete_s"] for r in rows)
+    out["complete_p95_s"] = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+    return out
+
+
+def _ingest_beside(settings: Settings, pdf: Path) -> subprocess.Popen[bytes]:
+    """A second process ingesting `pdf` into the same library, at nice 10."""
+    from rag_core.answers.client import service_environment
+
+    env = service_environment(settings)
+    env.update(
+        {
+            "RAG_DATABASE_URL": settings.database_url or "",
+            "RAG_DROP_DIR": str(settings.drop_dir),
+            "RAG_EXTRACT_TIMEOUT_SECONDS": "3600",
+        }
     )
-    for chunk in chunks:
-        piece = chunk["choices"][0]["delta"].get("content")
-        if piece:
-            yield piece
+    return subprocess.Popen(
+        ["nice", "-n", "10", sys.executable, "-m", "rag_core", "ingest", str(pdf)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def bench_answer(settings: Settings, corpus: Path, questions: int) -> dict[str, Any]:
-    from rag_core.services import build_local_generator, build_services
+    from rag_core.services import build_services
 
     scratch = scratch_settings(settings.model_copy(update={"llm_temperature": 0.0}), "rag-bench-")
     folder = scratch.drop_dir.parent / "pdfs"
     folder.mkdir(parents=True)
     write_pdfs(folder, corpus, pages=10, files=3)  # two texts a page
-    generator = build_local_generator(scratch)
-    direct = build_local_generator(scratch)
-    services = build_services(scratch, generator=generator)
-    rows: list[dict[str, Any]] = []
+    long_folder = scratch.drop_dir.parent / "long"
+    long_folder.mkdir()
+    pages = 30 if questions <= 1 else 300
+    [long_pdf] = write_pdfs(long_folder, corpus, pages=pages, files=1)
+    services = build_services(scratch)
+    asked = questions_about(corpus, 60, questions)
+    results: dict[str, list[dict[str, Any]]] = {}
     try:
         list(services.ingestor.ingest_paths([folder]))
-        services.embedder.embed(["warm up"])
-        generator.llm, direct.llm  # load both before timing  # noqa: B018
-        for question in questions_about(corpus, 60, questions):
-            started = time.perf_counter()
-            stream = services.chat.ask(question, mode=AnswerMode.EXTRACTIVE)
-            evidence, _, _ = _timed(iter(stream), started)  # what staff see first
-            if stream.abstained:
-                continue
-            prompt = build_evidence_prompt(question, stream.sources, stream.evidence)
-            started = time.perf_counter()
-            first, total, pieces = _timed(generator.stream(prompt), started)
-            started = time.perf_counter()
-            d_first, d_total, d_pieces = _timed(_raw_stream(direct, prompt), started)
-            rows.append(
-                {
-                    "question": question[32:72],
-                    "evidence_s": round(evidence, 3),
-                    "pipeline_first_s": round(first, 3),
-                    "direct_first_s": round(d_first, 3),
-                    "pipeline_tok_s": round(pieces / max(total - first, 1e-9), 1),
-                    "direct_tok_s": round(d_pieces / max(d_total - d_first, 1e-9), 1),
-                    "tokens": pieces,
-                }
-            )
+        services.warm_up()
+        services.chat.ask(asked[0], mode=AnswerMode.AUTO).complete()  # first-use costs
+        results["idle"] = [_ask(services, q) for q in asked]
+        url = services.db.engine.url.render_as_string(hide_password=False)
+        ingesting = _ingest_beside(scratch.model_copy(update={"database_url": url}), long_pdf)
+        try:
+            time.sleep(5.0)  # past the ingest's start-up, into its reading and embedding
+            results["during an ingest"] = [_ask(services, q) for q in asked]
+            still = ingesting.poll() is None
+        finally:
+            ingesting.terminate()
+            ingesting.wait(timeout=60)
     finally:
         services.close()
-    if not rows:
-        raise RuntimeError("every question was abstained from; nothing to time")
-    print_table(
-        f"answer: {Path(str(generator.model_path)).name}, {scratch.llm_threads} threads, "
-        "time to first token and tokens/s",
-        rows,
-        [
-            "question",
-            "evidence_s",
-            "pipeline_first_s",
-            "direct_first_s",
-            "pipeline_tok_s",
-            "direct_tok_s",
-        ],
-    )
-    summary = {
-        key: round(statistics.median(r[key] for r in rows), 3)
-        for key in (
-            "evidence_s",
-            "pipeline_first_s",
-            "direct_first_s",
-            "pipeline_tok_s",
-            "direct_tok_s",
+        stop = getattr(services.generator, "stop", None)
+        if stop is not None:
+            stop()  # the service this benchmark started
+    for when, rows in results.items():
+        print_table(
+            f"answer ({when}): {scratch.llm_path.name}, auto mode, through the generation "
+            "service",
+            rows,
+            ["question", *_COLUMNS],
         )
-    }
-    overhead_first = summary["pipeline_first_s"] / summary["direct_first_s"] - 1
-    overhead_rate = 1 - summary["pipeline_tok_s"] / summary["direct_tok_s"]
-    print(
-        f"medians: evidence on screen {summary['evidence_s']} s; first token "
-        f"{summary['pipeline_first_s']} s vs {summary['direct_first_s']} s "
-        f"direct ({overhead_first:+.0%}); tokens/s "
-        f"{summary['pipeline_tok_s']} vs {summary['direct_tok_s']} ({overhead_rate:+.0%} slower)\n"
-    )
-    return {"benchmark": "answer", "runs": rows, "medians": summary}
+    summary = {when: _medians(rows) for when, rows in results.items()}
+    for when, medians in summary.items():
+        print(f"{when}: medians {medians}")
+    if not still:
+        print("note: the ingest ended before the last question; lengthen the PDF")
+    return {"benchmark": "answer", "runs": results, "medians": summary, "ingest_ran": still}
