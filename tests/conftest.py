@@ -5,9 +5,11 @@ database per test (cloned from a migrated template), and the real models, loaded
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import os
 import shutil
+import signal
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -159,3 +161,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(autouse=True)
+def _no_generation_service_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A generation service that a test's app, API or command started on demand (in the
+    test's data folder) is stopped with the test, not left to its idle timeout."""
+    if "tmp_path" not in request.fixturenames:
+        yield
+        return
+    tmp: Path = request.getfixturevalue("tmp_path")  # torn down after this fixture
+    yield
+    for pid_file in tmp.rglob("generation.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)

@@ -462,7 +462,7 @@ def test_settings_page_shows_models_database_and_limits(app: AppTest) -> None:
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
     text = " ".join(m.value for m in app.markdown)
-    assert "**Answer model**  \nSmolLM2-135M-Instruct.Q4_1.gguf" in text
+    assert "**Answer model**  \nqwen2.5-coder-1.5b-instruct-q4_k_m.gguf" in text
     assert "all-MiniLM-L6-v2 · onnx-int8 backend" in text
     assert metrics["Database"] == "PostgreSQL server"
     assert metrics["Largest file"].endswith("MB")

@@ -18,11 +18,13 @@ def compose() -> dict[str, Any]:
 
 def test_compose_runs_pgvector_app_watcher_and_api_with_volumes() -> None:
     services = compose()["services"]
-    assert set(services) == {"db", "app", "watcher", "api"}
+    assert set(services) == {"db", "app", "watcher", "api", "generation"}
     assert services["db"]["image"].startswith("pgvector/pgvector:")
-    assert services["watcher"]["command"] == ["python", "-m", "ingest_watch"]
+    # The watcher yields the cores to answers; one service holds the answer model.
+    assert services["watcher"]["command"] == ["nice", "-n", "10", "python", "-m", "ingest_watch"]
     assert services["api"]["command"][:3] == ["python", "-m", "rag_core.api"]
-    for name in ("app", "watcher", "api"):
+    assert services["generation"]["command"] == ["python", "-m", "rag_core.answers.service"]
+    for name in ("app", "watcher", "api", "generation"):
         mounts = {v.split(":")[1] for v in services[name]["volumes"]}
         assert {"/app/drop", "/app/site_models", "/app/data"} <= mounts
         assert services[name]["environment"]["DATABASE_URL"].endswith("@db:5432/rag")

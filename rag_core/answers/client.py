@@ -28,11 +28,13 @@ import httpx
 from rag_core.answers.generation import GenerationParams, guarded_stream
 from rag_core.answers.prompting import Prompt
 from rag_core.errors import GenerationFailed, ModelNotFound
+from rag_core.modelfiles import require_usable
 from rag_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _COMPLETION_STOPS = ["\nQuestion:", "\nSources:", "\nEvidence:", "\n\n"]
+_PROJECT = Path(__file__).resolve().parents[2]
 _START_SECONDS = 180.0  # loading 1 GB and warming it on a busy 2-core machine
 
 
@@ -87,6 +89,7 @@ class ServiceGenerator:
             if self._serves_our_model():
                 return
             self._stop_other()
+        require_usable(self.model_path)  # a clear line, without starting anything
         self.socket.parent.mkdir(parents=True, exist_ok=True)
         with (self.socket.parent / "generation.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one asker starts it; the others wait
@@ -138,6 +141,7 @@ class ServiceGenerator:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 env=service_environment(self.settings),
+                cwd=_PROJECT,  # where `rag_core` imports from, whatever this process's cwd
                 start_new_session=True,  # it outlives a page reload or a CLI call
             )
         deadline = time.monotonic() + _START_SECONDS
