@@ -108,7 +108,7 @@ class Services:
         reported again, to the user, when it is first needed."""
         try:
             self.embedder.embed_one("warm-up")
-            if answer_model:
+            if answer_model and self.settings.answer_mode != "extractive":
                 self.generator.warm()
         except RagError as exc:
             log.error("%s", exc)

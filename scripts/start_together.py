@@ -15,6 +15,7 @@ is still running at the end.  Prints one line per trial and the count that passe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -67,6 +68,9 @@ def run_trial(number: int, root: Path) -> Trial:
         problems = _check(processes, env, f"http://127.0.0.1:{port}")
     finally:
         _stop_all(processes.values())
+        # The generation service the app started for its first question, if it did.
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((root / "data" / "generation.pid").read_text()), signal.SIGTERM)
         for log in logs.values():
             log.close()
     return Trial(number, not problems, round(time.monotonic() - started, 1), problems)

@@ -167,11 +167,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def _no_generation_service_left(request: pytest.FixtureRequest) -> Iterator[None]:
     """A generation service that a test's app, API or command started on demand (in the
     test's data folder) is stopped with the test, not left to its idle timeout."""
-    if "tmp_path" not in request.fixturenames:
-        yield
-        return
-    tmp: Path = request.getfixturevalue("tmp_path")  # torn down after this fixture
+    from rag_core.answers.client import STARTED
+
+    tmp: Path | None = None
+    if "tmp_path" in request.fixturenames:
+        tmp = request.getfixturevalue("tmp_path")  # torn down after this fixture
     yield
-    for pid_file in tmp.rglob("generation.pid"):
+    while STARTED:  # started by this process (an app or a command run in-process)
+        process = STARTED.pop()
+        process.terminate()
+        process.wait(timeout=60)
+    for pid_file in tmp.rglob("generation.pid") if tmp else ():  # by its subprocesses
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGTERM)

@@ -15,6 +15,7 @@ import pytest
 
 from rag_core.answers.client import ServiceGenerator
 from rag_core.answers.prompting import Prompt
+from rag_core.answers.service import FreeCores
 from rag_core.errors import GenerationFailed, ModelNotFound
 from rag_core.services import generation_params
 from rag_core.settings import Settings
@@ -116,3 +117,13 @@ def test_a_model_that_cannot_be_used_is_one_clear_line(tmp_path: Path) -> None:
     client = ServiceGenerator(settings, generation_params(settings))
     with pytest.raises(ModelNotFound, match=r"incomplete\. Run `make models`"):
         client.warm()
+
+
+@pytest.mark.parametrize(("running", "threads"), [(1, 2), (2, 1), (5, 1)])
+def test_an_answer_uses_the_cores_other_processes_leave_free(
+    running: int, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `running` counts the service's own reading thread too.
+    monkeypatch.setattr(FreeCores, "_running", staticmethod(lambda: running))
+    assert FreeCores(cores=2, samples=3).threads(most=2) == threads
+    assert FreeCores(cores=2, samples=3).threads(most=1) == 1

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 _COMPLETION_STOPS = ["\nQuestion:", "\nSources:", "\nEvidence:", "\n\n"]
 _PROJECT = Path(__file__).resolve().parents[2]
+# Services this process started on demand (a test stops them with the test).
+STARTED: list[subprocess.Popen[bytes]] = []
 _START_SECONDS = 180.0  # loading 1 GB and warming it on a busy 2-core machine
 
 
@@ -144,6 +146,7 @@ class ServiceGenerator:
                 cwd=_PROJECT,  # where `rag_core` imports from, whatever this process's cwd
                 start_new_session=True,  # it outlives a page reload or a CLI call
             )
+        STARTED.append(process)
         deadline = time.monotonic() + _START_SECONDS
         while time.monotonic() < deadline:
             if _listening(self.socket):

@@ -162,10 +162,12 @@ def _warm(llm: Any) -> None:
 def serve(settings: Settings, idle_exit_minutes: float | None) -> int:
     import uvicorn
 
-    free = FreeCores()
-    app = build_app(settings, free)
     path = socket_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
+    pid = path.with_suffix(".pid")
+    pid.write_text(f"{os.getpid()}\n")  # before the model loads: it can be stopped now
+    free = FreeCores()
+    app = build_app(settings, free)
     path.unlink(missing_ok=True)  # left by a service that was killed
     config = uvicorn.Config(app, uds=str(path), log_level="warning", lifespan="off")
     server = StoppableServer(config)
@@ -180,8 +182,6 @@ def serve(settings: Settings, idle_exit_minutes: float | None) -> int:
                 server.should_exit = True
         await server_task
 
-    pid = path.with_suffix(".pid")
-    pid.write_text(f"{os.getpid()}\n")
     print(f"generation service: {settings.llm_path.name} on {path}", flush=True)
     asyncio.run(main())
     path.unlink(missing_ok=True)

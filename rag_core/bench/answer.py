@@ -124,8 +124,7 @@ def bench_answer(settings: Settings, corpus: Path, questions: int) -> dict[str, 
             stop()  # the service this benchmark started
     for when, rows in results.items():
         print_table(
-            f"answer ({when}): {scratch.llm_path.name}, auto mode, through the generation "
-            "service",
+            f"answer ({when}): {scratch.llm_path.name}, auto mode, through the generation service",
             rows,
             ["question", *_COLUMNS],
         )
