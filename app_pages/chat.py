@@ -234,8 +234,8 @@ def render_checks(answer: Answer) -> None:
     left_out = [v for v in answer.verdicts if not v.verified]
     if answer.verdicts:
         st.caption(
-            f"The model wrote {len(answer.verdicts)} sentence(s); "
-            f"{answer.sentences_verified} verified against the sources."
+            f"The answer model ({answer.model}) wrote {len(answer.verdicts)} sentence(s); "
+            f"{answer.sentences_verified} verified against the sources and cited by the code."
         )
     else:
         st.caption("Quoted from the documents, word for word.")

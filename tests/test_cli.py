@@ -79,6 +79,7 @@ def test_ask_and_status_json(database_url: str, tmp_path: Path, ingested: Path) 
         "evidence",
         "sentences_written",
         "sentences_verified",
+        "model",
         "sources",
     }
     assert payload["abstained"] is False and payload["answer"]
@@ -89,6 +90,7 @@ def test_ask_and_status_json(database_url: str, tmp_path: Path, ingested: Path) 
     assert first["text"] in payload["answer"]
     assert 1 in payload["cited"]
     assert 0 <= payload["sentences_verified"] <= payload["sentences_written"]
+    assert payload["model"] == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
     unrelated = json.loads(
         run_cli(database_url, tmp_path, "ask", "Best pizza in Naples?", "--json").stdout

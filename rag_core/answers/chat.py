@@ -69,6 +69,7 @@ class Answer:
     mode: str = AnswerMode.EXTRACTIVE.value
     evidence: tuple[Evidence, ...] = ()
     verdicts: tuple[Verdict, ...] = ()  # the model's sentences, shown or left out
+    model: str | None = None  # the answer model's file, when it was asked to write
 
     @property
     def sentences_verified(self) -> int:
@@ -86,6 +87,7 @@ class Answer:
             ],
             "sentences_written": len(self.verdicts),
             "sentences_verified": self.sentences_verified,
+            "model": self.model,
             "sources": [hit.to_json() for hit in self.sources],
         }
 
@@ -102,7 +104,7 @@ class ChatParams:
     abstention: AbstentionParams = AbstentionParams()
     # The model's "not in the documents" abstains when the best evidence scores below
     # this; above it, strong evidence outweighs the model and the quotes stand.
-    model_abstains_below: float = 10.0
+    model_abstains_below: float = 0.6
 
 
 @dataclass
@@ -416,6 +418,9 @@ class ChatService:
             mode=mode.value,
             evidence=evidence,
             verdicts=verdicts,
+            model=self.generator.model_path.name
+            if mode != AnswerMode.EXTRACTIVE and not abstained
+            else None,
         )
 
 
