@@ -332,3 +332,39 @@ def test_names_found_in_any_form_do_not_abstain() -> None:
     assert missing_terms("What is the FY2018 capital expenditure for 3M?", passages) == []
     # A misspelt name still counts as present.
     assert missing_terms("When did Temur die?", [hit("Timur died in 1405.")]) == []
+
+
+OIL = (
+    "Finding oil and developing new fields usually required five to ten years before "
+    "significant production."
+)
+TERMS = "The contract may be terminated with ninety days notice."
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "verified"),
+    [
+        # A wh-question's words may frame the answer where the source words it otherwise.
+        (
+            "How long does it take for new areas to have significant oil production?",
+            "It takes five to ten years for new areas to have significant oil production.",
+            True,
+        ),
+        # Without the question, the same sentence has too many words the source lacks.
+        ("", "It takes five to ten years for new areas to have significant oil production.", False),
+        # A yes/no question's words are the claim: they must be in the source.
+        (
+            "Does the contract allow pets?",
+            "The contract allows pets with ninety days notice.",
+            False,
+        ),
+        ("Does the contract allow pets?", "The contract allows pets.", False),
+        # Only the question's words: nothing to check.
+        ("What does the contract allow?", "The contract allows it.", False),
+    ],
+)
+def test_an_answer_may_be_framed_in_a_wh_question_s_words_only(
+    question: str, sentence: str, verified: bool
+) -> None:
+    [verdict] = Verifier().verify(sentence, [OIL, TERMS], question=question)
+    assert verdict.verified == verified, verdict.reason

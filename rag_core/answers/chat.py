@@ -338,7 +338,7 @@ class ChatService:
         checked = 0
 
         def check(body: str, numbers: tuple[int, ...]) -> Verdict | None:
-            verdict = self.verifier.sentence(body, numbers, sources, titles)
+            verdict = self.verifier.sentence(body, numbers, sources, titles, question)
             written.verdicts.append(verdict)
             return verdict if verdict.verified else None
 

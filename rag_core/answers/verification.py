@@ -10,7 +10,14 @@ A sentence is verified when
   answer says the figure measures: most of the sentence's own describing words that the
   source has at all.  So "$1,608m" found beside "Adjusted EBIT" does not verify a
   sentence about EBITDA, though both words are somewhere in the source;
-- it says "not" only where its source does, and it is not a question.
+- it says "not" only where its source does, and it is not a question;
+- it says more than the question: the answer to a wh-question ("How long does it take
+  for new areas to have significant oil production?": "It takes five to ten years for
+  new areas to have significant oil production") may frame itself in the question's
+  words where the source has others ("areas", "takes"), for at most half of its words,
+  and what it adds to the question must be in the source; a sentence made only of the
+  question's words verifies nothing.  A yes/no question presupposes nothing: its words
+  are the claim, and must be in the source like any other.
 Citations are attached here, not trusted from the model: a sentence is checked against
 the sources it cites, then against every other source, and cites the first that bears
 it out; one that no source verifies is not shown as fact.  A figure alone ("2") says
@@ -90,11 +97,12 @@ class Verifier:
         self.params = params
 
     def verify(
-        self, text: str, sources: Sequence[str], titles: Sequence[str] = ()
+        self, text: str, sources: Sequence[str], titles: Sequence[str] = (), question: str = ""
     ) -> list[Verdict]:
         """Each sentence of `text` checked; `sources[n - 1]` is the text of [n]."""
         return [
-            self.sentence(body, numbers, sources, titles) for body, numbers in split_answer(text)
+            self.sentence(body, numbers, sources, titles, question)
+            for body, numbers in split_answer(text)
         ]
 
     def sentence(
@@ -103,20 +111,30 @@ class Verifier:
         numbers: Sequence[int],
         sources: Sequence[str],
         titles: Sequence[str] = (),
+        question: str = "",
     ) -> Verdict:
-        """One sentence (`split_answer`'s body and the numbers it cites) checked."""
+        """One sentence (`split_answer`'s body and the numbers it cites) checked; the
+        question's words may frame it (`problem`'s `asked`)."""
         valid = tuple(n for n in numbers if 1 <= n <= len(sources))
-        return self._sentence(body, valid, sources, titles)
+        # Only a wh-question presupposes what it asks about ("Who founded it?": that it
+        # was founded); a yes/no question's words are the claim to check.
+        asked = frozenset(content_stems(question)) if _WH_QUESTION.match(question) else frozenset()
+        return self._sentence(body, valid, sources, titles, asked)
 
     def _sentence(
-        self, body: str, cites: tuple[int, ...], sources: Sequence[str], titles: Sequence[str]
+        self,
+        body: str,
+        cites: tuple[int, ...],
+        sources: Sequence[str],
+        titles: Sequence[str],
+        asked: frozenset[str],
     ) -> Verdict:
         if body.rstrip().endswith("?"):
             return Verdict(body, cites, False, "it is a question, not an answer")
         reason = ""
         if cites:
             problem = self.problem(
-                body, [sources[n - 1] for n in cites], [_at(titles, n) for n in cites]
+                body, [sources[n - 1] for n in cites], [_at(titles, n) for n in cites], asked
             )
             if problem is None:
                 return Verdict(body, cites, True)
@@ -124,24 +142,30 @@ class Verifier:
         # The citation is the code's to attach: the first source (in rank order) that
         # bears the sentence out is cited, whatever number the model wrote, if any.
         for number, source in enumerate(sources, start=1):
-            if number not in cites and self.problem(body, [source], [_at(titles, number)]) is None:
+            if number in cites:
+                continue
+            if self.problem(body, [source], [_at(titles, number)], asked) is None:
                 return Verdict(body, (number,), True)
         if not reason and len(sources) == 1:
-            reason = self.problem(body, sources, titles[:1]) or ""
+            reason = self.problem(body, sources, titles[:1], asked) or ""
         return Verdict(body, cites, False, reason or "no source contains it")
 
     def problem(
-        self, sentence: str, cited: Sequence[str], titles: Sequence[str] = ()
+        self,
+        sentence: str,
+        cited: Sequence[str],
+        titles: Sequence[str] = (),
+        asked: frozenset[str] = frozenset(),
     ) -> str | None:
-        """Why `sentence` is not borne out by the `cited` texts, or None if it is."""
+        """Why `sentence` is not borne out by the `cited` texts, or None if it is.
+        `asked`: the question's content stems (see `_checkable`)."""
         joined = "\n".join(cited)
         source_stems = set(content_stems(joined))
         figures_here = set(figures(sentence))
         stems = [s for s in dict.fromkeys(content_stems(sentence)) if s not in figures_here]
-        if not stems and not figures_here:
-            return "it says nothing the sources could confirm"
-        if figures_here and not [s for s in stems if s not in GENERIC]:
-            return "it gives a figure without saying what the figure is"
+        stems, why = _checkable(stems, bool(figures_here), asked, source_stems)
+        if why:
+            return why
         unit_texts = [unit.text for text in cited for unit in split_sentences(text)]
         units = [(set(figures(unit)), set(content_stems(unit))) for unit in unit_texts]
         folded = "\n".join([joined, *titles]).casefold()
@@ -189,6 +213,27 @@ class Verifier:
         return None
 
 
+def _checkable(
+    stems: list[str], has_figures: bool, asked: frozenset[str], source_stems: set[str]
+) -> tuple[list[str], str | None]:
+    """The sentence's stems to check: less the question's words that the source does
+    not use (at most half of them); or why there is nothing to check."""
+    if not stems and not has_figures:
+        return stems, "it says nothing the sources could confirm"
+    if has_figures and not [s for s in stems if s not in GENERIC]:
+        return stems, "it gives a figure without saying what the figure is"
+    if asked and not has_figures and all(has_stem(asked, s) for s in stems):
+        return stems, "it only repeats the question"
+    framing = [s for s in stems if has_stem(asked, s) and not has_stem(source_stems, s)]
+    if len(framing) > len(stems) / 2:
+        return stems, "most of its words are not in the sources it cites"
+    return [s for s in stems if s not in framing], None
+
+
+_WH_QUESTION = re.compile(
+    r"^\W*(?:[\w'’-]+\W+){0,3}?(?:what|who|whom|whose|when|where|which|why|how)\b",
+    re.IGNORECASE,
+)
 _NAME = re.compile(r"(?<=[\s(\"'“‘/])[A-Z][\w’'-]*[\w]")
 _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|none|cannot|without)\b|n[’']t\b", re.I)
 
