@@ -188,6 +188,8 @@ def test_the_whole_flow_makes_no_outbound_connection(services: Services, tmp_pat
         assert {"python", "chromium"} <= programs_seen(trace)  # strace followed them all
     assert left_in_home(home) == []
     assert "ninety" in seen["answer"].lower() or "90" in seen["answer"]
+    # Written by the generation service, which the question started inside the namespace.
+    assert "In short (checked against the sources)" in seen["answer"], seen["answer"]
     for page, shown in seen["pages"].items():
         assert not shown["exception"], page
     assert seen["pages"]["Audit"]["title"].startswith("Audit")
