@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_core.answers.client import ServiceGenerator
+from rag_core.answers.client import ServiceGenerator, service_environment
 from rag_core.answers.prompting import Prompt
 from rag_core.answers.service import FreeCores
 from rag_core.errors import GenerationFailed, ModelNotFound
@@ -103,6 +105,25 @@ def test_a_killed_service_fails_that_answer_and_the_next_question_starts_it_agai
     again = "".join(service.stream(_prompt("The office is in Lyon.", "Where is the office?")))
     assert "Lyon" in again
     assert _pid(service) != killed
+
+
+def test_a_second_service_for_the_same_folder_leaves_the_first_serving(
+    service: ServiceGenerator,
+) -> None:
+    service.warm()
+    first = _pid(service)
+    second = subprocess.run(
+        [sys.executable, "-m", "rag_core.answers.service"],
+        env=service_environment(service.settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert second.returncode == 0
+    assert "one already runs" in second.stdout
+    assert _pid(service) == first
+    assert "Lyon" in "".join(service.stream(_prompt("The office is in Lyon.", "Where is it?")))
 
 
 def test_a_model_that_cannot_be_used_is_one_clear_line(tmp_path: Path) -> None:

@@ -97,7 +97,21 @@ class ServiceGenerator:
             fcntl.flock(lock, fcntl.LOCK_EX)  # one asker starts it; the others wait
             if _listening(self.socket):
                 return
+            if self._starting():  # started by `make run` a moment ago: wait for it
+                self._wait(None, self.socket.parent / "logs" / "generation.log")
+                return
             self._start()
+
+    def _starting(self) -> bool:
+        """Whether a service holds its pid file's lock (it is loading its model)."""
+        try:
+            with self.socket.with_suffix(".pid").open("r") as pid:
+                fcntl.flock(pid, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        return False
 
     def _model_info(self) -> dict[str, Any]:
         with self._client(60.0) as client:
@@ -147,12 +161,23 @@ class ServiceGenerator:
                 start_new_session=True,  # it outlives a page reload or a CLI call
             )
         STARTED.append(process)
+        self._wait(process, log_file)
+
+    def _wait(self, process: subprocess.Popen[bytes] | None, log_file: Path) -> None:
+        """Until the service listens; raises when `process` ends first or time runs out."""
         deadline = time.monotonic() + _START_SECONDS
         while time.monotonic() < deadline:
             if _listening(self.socket):
                 return
-            if process.poll() is not None:
+            if process is not None and process.poll() is not None:
+                if self._starting():  # it found another one starting, and left to it
+                    process = None
+                    continue
                 raise ModelNotFound(self._why_it_ended(log_file))
+            if process is None and not self._starting():
+                raise GenerationFailed(
+                    f"The generation service ended while it started; its log is {log_file}."
+                )
             time.sleep(0.2)
         raise GenerationFailed(
             f"The generation service did not start within {_START_SECONDS:.0f} s; its log "

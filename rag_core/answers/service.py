@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import logging
 import os
 import time
@@ -165,7 +166,18 @@ def serve(settings: Settings, idle_exit_minutes: float | None) -> int:
     path = socket_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     pid = path.with_suffix(".pid")
-    pid.write_text(f"{os.getpid()}\n")  # before the model loads: it can be stopped now
+    # One service per data folder: it holds a lock on its pid file while it lives, taken
+    # before the model loads, so a second one (make run's beside a question's, started
+    # at the same moment) ends at once instead of taking the socket from the first.
+    holder = pid.open("a+")
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"generation service: one already runs for {path}", flush=True)
+        return 0
+    holder.truncate(0)
+    holder.write(f"{os.getpid()}\n")
+    holder.flush()
     free = FreeCores()
     app = build_app(settings, free)
     path.unlink(missing_ok=True)  # left by a service that was killed
@@ -186,6 +198,7 @@ def serve(settings: Settings, idle_exit_minutes: float | None) -> int:
     asyncio.run(main())
     path.unlink(missing_ok=True)
     pid.unlink(missing_ok=True)
+    holder.close()
     return 0
 
 
