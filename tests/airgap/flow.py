@@ -217,6 +217,17 @@ def main() -> int:
                 stderr=subprocess.STDOUT,
             )
         )
+        # The generation service, started beside the others as `make run` starts it.
+        generation_log = (logs / "generation.log").open("w")
+        started.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "rag_core.answers.service"],
+                cwd=REPO,
+                env=env,
+                stdout=generation_log,
+                stderr=subprocess.STDOUT,
+            )
+        )
         wait_until(
             lambda: ready_documents(database_url) >= 4,
             "the dropped PDF, page, message and its attachment were not all ingested",
