@@ -145,10 +145,12 @@ class Settings(BaseSettings):
         "(README, Answers: its sentences add no answer the quotes lack).",
     )
     rewrite_follow_ups: bool = Field(
-        default=True,
+        default=False,
         description='A follow-up ("and for children?") is rewritten by the answer '
         "model into a stand-alone question before searching; a rewrite with a word "
-        "from neither question falls back to joining it to the earlier question.",
+        "from neither question falls back to joining it to the earlier question. Off "
+        "by default: on 18 follow-up pairs (`eval followups`) it found the gold answer "
+        "as often as the rule (78 %) and cost 1.4 s.",
     )
     evidence_sentences: int = Field(
         default=3, ge=1, le=6, description="Evidence sentences quoted per answer at most."
