@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from rag_core.answers.generation import GenerationParams, guarded_stream
+from rag_core.answers.generation import COMPLETION_STOPS, GenerationParams, guarded_stream
 from rag_core.answers.prompting import Prompt
 from rag_core.errors import GenerationFailed, ModelNotFound
 from rag_core.modelfiles import require_usable
@@ -33,7 +33,6 @@ from rag_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_COMPLETION_STOPS = ["\nQuestion:", "\nSources:", "\nEvidence:", "\n\n"]
 _PROJECT = Path(__file__).resolve().parents[2]
 # Services this process started on demand (a test stops them with the test).
 STARTED: list[subprocess.Popen[bytes]] = []
@@ -81,6 +80,7 @@ class ServiceGenerator:
         self.model_path = settings.llm_path
         self.socket = socket_path(settings)
         self._template: bool | None = None
+        self._model_confirmed = False  # the service on the socket was seen serving ours
 
     # --- the service ---------------------------------------------------------------
     def ensure_running(self) -> None:
@@ -119,10 +119,14 @@ class ServiceGenerator:
         return info
 
     def _serves_our_model(self) -> bool:
+        """Asked once per client, not on every question."""
+        if self._model_confirmed:
+            return True
         try:
-            return self._model_info().get("file") == self.model_path.name
+            self._model_confirmed = self._model_info().get("file") == self.model_path.name
         except httpx.HTTPError:
             return True  # busy or ending: the request itself will tell
+        return self._model_confirmed
 
     def _stop_other(self) -> None:
         log.warning("the generation service serves another model: it is restarted")
@@ -217,7 +221,6 @@ class ServiceGenerator:
         return guarded_stream(self._stream(prompt), self.params.loop_guard)
 
     def _body(self, prompt: Prompt) -> tuple[str, dict[str, Any]]:
-        self.ensure_running()
         sampling: dict[str, Any] = {
             "max_tokens": self.params.max_answer_tokens,
             "temperature": self.params.temperature,
@@ -231,7 +234,7 @@ class ServiceGenerator:
                 {"role": "user", "content": prompt.user},
             ]
             return "/v1/chat/completions", {"messages": messages, **sampling}
-        body = {"prompt": prompt.as_completion(), "stop": _COMPLETION_STOPS, **sampling}
+        body = {"prompt": prompt.as_completion(), "stop": COMPLETION_STOPS, **sampling}
         return "/v1/completions", body
 
     def _stream(self, prompt: Prompt) -> Iterator[str]:

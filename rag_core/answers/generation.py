@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_COMPLETION_STOPS = ["\nQuestion:", "\nSources:", "\nEvidence:", "\n\n"]
+COMPLETION_STOPS = ["\nQuestion:", "\nSources:", "\nEvidence:", "\n\n"]
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ class Generator:
             else:
                 chunks = llm.create_completion(
                     prompt.as_completion(),
-                    stop=_COMPLETION_STOPS,
+                    stop=COMPLETION_STOPS,
                     **self._sampling(),
                 )  # type: ignore[assignment]
                 for chunk in chunks:
