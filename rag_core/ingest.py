@@ -16,6 +16,8 @@ import errno
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -114,6 +116,9 @@ class IngestOptions:
     # abandoned by a dead worker, and may be taken over.
     stale_seconds: float = 30.0
     disk_full_retry_seconds: float = 60.0
+    # Where a file is copied while it is hashed, so what is read is what was hashed
+    # (`snapshot`); None: the system's temporary folder.
+    reading_dir: Path | None = None
 
 
 class Ingestor:
@@ -122,6 +127,8 @@ class Ingestor:
         self.embedder = embedder
         self.options = options
         self.extractor = IsolatedExtractor(options.limits)  # one reader process, reused
+        if options.reading_dir is not None:
+            remove_old_copies(options.reading_dir)
         # Documents this process was working on when the database went away: still
         # "processing" there, though nobody is (release_abandoned).
         self._abandoned: set[int] = set()
@@ -235,12 +242,65 @@ class Ingestor:
             if not path.is_file():
                 raise ExtractionFailed(_not_a_file_reason(path))
             stat = path.stat()
-            content_hash = file_sha256(path)
+            reading = self._snapshot(path, stat)
         except ExtractionFailed as exc:
             return self._path_failed(path, str(exc))
         except OSError as exc:
             log.warning("cannot read %s: %r", path, exc)
             return self._path_failed(path, "file cannot be opened (permissions?)")
+        try:
+            return self._begin_reading(
+                path,
+                stat,
+                reading,
+                _Asked(retry_failed, document_type, tuple(tags), progress, reindex),
+                pipeline,
+                started,
+            )
+        finally:
+            reading.remove()
+
+    def _snapshot(self, path: Path, stat: os.stat_result) -> Snapshot:
+        """What to read of `path`: a private copy, hashed as it is made, unless the
+        file is as the library last saw it (same size and modification time, and
+        ready), which is only hashed, as a rescan finds most files."""
+        if stat.st_size > self.options.max_file_bytes or self._seen_as_is(path, stat):
+            return Snapshot(path, file_sha256(path), None)
+        try:
+            return snapshot(path, self.options.reading_dir)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or not path.exists():
+                raise
+            log.warning("no room to copy %s before reading it: read in place", path)
+            return Snapshot(path, file_sha256(path), None)
+
+    def _seen_as_is(self, path: Path, stat: os.stat_result) -> bool:
+        with self.db.session() as session:
+            record = session.get(FileRecord, str(path))
+            if record is None or record.document_id is None:
+                return False
+            ready = session.scalar(
+                sa.select(Document.status == DocumentStatus.READY).where(
+                    Document.id == record.document_id
+                )
+            )
+            return bool(
+                ready and (record.size_bytes, record.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+            )
+
+    def _begin_reading(
+        self,
+        path: Path,
+        stat: os.stat_result,
+        reading: Snapshot,
+        asked: _Asked,
+        pipeline: _Pipeline | None,
+        started: float,
+    ) -> IngestResult | _Storing:
+        """`_begin` once the file is hashed (and copied, to be read as it was hashed)."""
+        retry_failed, document_type, tags = asked.retry_failed, asked.document_type, asked.tags
+        progress, reindex = asked.progress, asked.reindex
+        content_hash = reading.sha256
 
         meta = folder_meta(path, self.options.drop_dir)
         if document_type or tags:
@@ -271,6 +331,7 @@ class Ingestor:
         try:
             step = self._process(
                 path,
+                reading.path,
                 document_id,
                 (stat.st_size, content_hash),
                 meta,
@@ -297,6 +358,7 @@ class Ingestor:
     def _process(
         self,
         path: Path,
+        read_from: Path,  # what was hashed: a copy of `path`, or `path`
         document_id: int,
         file: tuple[int, str],  # size, content hash
         meta: FolderMeta,
@@ -316,7 +378,7 @@ class Ingestor:
             if size > self.options.max_file_bytes:
                 limit_mb = self.options.max_file_bytes / 1_000_000
                 raise ExtractionFailed(f"file is larger than the {limit_mb:g} MB limit")
-            prepared = self._prepared(path, content_hash, pipeline, progress)
+            prepared = self._prepared(read_from, content_hash, pipeline, progress)
             stages.update(prepared.stages)
             clock = time.perf_counter()
             title = meta.title_for(path, prepared.extracted.title)
@@ -412,13 +474,15 @@ class Ingestor:
         try:
             if path.stat().st_size > self.options.max_file_bytes:
                 return None
-            content_hash = file_sha256(path)
+            reading = snapshot(path, self.options.reading_dir)
         except OSError:
             return None
         try:
-            return _Read(content_hash, self._prepare(path))
+            return _Read(reading.sha256, self._prepare(reading.path))
         except RagError as exc:
-            return _Read(content_hash, exc)
+            return _Read(reading.sha256, exc)
+        finally:
+            reading.remove()
 
     def _prepared(
         self,
@@ -752,6 +816,17 @@ class _Prepared:
 
 
 @dataclass(frozen=True)
+class _Asked:
+    """What `ingest_file` was asked besides the path."""
+
+    retry_failed: bool
+    document_type: str | None
+    tags: tuple[str, ...]
+    progress: Progress | None
+    reindex: bool
+
+
+@dataclass(frozen=True)
 class _Read:
     content_hash: str
     result: _Prepared | Exception
@@ -874,6 +949,57 @@ def walk_files(root: Path) -> Iterator[Path]:
         for name in files:
             if not name.startswith("."):
                 yield Path(folder) / name
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The bytes of a file as they were hashed: `path` is read, `sha256` is its hash;
+    `folder` (a private copy's) is removed once it has been read."""
+
+    path: Path
+    sha256: str
+    folder: Path | None
+
+    def remove(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def snapshot(path: Path, under: Path | None) -> Snapshot:
+    """Copy `path` into a private folder (keeping its name, which readers go by) and
+    hash the bytes as they are copied: a file rewritten while it is read is then read
+    whole as it was hashed, never half old and half new, and a failure to read it
+    belongs to the content that was read."""
+    if under is not None:
+        under.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="reading-", dir=under))
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as source, (folder / path.name).open("wb") as copy:
+            for block in iter(lambda: source.read(1 << 20), b""):
+                digest.update(block)
+                copy.write(block)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return Snapshot(folder / path.name, digest.hexdigest(), folder)
+
+
+_OLD_COPY_SECONDS = 6 * 3600  # far past any read's time limit
+
+
+def remove_old_copies(under: Path) -> None:
+    """Copies left by a reader that was killed mid-read (`snapshot`): those older than
+    any read could take, so another worker's copy in use is never removed."""
+    if not under.is_dir():
+        return
+    now = time.time()
+    for folder in under.glob("reading-*"):
+        try:
+            if now - folder.stat().st_mtime > _OLD_COPY_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def file_sha256(path: Path) -> str:

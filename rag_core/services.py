@@ -158,6 +158,7 @@ def build_services(
             attachments_dir=settings.attachments_dir,
             stale_seconds=settings.job_lease_seconds,
             disk_full_retry_seconds=settings.disk_full_retry_seconds,
+            reading_dir=settings.data_dir / "reading",
         ),
     )
     queue = JobQueue(

@@ -191,3 +191,38 @@ def test_each_file_is_stored_by_the_time_its_result_comes_out(
         ("c copy.pdf", "ingested"),
         ("c.pdf", "linked"),
     ]
+
+
+def test_a_file_rewritten_while_it_is_read_is_read_as_it_was_hashed(
+    services: Services, tmp_path: Path
+) -> None:
+    """The race a busy machine exposed: `cp other.pdf url.pdf` rewrote a valid PDF in
+    place while the watcher read it; the half-written file failed, the failure was kept
+    for the whole file's content, and once renamed the valid file stayed out of search
+    as "unchanged since it failed".  Here the rewrite happens the moment the file is
+    read: what is read must be what was hashed."""
+    drop = tmp_path / "drop"
+    original = make_pdf(drop / "url.pdf", CONTRACT_PAGES)
+    whole = original.read_bytes()
+    extractor = services.ingestor.extractor
+    read = extractor.extract
+
+    def rewritten_as_it_is_read(path: Path, progress: Any = None) -> Any:
+        original.write_bytes(whole[: len(whole) // 3])  # a writer is one third through
+        return read(path, progress)
+
+    extractor.extract = rewritten_as_it_is_read  # type: ignore[method-assign]
+    try:
+        first = services.ingestor.ingest_file(original)
+    finally:
+        extractor.extract = read  # type: ignore[method-assign]
+    assert first.outcome == Outcome.INGESTED, first.line()
+
+    original.write_bytes(whole)  # the writer finishes; then the file is renamed
+    renamed = original.rename(drop / "renamed.pdf")
+    services.ingestor.retire(original)
+    again = services.ingestor.ingest_file(renamed, retry_failed=False)
+    assert again.outcome in {Outcome.LINKED, Outcome.UNCHANGED}, again.line()
+    hits = services.retriever.search("What is the notice period for termination?", top_k=3)
+    assert hits and hits[0].source == str(renamed)
+    assert not list((services.settings.data_dir / "reading").iterdir())  # copies removed
