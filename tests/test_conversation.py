@@ -86,7 +86,7 @@ class _Writes:
         self.text = text
         self.calls = 0
 
-    def stream(self, prompt: object) -> Iterator[str]:
+    def stream(self, prompt: object, *, answer: bool = False) -> Iterator[str]:
         self.calls += 1
         yield self.text
 

@@ -3,7 +3,12 @@
 from dataclasses import replace
 
 from rag_core.answers.generation import Generator
-from rag_core.answers.prompting import build_prompt
+from rag_core.answers.prompting import (
+    EVIDENCE_SYSTEM_PROMPT,
+    Prompt,
+    build_prompt,
+    says_no_answer,
+)
 from rag_core.search.hits import Hit
 
 PASSAGE = Hit(
@@ -44,3 +49,27 @@ def test_plain_completion_prompt_for_models_without_a_template(generator: Genera
     assert text.strip()
     # Stop sequences end the answer before the model invents a next question.
     assert "Question:" not in text and "Sources:" not in text
+
+
+def _evidence_prompt(evidence: str, question: str) -> Prompt:
+    return Prompt(
+        EVIDENCE_SYSTEM_PROMPT, f"Evidence:\n[1] {evidence}\n\nQuestion: {question}\n", ()
+    )
+
+
+FEE = "The monthly fee for the clinic membership is 120 euros, payable in advance."
+
+
+def test_the_model_says_how_likely_it_is_to_refuse(generator: Generator) -> None:
+    answers = generator.refusal(_evidence_prompt(FEE, "How much is the monthly fee?"))
+    refuses = generator.refusal(_evidence_prompt(FEE, "Who founded the clinic in 1952?"))
+    assert 0.0 <= answers < 0.2
+    assert 0.5 < refuses <= 1.0
+
+
+def test_an_answer_that_may_not_refuse_does_not_open_with_the_refusal(
+    generator: Generator,
+) -> None:
+    prompt = _evidence_prompt(FEE, "Who founded the clinic in 1952?")
+    assert says_no_answer("".join(generator.stream(prompt)))  # left to itself, it refuses
+    assert not "".join(generator.stream(prompt, answer=True)).strip().upper().startswith("NOT")

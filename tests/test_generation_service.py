@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from rag_core.answers.client import ServiceGenerator, service_environment
+from rag_core.answers.generation import Generator
 from rag_core.answers.prompting import Prompt
 from rag_core.answers.service import FreeCores
 from rag_core.errors import GenerationFailed, ModelNotFound
@@ -148,3 +149,24 @@ def test_an_answer_uses_the_cores_other_processes_leave_free(
     monkeypatch.setattr(FreeCores, "_running", staticmethod(lambda: running))
     assert FreeCores(cores=2, samples=3).threads(most=2) == threads
     assert FreeCores(cores=2, samples=3).threads(most=1) == 1
+
+
+# SmolLM2 does not refuse on cue, but it repeats: its answer opens with "Not".
+OPENS_WITH_NOT = Prompt("You are helpful.", 'Repeat after me: "Not today."', ())
+
+
+def test_the_service_says_how_likely_the_model_is_to_refuse_as_the_model_does(
+    service: ServiceGenerator,
+) -> None:
+    local = Generator(service.model_path, service.params)
+    lyon = _prompt("The office is in Lyon.", "Where is the office?")
+    assert service.refusal(OPENS_WITH_NOT) == pytest.approx(local.refusal(OPENS_WITH_NOT), abs=0.02)
+    assert service.refusal(lyon) == pytest.approx(local.refusal(lyon), abs=0.02)
+    assert service.refusal(lyon) < 0.1 < service.refusal(OPENS_WITH_NOT)
+
+
+def test_an_answer_through_the_service_may_be_kept_from_refusing(
+    service: ServiceGenerator,
+) -> None:
+    assert "".join(service.stream(OPENS_WITH_NOT)).startswith("Not")
+    assert not "".join(service.stream(OPENS_WITH_NOT, answer=True)).startswith(("Not", "NOT"))

@@ -80,6 +80,7 @@ class ServiceGenerator:
         self.model_path = settings.llm_path
         self.socket = socket_path(settings)
         self._template: bool | None = None
+        self._bias: dict[str, float] = {}  # keeps the refusal out of an answer
         self._model_confirmed = False  # the service on the socket was seen serving ours
 
     # --- the service ---------------------------------------------------------------
@@ -214,13 +215,48 @@ class ServiceGenerator:
             self._template = self.settings.llm_prompt_format == "auto" and bool(
                 info.get("chat_template")
             )
+            self._bias = info.get("answer_bias", {}).get(
+                "chat" if self._template else "completion", {}
+            )
         return self._template
 
-    def stream(self, prompt: Prompt) -> Iterator[str]:
-        """Answer text, piece by piece, as the service streams it (loop-guarded)."""
-        return guarded_stream(self._stream(prompt), self.params.loop_guard)
+    def stream(self, prompt: Prompt, *, answer: bool = False) -> Iterator[str]:
+        """Answer text, piece by piece, as the service streams it (loop-guarded);
+        `answer`: the refusal's first token is kept out."""
+        return guarded_stream(self._stream(prompt, answer), self.params.loop_guard)
 
-    def _body(self, prompt: Prompt) -> tuple[str, dict[str, Any]]:
+    def refusal(self, prompt: Prompt) -> float:
+        chat = self.uses_chat_template
+        body = {"system": prompt.system, "user": prompt.user, "chat": chat}
+        for attempt in (1, 2):
+            self.ensure_running()
+            try:
+                with self._client() as client:
+                    response = client.post("/appliance/refusal", json=body)
+            except httpx.ConnectError as exc:
+                if attempt == 2:
+                    raise self._unreachable() from exc
+                time.sleep(0.5)
+                continue
+            except httpx.TransportError as exc:
+                raise GenerationFailed(
+                    "The answer model stopped while reading the evidence (the generation "
+                    "service ended). Ask again: the next question starts it anew."
+                ) from exc
+            if response.status_code != 200:
+                log.error("generation service: %s %s", response.status_code, response.text)
+                raise GenerationFailed("The generation service refused the question.")
+            return float(response.json()["probability"])
+        raise AssertionError("unreachable")
+
+    def _unreachable(self) -> GenerationFailed:
+        return GenerationFailed(
+            "The generation service could not be reached; its log is "
+            f"{self.socket.parent / 'logs' / 'generation.log'}."
+        )
+
+    def _body(self, prompt: Prompt, answer: bool) -> tuple[str, dict[str, Any]]:
+        chat = self.uses_chat_template  # asks the service once: also learns the bias
         sampling: dict[str, Any] = {
             "max_tokens": self.params.max_answer_tokens,
             "temperature": self.params.temperature,
@@ -228,17 +264,15 @@ class ServiceGenerator:
             "frequency_penalty": self.params.frequency_penalty,
             "stream": True,
         }
-        if self.uses_chat_template:
-            messages = [
-                {"role": "system", "content": prompt.system},
-                {"role": "user", "content": prompt.user},
-            ]
-            return "/v1/chat/completions", {"messages": messages, **sampling}
+        if answer:
+            sampling["logit_bias"] = self._bias
+        if chat:
+            return "/v1/chat/completions", {"messages": prompt.messages(), **sampling}
         body = {"prompt": prompt.as_completion(), "stop": COMPLETION_STOPS, **sampling}
         return "/v1/completions", body
 
-    def _stream(self, prompt: Prompt) -> Iterator[str]:
-        path, body = self._body(prompt)
+    def _stream(self, prompt: Prompt, answer: bool) -> Iterator[str]:
+        path, body = self._body(prompt, answer)
         for attempt in (1, 2):
             self.ensure_running()
             try:
@@ -248,10 +282,7 @@ class ServiceGenerator:
                 # Nothing was written yet: a service that was ending as we looked
                 # (killed a moment ago) is started again once.
                 if attempt == 2:
-                    raise GenerationFailed(
-                        "The generation service could not be reached; its log is "
-                        f"{self.socket.parent / 'logs' / 'generation.log'}."
-                    ) from exc
+                    raise self._unreachable() from exc
                 time.sleep(0.5)
 
     def _post(self, path: str, body: dict[str, Any]) -> Iterator[str]:

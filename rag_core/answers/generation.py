@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from rag_core.answers.loops import LoopGuard, guarded
-from rag_core.answers.prompting import Prompt
+from rag_core.answers.prompting import NO_ANSWER, Prompt
 from rag_core.errors import ModelNotFound
 from rag_core.modelfiles import require_usable
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COMPLETION_STOPS = ["\nQuestion:", "\nSources:", "\nEvidence:", "\n\n"]
+_BANNED = -100.0  # a logit bias no token overcomes
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,13 @@ class AnswerWriter(Protocol):
 
     model_path: Path
 
-    def stream(self, prompt: Prompt) -> Iterator[str]: ...
+    def stream(self, prompt: Prompt, *, answer: bool = False) -> Iterator[str]:
+        """The model's text; `answer`: it may not open with the refusal (`NO_ANSWER`)."""
+        ...
+
+    def refusal(self, prompt: Prompt) -> float:
+        """The model's probability of opening its answer to `prompt` with `NO_ANSWER`."""
+        ...
 
     def warm(self) -> None: ...
 
@@ -62,6 +71,43 @@ def guarded_stream(pieces: Iterator[str], loop_guard: bool) -> Iterator[str]:
     yield from guarded(pieces, guard)
     if guard.looped:
         log.info("the answer model started repeating itself: its answer was cut off")
+
+
+def refusal_tokens(llm: Llama, chat: bool) -> list[int]:
+    """The tokens an answer that refuses opens with ("NOT", "Not"; after "Answer:" in a
+    completion prompt, with a space before)."""
+    starts = [NO_ANSWER, NO_ANSWER.capitalize()]
+    if not chat:
+        starts += [f" {s}" for s in starts]
+    ids = {llm.tokenize(s.encode("utf-8"), add_bos=False, special=False)[0] for s in starts}
+    return sorted(ids)
+
+
+def refusal_probability(llm: Llama, prompt: Prompt, chat: bool) -> float:
+    """P(the first token of the answer opens the refusal), from the model's logits for
+    that token: one evaluation of the prompt, which the answer that follows reuses
+    (llama.cpp keeps the evaluated prompt for a prompt that starts the same way)."""
+    ids = refusal_tokens(llm, chat)
+    seen: list[float] = []
+
+    def capture(_: Any, logits: Any) -> Any:
+        if not seen:
+            values = np.asarray(logits, dtype=np.float64)
+            weights = np.exp(values - values.max())
+            seen.append(float(weights[ids].sum() / weights.sum()))
+        return logits
+
+    once: dict[str, Any] = {"max_tokens": 1, "temperature": 0.0, "logits_processor": [capture]}
+    if chat:
+        llm.create_chat_completion(messages=prompt.messages(), **once)  # type: ignore[arg-type]
+    else:
+        llm.create_completion(prompt.as_completion(), **once)
+    return seen[0] if seen else 0.0
+
+
+def answer_bias(llm: Llama, chat: bool) -> dict[int, float]:
+    """The logit bias that keeps the refusal's first token out of an answer."""
+    return {token: _BANNED for token in refusal_tokens(llm, chat)}
 
 
 class Generator:
@@ -120,30 +166,36 @@ class Generator:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def stream(self, prompt: Prompt) -> Iterator[str]:
+    def stream(self, prompt: Prompt, *, answer: bool = False) -> Iterator[str]:
         """Answer text, piece by piece, as the model writes it; it ends at the length
-        cap or as soon as the text starts repeating itself (`loops.LoopGuard`)."""
-        return guarded_stream(self._stream(prompt), self.params.loop_guard)
+        cap or as soon as the text starts repeating itself (`loops.LoopGuard`).
+        `answer`: the refusal's first token is kept out."""
+        return guarded_stream(self._stream(prompt, answer), self.params.loop_guard)
 
-    def _sampling(self) -> dict[str, Any]:
-        return {
+    def refusal(self, prompt: Prompt) -> float:
+        llm = self.llm
+        with self._run_lock:
+            return refusal_probability(llm, prompt, self._uses_template(llm))
+
+    def _sampling(self, llm: Llama, answer: bool) -> dict[str, Any]:
+        sampling: dict[str, Any] = {
             "max_tokens": self.params.max_answer_tokens,
             "temperature": self.params.temperature,
             "repeat_penalty": self.params.repeat_penalty,
             "frequency_penalty": self.params.frequency_penalty,
             "stream": True,
         }
+        if answer:
+            sampling["logit_bias"] = answer_bias(llm, self._uses_template(llm))
+        return sampling
 
-    def _stream(self, prompt: Prompt) -> Iterator[str]:
+    def _stream(self, prompt: Prompt, answer: bool) -> Iterator[str]:
         llm = self.llm
         with self._run_lock:
             if self._uses_template(llm):
                 chunks: Iterator[Any] = llm.create_chat_completion(
-                    messages=[
-                        {"role": "system", "content": prompt.system},
-                        {"role": "user", "content": prompt.user},
-                    ],
-                    **self._sampling(),
+                    messages=prompt.messages(),  # type: ignore[arg-type]
+                    **self._sampling(llm, answer),
                 )  # type: ignore[assignment]
                 for chunk in chunks:
                     piece = chunk["choices"][0]["delta"].get("content")
@@ -153,7 +205,7 @@ class Generator:
                 chunks = llm.create_completion(
                     prompt.as_completion(),
                     stop=COMPLETION_STOPS,
-                    **self._sampling(),
+                    **self._sampling(llm, answer),
                 )  # type: ignore[assignment]
                 for chunk in chunks:
                     piece = chunk["choices"][0]["text"]

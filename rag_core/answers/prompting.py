@@ -58,6 +58,10 @@ class Prompt:
     user: str
     sources: tuple[Hit, ...]  # sources[n - 1] is cited as [n]
 
+    def messages(self) -> list[dict[str, str]]:
+        """The prompt as chat messages, for a model's chat template."""
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
+
     def as_completion(self) -> str:
         """A plain prompt for models without a chat template."""
         return f"{self.system}\n\n{self.user}\nAnswer:"

@@ -17,6 +17,9 @@ What this module adds to the server:
 - threads per answer from the cores actually free (`FreeCores`: the runnable tasks
   the kernel counts at that moment), since a thread that waits for a busy core slows
   every token;
+- `/appliance/refusal`: how likely the model is to refuse a prompt (the first token's
+  probability, which the server's API does not give without keeping every token's
+  logits), so a client decides whether to abstain before the model writes;
 - the fixed start of every evidence prompt is evaluated once at start, so llama.cpp's
   prompt-prefix reuse makes it free for the first question too;
 - with `--idle-exit-minutes`, it ends after that long without a request (a service
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -35,7 +39,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from rag_core.answers.prompting import EVIDENCE_SYSTEM_PROMPT
+from pydantic import BaseModel
+
+from rag_core.answers.generation import answer_bias, refusal_probability
+from rag_core.answers.prompting import EVIDENCE_SYSTEM_PROMPT, Prompt
 from rag_core.errors import RagError
 from rag_core.modelfiles import require_usable
 from rag_core.serving import StoppableServer
@@ -44,6 +51,12 @@ from rag_core.settings import Settings
 log = logging.getLogger(__name__)
 
 MODEL_ALIAS = "answer-model"
+
+
+class RefusalRequest(BaseModel):
+    system: str
+    user: str
+    chat: bool = True  # through the model's chat template (when it has one)
 
 
 class FreeCores:
@@ -137,10 +150,32 @@ def build_app(settings: Settings, free: FreeCores) -> Any:
 
     template = bool(llm.metadata.get("tokenizer.chat_template"))
 
+    # The logit bias that keeps the refusal's first token out of an answer, per format.
+    bias = {
+        "chat": answer_bias(llm, True) if template else {},
+        "completion": answer_bias(llm, False),
+    }
+
     @app.get("/appliance/model")  # type: ignore[untyped-decorator]
     def model_info() -> dict[str, Any]:
-        """Which model answers, and whether it has a chat template of its own."""
-        return {"file": settings.llm_path.name, "chat_template": template}
+        """Which model answers, whether it has a chat template of its own, and the
+        logit bias of an answer that may not refuse."""
+        return {"file": settings.llm_path.name, "chat_template": template, "answer_bias": bias}
+
+    @app.post("/appliance/refusal")  # type: ignore[untyped-decorator]
+    async def refusal(body: RefusalRequest) -> dict[str, Any]:
+        """The model's probability of refusing to answer `body` (see
+        `generation.refusal_probability`); in turn with the answers being written."""
+        from starlette.concurrency import run_in_threadpool
+
+        prompt = Prompt(body.system, body.user, ())
+        chat = template and body.chat
+        async with contextlib.asynccontextmanager(server_app.get_llama_proxy)() as proxy:
+            model = proxy(MODEL_ALIAS)
+            threads = free.threads(most)
+            llama_set_n_threads(model.ctx, threads, threads)
+            probability = await run_in_threadpool(refusal_probability, model, prompt, chat)
+        return {"probability": probability}
 
     app.state.last_request = last_request
     return app
