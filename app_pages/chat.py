@@ -233,9 +233,11 @@ def render_checks(answer: Answer) -> None:
         return
     left_out = [v for v in answer.verdicts if not v.verified]
     if answer.verdicts:
+        written = len(answer.verdicts)
         st.caption(
-            f"The answer model ({answer.model}) wrote {len(answer.verdicts)} sentence(s); "
-            f"{answer.sentences_verified} verified against the sources and cited by the code."
+            f"The answer model ({answer.model}) wrote {written} "
+            f"sentence{'' if written == 1 else 's'}; {answer.sentences_verified} verified "
+            "against the sources and cited by the code."
         )
     else:
         st.caption("Quoted from the documents, word for word.")

@@ -231,6 +231,7 @@ def run_mode(
                 else None,
                 "best_evidence": max((e.score for e in stream.evidence), default=None),
                 "model_declined": DECLINED_MESSAGE in text,
+                "refusal": answer.refusal if answer else None,
                 "written": len(verdicts),
                 "verified": sum(1 for v in verdicts if v.verified),
                 # The model's own text (the quotes above a written echo would look

@@ -181,14 +181,20 @@ def build_services(
             questions_per_minute=settings.questions_per_minute,
             log_content=settings.log_content,
             mode=AnswerMode(settings.answer_mode),
-            model_abstains_below=settings.model_abstains_below,
+            refusal_abstains_at=settings.refusal_abstains_at,
             abstention=AbstentionParams(
                 min_evidence=settings.evidence_floor,
                 check_terms=settings.abstain_on_missing_terms,
             ),
         ),
         audit,
-        EvidenceSelector(embedder.embed, EvidenceParams(max_sentences=settings.evidence_sentences)),
+        EvidenceSelector(
+            embedder.embed,
+            EvidenceParams(
+                max_sentences=settings.evidence_sentences,
+                model_sentences=settings.model_sentences,
+            ),
+        ),
     )
     return Services(
         settings=settings,

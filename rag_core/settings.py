@@ -161,13 +161,20 @@ class Settings(BaseSettings):
         "question's words) the best sentence must reach, else the answer abstains. 0.3 "
         "keeps false abstention on SQuAD 2.0 dev within 5 %.",
     )
-    model_abstains_below: float = Field(
-        default=0.6,
-        description="When the answer model reads the evidence and says it does not "
-        "answer the question, the answer abstains if the best evidence scores below "
-        "this (see RAG_EVIDENCE_FLOOR for the score); above it the quotes stand. 0.6, "
-        "tuned on SQuAD 2.0 dev half a: false abstention 6 % (3 % without the model), "
-        "abstention on unanswerable questions 23 % (12 % without).",
+    refusal_abstains_at: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.01,
+        description="Before it writes, the answer model is asked how likely it is to "
+        "say the evidence does not answer the question (the probability of its "
+        "answer's first token): at or above this the answer abstains, with the nearest "
+        "quotes; below it the model must answer, and only its verified sentences are "
+        "shown. 1.01: the model never abstains. 0.5, tuned on SQuAD 2.0 dev half a with "
+        "the 1.5B: false abstention 4 % (3 % without the model), abstention on "
+        "unanswerable questions 23 % (12 % without).",
+    )
+    model_sentences: int = Field(
+        default=5, ge=1, le=10, description="Evidence sentences the answer model reads."
     )
     abstain_on_missing_terms: bool = Field(
         default=True,

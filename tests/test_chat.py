@@ -2,7 +2,6 @@
 
 import copy
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,7 +38,10 @@ def library(services: Services, tmp_path: Path) -> Services:
 class NoModel:
     """An answer model that must not be called."""
 
-    def stream(self, prompt: object) -> Iterator[str]:
+    def refusal(self, prompt: object) -> float:
+        raise AssertionError("the model was called")
+
+    def stream(self, prompt: object, *, answer: bool = False) -> Iterator[str]:
         raise AssertionError("the model was called")
 
 
@@ -152,15 +154,22 @@ def test_a_missing_answer_model_leaves_the_quoted_evidence(
 
 
 class Writes:
-    """An answer model that writes `text` in small pieces (then fails, if asked to)."""
+    """An answer model that writes `text` in small pieces (then fails, if asked to), and
+    says it would refuse with probability `refusal`."""
 
     model_path = Path("fake.gguf")
 
-    def __init__(self, text: str, fail: bool = False) -> None:
+    def __init__(self, text: str, fail: bool = False, refusal: float = 0.0) -> None:
         self.text = text
         self.fail = fail
+        self.probability = refusal
+        self.streams: list[bool] = []  # `answer` of each stream asked for
 
-    def stream(self, prompt: object) -> Iterator[str]:
+    def refusal(self, prompt: object) -> float:
+        return self.probability
+
+    def stream(self, prompt: object, *, answer: bool = False) -> Iterator[str]:
+        self.streams.append(answer)
         for start in range(0, len(self.text), 7):
             yield self.text[start : start + 7]
         if self.fail:
@@ -213,25 +222,52 @@ def test_only_verified_sentences_are_written_under_the_quotes(
         assert "left out: not found in the sources" in answer.text
 
 
-def test_the_model_saying_the_evidence_does_not_answer_abstains(library: Services) -> None:
-    chat = replace_generator(library.chat, Writes("NOT IN THE DOCUMENTS"))
-    chat.params = replace(chat.params, model_abstains_below=10.0)  # the model always counts
+def test_a_model_likely_to_refuse_abstains_without_writing(library: Services) -> None:
+    model = Writes("NOT IN THE DOCUMENTS", refusal=0.9)
+    chat = replace_generator(library.chat, model)
+    assert chat.params.refusal_abstains_at <= 0.9
     stream = chat.ask(NOTICE, mode=AnswerMode.AUTO)
     answer = stream.complete()
     assert answer.abstained and stream.abstained
+    assert answer.refusal == 0.9
+    assert model.streams == []  # asked how likely it refuses, never to write
     assert answer.text.startswith(QUOTE)  # the nearest evidence stays on screen
     assert answer.text.endswith(DECLINED_MESSAGE)
     with library.db.session() as session:
         assert session.scalars(sa.select(QueryLog.abstained)).all() == [True]
 
 
-def test_strong_evidence_outweighs_the_model_saying_no(library: Services) -> None:
-    chat = replace_generator(library.chat, Writes("NOT IN THE DOCUMENTS"))
-    stream = chat.ask(NOTICE, mode=AnswerMode.AUTO)
-    assert stream.evidence[0].score >= chat.params.model_abstains_below
-    answer = stream.complete()
+def test_a_model_unlikely_to_refuse_must_answer(library: Services) -> None:
+    model = Writes("The notice period for termination is ninety days.", refusal=0.3)
+    chat = replace_generator(library.chat, model)
+    answer = chat.ask(NOTICE, mode=AnswerMode.AUTO).complete()
+    assert not answer.abstained
+    assert model.streams == [True]  # written with the refusal kept out
+    assert answer.text.split(SUMMARY_HEADING, 1)[1].strip().endswith("ninety days [1].")
+
+
+def test_a_refusal_written_anyway_leaves_the_quotes(library: Services) -> None:
+    chat = replace_generator(library.chat, Writes("The documents do not say.", refusal=0.1))
+    answer = chat.ask(NOTICE, mode=AnswerMode.AUTO).complete()
     assert not answer.abstained
     assert answer.text == QUOTE
+    assert answer.verdicts == ()
+
+
+def test_the_model_reads_more_evidence_than_is_quoted(library: Services) -> None:
+    stream = library.chat.ask(
+        "What is the monthly fee and the notice period?", mode=AnswerMode.EXTRACTIVE
+    )
+    stream.complete()
+    selector = library.chat.selector
+    quoted, read = selector.select_both(
+        "What is the monthly fee and the notice period?",
+        library.chat.retriever.embed_query("What is the monthly fee and the notice period?"),
+        stream.sources,
+    )
+    assert len(quoted) <= selector.params.max_sentences
+    assert len(read) > len(quoted)
+    assert read[: len(quoted)] == quoted  # what is quoted is read first
 
 
 def test_a_model_that_stops_mid_answer_leaves_the_quotes_and_a_sentence(

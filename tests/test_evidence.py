@@ -339,6 +339,7 @@ OIL = (
     "significant production."
 )
 TERMS = "The contract may be terminated with ninety days notice."
+BUILDING = "Construction is the process of constructing a building or infrastructure."
 
 
 @pytest.mark.parametrize(
@@ -361,10 +362,27 @@ TERMS = "The contract may be terminated with ninety days notice."
         ("Does the contract allow pets?", "The contract allows pets.", False),
         # Only the question's words: nothing to check.
         ("What does the contract allow?", "The contract allows it.", False),
+        # A word made from the question's is the answer ("Construction" for
+        # "constructing"), where an inflection of it is not.
+        (
+            "What is the process of constructing a building or infrastructure?",
+            "Construction is the process of constructing a building or infrastructure.",
+            True,
+        ),
+        (
+            "What is the process of constructing a building or infrastructure?",
+            "The process constructs buildings or infrastructure.",
+            False,
+        ),
     ],
 )
 def test_an_answer_may_be_framed_in_a_wh_question_s_words_only(
     question: str, sentence: str, verified: bool
 ) -> None:
-    [verdict] = Verifier().verify(sentence, [OIL, TERMS], question=question)
+    [verdict] = Verifier().verify(sentence, [OIL, TERMS, BUILDING], question=question)
     assert verdict.verified == verified, verdict.reason
+
+
+def test_a_closing_pointer_to_the_evidence_is_not_part_of_the_sentence() -> None:
+    [(body, cites)] = split_answer("It is Masovian gothic, as stated in the evidence [1].")
+    assert body == "It is Masovian gothic." and cites == (1,)

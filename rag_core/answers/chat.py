@@ -70,6 +70,7 @@ class Answer:
     evidence: tuple[Evidence, ...] = ()
     verdicts: tuple[Verdict, ...] = ()  # the model's sentences, shown or left out
     model: str | None = None  # the answer model's file, when it was asked to write
+    refusal: float | None = None  # the model's probability of refusing, when it was asked
 
     @property
     def sentences_verified(self) -> int:
@@ -102,9 +103,10 @@ class ChatParams:
     log_content: bool = False  # questions in the log (debugging only: they may be PHI)
     mode: AnswerMode = AnswerMode.EXTRACTIVE
     abstention: AbstentionParams = AbstentionParams()
-    # The model's "not in the documents" abstains when the best evidence scores below
-    # this; above it, strong evidence outweighs the model and the quotes stand.
-    model_abstains_below: float = 0.6
+    # The model is asked first how likely it is to refuse (`AnswerWriter.refusal`): at
+    # or above this probability the answer abstains, below it the model must answer
+    # (the refusal kept out) and verification judges what it writes.
+    refusal_abstains_at: float = 0.5
 
 
 @dataclass
@@ -113,6 +115,7 @@ class _Written:
 
     verdicts: list[Verdict] = field(default_factory=list)
     declined: bool = False  # the model read the evidence and said it does not answer
+    refusal: float | None = None  # the model's probability of refusing
 
 
 class AnswerStream:
@@ -241,6 +244,7 @@ class ChatService:
                     sources,
                     evidence,
                     tuple(written.verdicts),
+                    written.refusal,
                     hits,
                     started,
                     user,
@@ -255,14 +259,14 @@ class ChatService:
             self._audit(user, question, nearest)
             return AnswerStream(iter([ABSTAIN_MESSAGE]), nearest, True, finish(True, nearest, ()))
         passages = tuple(build_passages(self.db, relevant, self.params.context_neighbours))
-        evidence = tuple(self.selector.select(question, vector, passages))
+        evidence, reading = self.selector.select_both(question, vector, passages)
         decision = decide(question, passages, evidence, self.params.abstention)
         self._audit(user, question, passages)
         if decision.abstain:  # every passage found is shown: the reader may know better
             return AnswerStream(
                 iter([decision.message()]), passages, True, finish(True, passages, ())
             )
-        pieces = self._pieces(question, mode, passages, evidence, written)
+        pieces = self._pieces(question, mode, passages, evidence, reading, written)
         return AnswerStream(pieces, passages, False, finish(False, passages, evidence), evidence)
 
     def _pieces(
@@ -271,6 +275,7 @@ class ChatService:
         mode: AnswerMode,
         passages: tuple[Hit, ...],
         evidence: tuple[Evidence, ...],
+        reading: tuple[Evidence, ...],
         written: _Written,
     ) -> Iterator[str]:
         quoted = extractive_text(evidence)
@@ -281,7 +286,7 @@ class ChatService:
             yield quoted
         shown = 0
         try:
-            for verdict in self._write(question, passages, evidence, written):
+            for verdict in self._write(question, passages, reading, written):
                 if mode == AnswerMode.AUTO and not shown:
                     yield f"\n\n{SUMMARY_HEADING} "
                 elif shown:
@@ -294,20 +299,13 @@ class ChatService:
                 yield quoted
             yield f"\n\n(Only quotes: the answer model could not be used. {exc})"
             return
-        yield from self._closing(mode, quoted, evidence, written, shown)
+        yield from self._closing(mode, quoted, written, shown)
 
     def _closing(
-        self,
-        mode: AnswerMode,
-        quoted: str,
-        evidence: tuple[Evidence, ...],
-        written: _Written,
-        shown: int,
+        self, mode: AnswerMode, quoted: str, written: _Written, shown: int
     ) -> Iterator[str]:
         """What follows the model's verified sentences: its refusal, or a word on what
         was left out (in `generative` mode, the quotes when nothing was shown)."""
-        if written.declined and evidence[0].score >= self.params.model_abstains_below:
-            written.declined = False  # strong evidence outweighs the model: quotes stand
         if written.declined:
             if mode == AnswerMode.GENERATIVE:
                 yield quoted
@@ -325,13 +323,20 @@ class ChatService:
         self,
         question: str,
         passages: tuple[Hit, ...],
-        evidence: tuple[Evidence, ...],
+        reading: tuple[Evidence, ...],
         written: _Written,
     ) -> Iterator[Verdict]:
-        """The model's answer from the evidence: each sentence is checked as soon as it
-        is complete, and the verified ones are yielded (all go to `written`).  An answer
-        that opens with "not in the documents" stops the model and marks `declined`."""
-        prompt = build_evidence_prompt(question, passages, evidence)
+        """The model's answer from the evidence it reads: first its probability of
+        refusing (at or above `refusal_abstains_at` it has declined, and writes
+        nothing); then its answer, which may not open with the refusal.  Each sentence
+        is checked as soon as it is complete, and the verified ones are yielded (all go
+        to `written`).  An answer that still says the evidence does not answer ends
+        there, with nothing shown."""
+        prompt = build_evidence_prompt(question, passages, reading)
+        written.refusal = self.generator.refusal(prompt)
+        if written.refusal >= self.params.refusal_abstains_at:
+            written.declined = True
+            return
         sources = [h.text for h in passages]
         titles = [h.title for h in passages]
         text = ""
@@ -342,10 +347,9 @@ class ChatService:
             written.verdicts.append(verdict)
             return verdict if verdict.verified else None
 
-        for piece in self.generator.stream(prompt):
+        for piece in self.generator.stream(prompt, answer=True):
             text += piece
             if not checked and says_no_answer(text):
-                written.declined = True
                 return
             parts = split_answer(text)
             for body, numbers in parts[checked : len(parts) - 1]:  # the last may go on
@@ -353,7 +357,6 @@ class ChatService:
                     yield verdict
             checked = max(checked, len(parts) - 1)
         if says_no_answer(text):
-            written.declined = True
             return
         for body, numbers in split_answer(text)[checked:]:
             if verdict := check(body, numbers):
@@ -376,6 +379,7 @@ class ChatService:
         sources: tuple[Hit, ...],
         evidence: tuple[Evidence, ...],
         verdicts: tuple[Verdict, ...],
+        refusal: float | None,
         retrieved: list[Hit],
         started: float,
         user: str | None,
@@ -421,6 +425,7 @@ class ChatService:
             model=self.generator.model_path.name
             if mode != AnswerMode.EXTRACTIVE and not abstained
             else None,
+            refusal=refusal,
         )
 
 

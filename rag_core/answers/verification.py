@@ -32,7 +32,15 @@ from dataclasses import dataclass
 
 from rag_core.answers.highlight import stem
 from rag_core.answers.sentences import split_sentences
-from rag_core.answers.terms import GENERIC, code_tokens, content_stems, figures, has_stem
+from rag_core.answers.terms import (
+    GENERIC,
+    STOPWORDS,
+    code_tokens,
+    content_stems,
+    figures,
+    has_stem,
+    words,
+)
 
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 # What small models put before an answer: "The answer is:", "Evidence:", a file name.
@@ -40,6 +48,12 @@ _PREAMBLE = re.compile(
     r"^(?:according\s+to\s+the\s+(?:evidence|sources?|documents?)\s*,\s*"
     r"|(?:the\s+)?(?:answer|evidence|response)(?:\s+to\s+(?:the|this|your)\s+question)?"
     r"(?:\s+is)?\s*:\s*|[\w,.()-]+\.(?:txt|md|pdf)\s*:\s*)+",
+    re.IGNORECASE,
+)
+# ... and after it: "..., as stated in the evidence."
+_POSTSCRIPT = re.compile(
+    r",?\s+(?:as\s+(?:stated|mentioned|said|shown|given|written|noted)\s+in|according\s+to)"
+    r"\s+(?:the\s+)?(?:evidence|sources?|documents?|passages?)(?=\s*[.!]?$)",
     re.IGNORECASE,
 )
 _LEADING_CITATIONS = re.compile(r"^(?:\[\d{1,3}(?:\s*,\s*\d{1,3})*\]\s*)+(?=\S)")
@@ -83,7 +97,7 @@ def split_answer(text: str) -> list[tuple[str, tuple[int, ...]]]:
         numbers = [int(n) for group in _CITATION.findall(flat) for n in group.split(",")]
         body = " ".join(_CITATION.sub(" ", flat).split())
         body = re.sub(r"\s+([.,;:!?])", r"\1", body)
-        body = _PREAMBLE.sub("", body)
+        body = _POSTSCRIPT.sub("", _PREAMBLE.sub("", body))
         if _ONLY_CITATIONS.match(flat) or not body.strip(" .,;"):
             if parts:
                 parts[-1][1].extend(numbers)
@@ -119,6 +133,8 @@ class Verifier:
         # Only a wh-question presupposes what it asks about ("Who founded it?": that it
         # was founded); a yes/no question's words are the claim to check.
         asked = frozenset(content_stems(question)) if _WH_QUESTION.match(question) else frozenset()
+        if asked and repeats(body, question):
+            return Verdict(body, valid, False, "it only repeats the question")
         return self._sentence(body, valid, sources, titles, asked)
 
     def _sentence(
@@ -222,12 +238,35 @@ def _checkable(
         return stems, "it says nothing the sources could confirm"
     if has_figures and not [s for s in stems if s not in GENERIC]:
         return stems, "it gives a figure without saying what the figure is"
-    if asked and not has_figures and all(has_stem(asked, s) for s in stems):
-        return stems, "it only repeats the question"
     framing = [s for s in stems if has_stem(asked, s) and not has_stem(source_stems, s)]
     if len(framing) > len(stems) / 2:
         return stems, "most of its words are not in the sources it cites"
     return [s for s in stems if s not in framing], None
+
+
+def _inflected(word: str) -> str:
+    """`word` without an inflection ("takes", "taken", "taking": "tak"), keeping the
+    suffixes that make another word of it ("construction" is not "constructing")."""
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        word = word[:-2] if word.endswith(("ses", "xes", "zes", "ches", "shes")) else word[:-1]
+    for suffix in ("ing", "ed", "en"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word.removesuffix("e")
+
+
+def repeats(sentence: str, question: str) -> bool:
+    """Whether the sentence says nothing the question did not: each of its words (no
+    figure among them) is one of the question's, give or take an inflection.  A word
+    made from one of the question's ("Construction" for "constructing") is an answer."""
+    if figures(sentence):
+        return False
+    asked = {_inflected(w) for w in words(question) if w not in STOPWORDS}
+    said = {_inflected(w) for w in words(sentence) if w not in STOPWORDS and len(w) > 1}
+    return said <= asked
 
 
 _WH_QUESTION = re.compile(
