@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--queries", type=int, default=200)
     answer = sub.add_parser("answer", help="answer times, idle and during an ingest")
     answer.add_argument("--questions", type=int, default=6)
+    answer.add_argument(
+        "--ingest-nice", default="10", help="nice levels of the ingest beside, e.g. 0,10,19"
+    )
     drop = sub.add_parser("drop", help="drop-to-searchable time of PDFs")
     drop.add_argument("--pages", type=int, default=20)
     drop.add_argument("--files", type=int, default=5)
@@ -129,7 +132,8 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             20 if quick else args.queries,
         )
     if name == "answer":
-        return bench_answer(settings, args.corpus, 1 if quick else args.questions)
+        nices = _ints(getattr(args, "ingest_nice", "10"))
+        return bench_answer(settings, args.corpus, 1 if quick else args.questions, nices)
     if name == "drop":
         pages, files = (2, 1) if quick else (args.pages, args.files)
         return bench_drop(settings, args.corpus, pages, files)

@@ -4,8 +4,9 @@ in `auto` mode, the answer model in the generation service), on a library of PDF
   evidence selection);
 - first written: the first verified sentence of the model's answer under them;
 - complete: the whole answer, every sentence checked.
-Asked twice: with the machine otherwise idle, then while a second process (at nice 10,
-as `make run` starts the watcher) ingests a long PDF into the same library.  A question
+Asked with the machine otherwise idle, then while a second process ingests a long PDF
+into the same library, at each `--ingest-nice` level (10 by default, as `make run`
+starts the watcher; 0 is no yielding at all).  A question
 whose answer has no written part counts for quotes and complete only.
 """
 
@@ -69,8 +70,8 @@ def _medians(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
     return out
 
 
-def _ingest_beside(settings: Settings, pdf: Path) -> subprocess.Popen[bytes]:
-    """A second process ingesting `pdf` into the same library, at nice 10."""
+def _ingest_beside(settings: Settings, pdf: Path, nice: int) -> subprocess.Popen[bytes]:
+    """A second process ingesting `pdf` into the same library, at `nice`."""
     from rag_core.answers.client import service_environment
 
     env = service_environment(settings)
@@ -82,14 +83,16 @@ def _ingest_beside(settings: Settings, pdf: Path) -> subprocess.Popen[bytes]:
         }
     )
     return subprocess.Popen(
-        ["nice", "-n", "10", sys.executable, "-m", "rag_core", "ingest", str(pdf)],
+        ["nice", "-n", str(nice), sys.executable, "-m", "rag_core", "ingest", str(pdf)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
-def bench_answer(settings: Settings, corpus: Path, questions: int) -> dict[str, Any]:
+def bench_answer(
+    settings: Settings, corpus: Path, questions: int, nices: Sequence[int] = (10,)
+) -> dict[str, Any]:
     from rag_core.services import build_services
 
     scratch = scratch_settings(settings.model_copy(update={"llm_temperature": 0.0}), "rag-bench-")
@@ -99,7 +102,7 @@ def bench_answer(settings: Settings, corpus: Path, questions: int) -> dict[str, 
     long_folder = scratch.drop_dir.parent / "long"
     long_folder.mkdir()
     pages = 30 if questions <= 1 else 300
-    [long_pdf] = write_pdfs(long_folder, corpus, pages=pages, files=1)
+    long_pdfs = write_pdfs(long_folder, corpus, pages=pages, files=len(nices))
     services = build_services(scratch)
     asked = questions_about(corpus, 60, questions)
     results: dict[str, list[dict[str, Any]]] = {}
@@ -109,14 +112,17 @@ def bench_answer(settings: Settings, corpus: Path, questions: int) -> dict[str, 
         services.chat.ask(asked[0], mode=AnswerMode.AUTO).complete()  # first-use costs
         results["idle"] = [_ask(services, q) for q in asked]
         url = services.db.engine.url.render_as_string(hide_password=False)
-        ingesting = _ingest_beside(scratch.model_copy(update={"database_url": url}), long_pdf)
-        try:
-            time.sleep(5.0)  # past the ingest's start-up, into its reading and embedding
-            results["during an ingest"] = [_ask(services, q) for q in asked]
-            still = ingesting.poll() is None
-        finally:
-            ingesting.terminate()
-            ingesting.wait(timeout=60)
+        beside = scratch.model_copy(update={"database_url": url})
+        still = True
+        for nice, long_pdf in zip(nices, long_pdfs, strict=True):
+            ingesting = _ingest_beside(beside, long_pdf, nice)
+            try:
+                time.sleep(5.0)  # past the ingest's start-up, into its reading and embedding
+                results[f"during an ingest at nice {nice}"] = [_ask(services, q) for q in asked]
+                still = still and ingesting.poll() is None
+            finally:
+                ingesting.terminate()
+                ingesting.wait(timeout=60)
     finally:
         services.close()
         stop = getattr(services.generator, "stop", None)
