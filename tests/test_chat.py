@@ -2,6 +2,7 @@
 
 import copy
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from rag_core.answers.chat import (
     AnswerMode,
     ChatService,
 )
+from rag_core.answers.evidence import EvidenceSelector
 from rag_core.db import QueryLog
 from rag_core.errors import QuestionRejected
 from rag_core.services import Services
@@ -259,7 +261,10 @@ def test_the_model_reads_more_evidence_than_is_quoted(library: Services) -> None
         "What is the monthly fee and the notice period?", mode=AnswerMode.EXTRACTIVE
     )
     stream.complete()
-    selector = library.chat.selector
+    chat = library.chat
+    selector = EvidenceSelector(
+        chat.selector.embed, replace(chat.selector.params, model_sentences=5)
+    )
     quoted, read = selector.select_both(
         "What is the monthly fee and the notice period?",
         library.chat.retriever.embed_query("What is the monthly fee and the notice period?"),

@@ -106,7 +106,7 @@ class ChatParams:
     # The model is asked first how likely it is to refuse (`AnswerWriter.refusal`): at
     # or above this probability the answer abstains, below it the model must answer
     # (the refusal kept out) and verification judges what it writes.
-    refusal_abstains_at: float = 0.5
+    refusal_abstains_at: float = 0.8
 
 
 @dataclass
