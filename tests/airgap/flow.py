@@ -206,28 +206,23 @@ def main() -> int:
     database_url = env["DATABASE_URL"]
     started: list[subprocess.Popen[bytes]] = []
     result: dict[str, Any] = {}
+
+    def start(module: str, cwd: Path, log_name: str) -> None:
+        output = (logs / log_name).open("w")
+        started.append(
+            subprocess.Popen(
+                [sys.executable, "-m", module],
+                cwd=cwd,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
     try:
-        watcher_log = (logs / "watcher.log").open("w")
-        started.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "ingest_watch"],
-                cwd=logs,
-                env=env,
-                stdout=watcher_log,
-                stderr=subprocess.STDOUT,
-            )
-        )
+        start("ingest_watch", logs, "watcher.log")
         # The generation service, started beside the others as `make run` starts it.
-        generation_log = (logs / "generation.log").open("w")
-        started.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "rag_core.answers.service"],
-                cwd=REPO,
-                env=env,
-                stdout=generation_log,
-                stderr=subprocess.STDOUT,
-            )
-        )
+        start("rag_core.answers.service", REPO, "generation.log")
         wait_until(
             lambda: ready_documents(database_url) >= 4,
             "the dropped PDF, page, message and its attachment were not all ingested",
