@@ -3,7 +3,9 @@ appliance; library errors are translated where they enter our code (`raise ... f
 
     RagError
     ├── UnsupportedFile        file type we do not read
-    ├── ExtractionFailed       file is empty, encrypted, damaged or has no text
+    ├── ExtractionFailed       file is empty, damaged or has no text: read once more to be sure
+    │   ├── FileRefused        the file's own beyond doubt (encrypted, over a limit): not retried
+    │   └── ReadInterrupted    the machine's or the moment's (busy, reader crashed): retried
     ├── ModelNotFound          model file/folder missing from models_cache or settings
     ├── ModelMismatch          embedding model does not fit the database schema
     ├── DatabaseUnavailable    cannot reach or start PostgreSQL
@@ -24,7 +26,18 @@ class UnsupportedFile(RagError):
 
 
 class ExtractionFailed(RagError):
-    pass
+    """The file could not be read.  Said of a file that may have been caught half-written
+    or by a passing fault, so it is read once more, quietly, before it counts as its own."""
+
+
+class FileRefused(ExtractionFailed):
+    """The file's own, whenever it is read: encrypted, over a size, page, row or
+    character limit.  Not read again until it changes (or a person asks)."""
+
+
+class ReadInterrupted(ExtractionFailed):
+    """Not the file's fault: the machine was too busy to finish in the wall-clock
+    backstop, or the reader process died.  Tried again with growing waits."""
 
 
 class ModelNotFound(RagError):

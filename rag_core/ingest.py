@@ -37,7 +37,7 @@ from rag_core.chunking import TextChunk, chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, FileRecord
 from rag_core.db.bulk import ChunkRow, copy_chunks
 from rag_core.db.textsearch import searchable_title
-from rag_core.errors import DatabaseUnavailable, DiskFull, ExtractionFailed, RagError
+from rag_core.errors import DatabaseUnavailable, DiskFull, ExtractionFailed, FileRefused, RagError
 from rag_core.extract import Extracted, is_supported
 from rag_core.extract.common import Attachment
 from rag_core.folders import FolderMeta, folder_meta, indexed_title, is_sidecar
@@ -377,7 +377,7 @@ class Ingestor:
         def prepare() -> tuple[_Prepared, str, np.ndarray]:
             if size > self.options.max_file_bytes:
                 limit_mb = self.options.max_file_bytes / 1_000_000
-                raise ExtractionFailed(f"file is larger than the {limit_mb:g} MB limit")
+                raise FileRefused(f"file is larger than the {limit_mb:g} MB limit")
             prepared = self._prepared(read_from, content_hash, pipeline, progress)
             stages.update(prepared.stages)
             clock = time.perf_counter()

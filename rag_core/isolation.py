@@ -3,8 +3,10 @@
 A hostile or broken PDF can make a parser loop forever or eat all memory.  Files are
 read by `python -m rag_core.isolation` in a child process that imports only the
 extraction code, limits its own address space, and hands the pages back as pickles
-over a pipe; the parent kills it when the time limit passes.  Whatever happens, the
-caller gets an Extracted or a plain reason.
+over a pipe; the parent kills it once it has used its CPU time for the file (read
+from /proc: a machine busy with other work slows the clock, not the CPU time a file
+takes), or, as a backstop, `WALL_FACTOR` times that by the clock.  Whatever happens,
+the caller gets an Extracted or a plain reason that names the limit reached.
 
 An `IsolatedExtractor` keeps one child for many files (starting one costs about 0.06 s
 and the imports, once per file before); a child that timed out, crashed, ran out of
@@ -28,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from rag_core.errors import ExtractionFailed, UnsupportedFile
+from rag_core.errors import ExtractionFailed, FileRefused, ReadInterrupted, UnsupportedFile
 from rag_core.extract import Extracted, OcrOptions, extract
+from rag_core.extract.limits import WALL_FACTOR, OverCpu, cpu_seconds
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,14 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 _HEADER = struct.Struct("!Q")  # the length of each pickle that follows
 RECYCLE_AFTER = 200  # files one child reads before a fresh one takes over (leaks)
 _PAGE_SLACK = 10.0  # seconds beside a scanned page's recognition: rendering it, and more
+_CHECK_SECONDS = 0.1  # how often the reader's CPU time is looked at
+# How each kind of failure crosses the pipe.
+_FAILURES: dict[str, type[ExtractionFailed]] = {
+    "failed": ExtractionFailed,
+    "refused": FileRefused,
+    "interrupted": ReadInterrupted,
+}
+_KINDS = {cls: kind for kind, cls in _FAILURES.items()}
 
 
 @dataclass(frozen=True)
@@ -64,13 +75,14 @@ class IsolatedExtractor:
         self._lock = threading.Lock()
 
     def extract(self, path: Path, progress: Callable[[int, int], None] | None = None) -> Extracted:
-        """Raises UnsupportedFile or ExtractionFailed, including for a time-out, a
-        memory overrun or a crash of the reader.  `progress(done, total)` hears of
-        each scanned page before it is recognised."""
+        """Raises UnsupportedFile or ExtractionFailed (FileRefused for the file's own
+        limits, ReadInterrupted when the machine, not the file, stopped it), including
+        for a reader past its CPU time, a memory overrun or a crash of the reader.
+        `progress(done, total)` hears of each scanned page before it is recognised."""
         with self._lock:
             limits = self.limits
-            deadline = time.monotonic() + limits.timeout_seconds
             child = self._ready_child()
+            allowed = _Allowance(child.pid, limits.timeout_seconds)
             recognising: tuple[int, int] | None = None
             try:
                 request = (
@@ -81,7 +93,7 @@ class IsolatedExtractor:
                     limits.ocr,
                 )
                 _send(child.stdin, request)
-                kind, payload = _receive(child.stdout, deadline)
+                kind, payload = _receive(child.stdout, allowed)
                 while kind == "progress" and limits.ocr is not None:
                     assert isinstance(payload, tuple)
                     recognising = (int(payload[0]), int(payload[1]))
@@ -89,28 +101,26 @@ class IsolatedExtractor:
                     log.info("%s: recognising scanned page %d of %d", path, done + 1, total)
                     if progress is not None:
                         progress(done, total)
-                    deadline = time.monotonic() + limits.ocr.page_seconds + _PAGE_SLACK
-                    kind, payload = _receive(child.stdout, deadline)
-            except TimeoutError:
+                    # Each page may take its own CPU time in each Tesseract at work
+                    # (they stop themselves there); this is the backstop.
+                    page = 2 * limits.ocr.page_seconds * limits.ocr.workers + _PAGE_SLACK
+                    allowed = _Allowance(child.pid, page)
+                    kind, payload = _receive(child.stdout, allowed)
+            except (OverCpu, TimeoutError) as exc:
                 self._end_child()
-                if recognising is not None:
-                    done, total = recognising
-                    raise ExtractionFailed(
-                        f"timed out recognising scanned page {done + 1} of {total} "
-                        f"(over {limits.ocr.page_seconds if limits.ocr else 0:g} s)"
-                    ) from None
-                raise ExtractionFailed(f"timed out after {limits.timeout_seconds:g} s") from None
+                raise _stopped(exc, allowed, recognising) from None
             except (EOFError, OSError):
                 code = self._end_child()
                 log.warning("extraction of %s ended the reader (exit code %s)", path, code)
-                raise ExtractionFailed("the file crashed the reader (too much memory?)") from None
+                raise ReadInterrupted("the file crashed the reader (too much memory?)") from None
             self._files += 1
             if kind == "ok":
                 assert isinstance(payload, Extracted)
                 return payload
             if kind == "unsupported":
                 raise UnsupportedFile(payload)
-            raise ExtractionFailed(payload)
+            assert isinstance(payload, str)
+            raise _FAILURES.get(kind, ExtractionFailed)(payload)
 
     def close(self) -> None:
         with self._lock:
@@ -149,23 +159,63 @@ def _send(pipe: IO[bytes] | None, message: object) -> None:
     pipe.flush()
 
 
-def _receive(pipe: IO[bytes] | None, deadline: float) -> tuple[str, object]:
-    """One message from our own child, or TimeoutError at `deadline`, EOFError if the
-    child ended."""
+class _Allowance:
+    """What the reader may use before it is stopped: `cpu` more seconds of CPU time
+    (its own and its finished children's), and the wall clock `WALL_FACTOR` times that
+    as a backstop for a reader that waits without working."""
+
+    def __init__(self, pid: int, cpu: float) -> None:
+        self.pid = pid
+        self.cpu = cpu
+        self.wall = cpu * WALL_FACTOR
+        self.started_cpu = cpu_seconds(pid) or 0.0
+        self.started = time.monotonic()
+
+    def used(self) -> float:
+        now = cpu_seconds(self.pid)
+        return 0.0 if now is None else now - self.started_cpu
+
+    def check(self) -> float:
+        """Seconds to wait before the next check; raises OverCpu or TimeoutError."""
+        if self.used() > self.cpu:
+            raise OverCpu
+        left = self.wall - (time.monotonic() - self.started)
+        if left <= 0:
+            raise TimeoutError
+        return min(left, _CHECK_SECONDS)
+
+
+def _stopped(
+    exc: Exception, allowed: _Allowance, recognising: tuple[int, int] | None
+) -> ExtractionFailed:
+    """The reason a reader was stopped, naming the limit it reached."""
+    what = "reading it"
+    if recognising is not None:
+        what = f"recognising scanned page {recognising[0] + 1} of {recognising[1]}"
+    if isinstance(exc, OverCpu):
+        return ExtractionFailed(f"{what} used over {allowed.cpu:g} s of CPU time (the limit)")
+    return ReadInterrupted(
+        f"{what} was not done after {allowed.wall:g} s, with {allowed.used():.0f} s of CPU "
+        "time used (the machine was too busy)"
+    )
+
+
+def _receive(pipe: IO[bytes] | None, allowed: _Allowance) -> tuple[str, object]:
+    """One message from our own child; OverCpu or TimeoutError past what it is
+    `allowed`, EOFError if the child ended."""
     assert pipe is not None
     fd = pipe.fileno()
-    header = _read_exactly(fd, _HEADER.size, deadline)
+    header = _read_exactly(fd, _HEADER.size, allowed)
     (length,) = _HEADER.unpack(header)
-    kind, payload = pickle.loads(_read_exactly(fd, length, deadline))  # our own child's
+    kind, payload = pickle.loads(_read_exactly(fd, length, allowed))  # our own child's
     return kind, payload
 
 
-def _read_exactly(fd: int, count: int, deadline: float) -> bytes:
+def _read_exactly(fd: int, count: int, allowed: _Allowance) -> bytes:
     parts: list[bytes] = []
     while count:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            raise TimeoutError
+        if not select.select([fd], [], [], allowed.check())[0]:
+            continue
         part = os.read(fd, min(count, 1 << 20))
         if not part:
             raise EOFError
@@ -200,7 +250,7 @@ def _child(memory_mb: int) -> None:
         except UnsupportedFile as exc:
             answer = ("unsupported", str(exc))
         except ExtractionFailed as exc:
-            answer = ("failed", str(exc))
+            answer = (_KINDS.get(type(exc), "failed"), str(exc))
         except MemoryError:
             answer = ("failed", f"needs more than {memory_mb:,} MB of memory to read")
             out_of_memory = True

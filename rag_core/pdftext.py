@@ -19,7 +19,7 @@ from typing import Any
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from rag_core.errors import ExtractionFailed
+from rag_core.errors import ExtractionFailed, FileRefused
 from rag_core.structure import MAX_DEPTH, MAX_OUTLINE_ITEMS, Fragment, is_bold, tidy_title
 
 log = logging.getLogger(__name__)
@@ -43,13 +43,13 @@ def read_pdf(path: Path, max_pages: int, max_chars: int) -> PdfText:
     try:
         document = pdfium.PdfDocument(path)
     except pdfium.PdfiumError as exc:
-        raise ExtractionFailed(_open_failure(str(exc))) from exc
+        raise _open_failure(str(exc)) from exc
     try:
         page_count = len(document)
         if page_count == 0:
             raise ExtractionFailed("PDF has no pages")
         if page_count > max_pages:
-            raise ExtractionFailed(f"exceeds {max_pages:,} pages ({page_count:,} pages)")
+            raise FileRefused(f"exceeds {max_pages:,} pages ({page_count:,} pages)")
         outline = _outline(document, page_count)
         result = PdfText([], _title(document), outline)
         total = 0
@@ -67,7 +67,7 @@ def read_pdf(path: Path, max_pages: int, max_chars: int) -> PdfText:
                 page.close()
             total += len(text)
             if total > max_chars:
-                raise ExtractionFailed(too_many_chars(max_chars))
+                raise FileRefused(too_many_chars(max_chars))
             result.pages.append(text.replace(_LINE_END_HYPHEN, "-\n"))
         return result
     except pdfium.PdfiumError as exc:
@@ -81,15 +81,15 @@ def too_many_chars(max_chars: int) -> str:
     return f"more than {max_chars:,} characters of text (the limit)"
 
 
-def _open_failure(message: str) -> str:
+def _open_failure(message: str) -> ExtractionFailed:
     lowered = message.lower()
     if "password" in lowered:
-        return "encrypted PDF (a password is needed)"
+        return FileRefused("encrypted PDF (a password is needed)")
     if "security" in lowered:
-        return "encrypted PDF with an unsupported cipher"
+        return FileRefused("encrypted PDF with an unsupported cipher")
     if "file access" in lowered:
-        return "file cannot be opened"
-    return "damaged or unreadable PDF"
+        return ExtractionFailed("file cannot be opened")
+    return ExtractionFailed("damaged or unreadable PDF")
 
 
 def _title(document: Any) -> str:

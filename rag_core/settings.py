@@ -313,7 +313,8 @@ class Settings(BaseSettings):
     extract_timeout_seconds: float = Field(
         default=60.0,
         gt=0,
-        description="Reading one file (in a separate process) is stopped after this long.",
+        description="CPU time reading one file (in a separate process) may use; the wall "
+        "clock stops it at 5 times this, and then it is tried again later (a busy machine).",
     )
     extract_memory_mb: int = Field(
         default=2048, ge=64, description="Memory the process reading one file may use."
@@ -330,7 +331,9 @@ class Settings(BaseSettings):
         "tesseract-ocr-deu for German).",
     )
     ocr_page_seconds: float = Field(
-        default=60.0, gt=0, description="Recognising one scanned page is given up after this."
+        default=60.0,
+        gt=0,
+        description="CPU time recognising one scanned page may use before it is given up.",
     )
     ocr_workers: int = Field(
         default=2,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from rag_core.errors import ExtractionFailed, UnsupportedFile
+from rag_core.errors import ExtractionFailed, FileRefused, UnsupportedFile
 from rag_core.extract import mail, opendocument, pdf, sheets, slides, text, web, word
 from rag_core.extract.common import (
     Extracted,
@@ -142,7 +142,7 @@ def _format_by_content(path: Path) -> str | None:
         with path.open("rb") as handle:
             start = handle.read(4_000_000)
         if _ENCRYPTED_PACKAGE in start:
-            raise ExtractionFailed("password-protected Office file (a password is needed)")
+            raise FileRefused("password-protected Office file (a password is needed)")
         if _MESSAGE_PROPERTY in start or path.suffix.lower() == ".msg":
             return "msg"
         raise UnsupportedFile(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rag_core.cleaning import normalise_unicode
-from rag_core.errors import ExtractionFailed
+from rag_core.errors import ExtractionFailed, FileRefused
 from rag_core.pdftext import too_many_chars
 from rag_core.structure import Heading, tidy_title
 
@@ -111,7 +111,7 @@ def refuse_larger_than(path: Path, max_chars: int) -> None:
     """A text file (or message) whose bytes could not hold fewer than `max_chars`
     characters is refused before it is read: no encoding takes over 4 bytes a char."""
     if path.stat().st_size > max_chars * 4:
-        raise ExtractionFailed(too_many_chars(max_chars))
+        raise FileRefused(too_many_chars(max_chars))
 
 
 # The words writers put in a file's title when nobody gave it one ("Untitled1",
@@ -159,7 +159,7 @@ def check_package(path: Path) -> None:
         raise ExtractionFailed("damaged file (its zip container cannot be read)") from exc
     total = sum(member.file_size for member in members)
     if total > MAX_UNPACKED_BYTES:
-        raise ExtractionFailed(
+        raise FileRefused(
             f"unpacks to {total / 1e6:,.0f} MB, over the {MAX_UNPACKED_BYTES / 1e6:,.0f} MB limit"
         )
     for member in members:
@@ -167,7 +167,7 @@ def check_package(path: Path) -> None:
             member.compress_size, 1
         ):
             ratio = member.file_size // max(member.compress_size, 1)
-            raise ExtractionFailed(
+            raise FileRefused(
                 f"a part ({member.filename}) unpacks {ratio:,} times larger than it is "
                 "stored: a zip bomb, not read"
             )

@@ -17,7 +17,7 @@ from email.message import EmailMessage, MIMEPart
 from pathlib import Path
 from typing import Any
 
-from rag_core.errors import ExtractionFailed
+from rag_core.errors import ExtractionFailed, FileRefused
 from rag_core.extract.common import Attachment, Extracted, TextBuilder, refuse_larger_than
 from rag_core.extract.web import html_page
 from rag_core.pdftext import too_many_chars
@@ -80,7 +80,7 @@ def _extracted(message: _Message, max_chars: int) -> Extracted:
             text.add("Attachments: " + ", ".join(part.attachment_names))
         attachments.extend(part.attachments)
     if text.chars > max_chars:
-        raise ExtractionFailed(too_many_chars(max_chars))
+        raise FileRefused(too_many_chars(max_chars))
     subject = " ".join(message.subject.split())
     return Extracted([text.page()], subject, "email", tuple(attachments))
 

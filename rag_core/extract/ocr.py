@@ -9,7 +9,8 @@ rendered by PDFium at 300 dpi in greys, turned upright by Tesseract's orientatio
 model (90, 180, 270 degrees), and read in the languages asked for.  Tesseract runs as
 its own program (Debian's `tesseract-ocr`, installed by `make run`) with one thread,
 on two pages at once (`OcrOptions.workers`), inside the reader process's limits; a
-page it cannot finish in `page_seconds` is given up.  The pages recognised are
+page it cannot finish in `page_seconds` of CPU time is given up (`limits`: a busy
+machine slows the clock, not the CPU time a page takes).  The pages recognised are
 marked, so a citation of one says to check the page.
 """
 
@@ -28,8 +29,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag_core.errors import ExtractionFailed
+from rag_core.errors import ExtractionFailed, ReadInterrupted
 from rag_core.extract.common import Extracted, normalize_text
+from rag_core.extract.limits import OverCpu, run_limited
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -48,7 +50,7 @@ _BROKEN = re.compile(r"[\ufffd\ue000-\uf8ff\x00-\x08\x0e-\x1f]")
 @dataclass(frozen=True)
 class OcrOptions:
     languages: str = "eng"  # Tesseract's names, joined by "+": "eng+deu"
-    page_seconds: float = 60.0  # one page's recognition, at most
+    page_seconds: float = 60.0  # CPU time one page's recognition may take
     workers: int = 2  # pages read at once (a Tesseract process each, one thread)
 
 
@@ -156,17 +158,15 @@ def _run(program: str, png: bytes, arguments: list[str], options: OcrOptions) ->
     # One thread: Tesseract's own threading made it 3-4 times slower on 2 cores.
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
-        done = subprocess.run(
-            [program, "stdin", "stdout", *arguments],
-            input=png,
-            capture_output=True,
-            timeout=options.page_seconds,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
+        done = run_limited([program, "stdin", "stdout", *arguments], png, options.page_seconds, env)
+    except OverCpu as exc:
         raise ExtractionFailed(
-            f"recognising a scanned page took over {options.page_seconds:g} s"
+            f"recognising a scanned page used over {options.page_seconds:g} s of CPU time"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ReadInterrupted(
+            f"recognising a scanned page was not done after {exc.timeout:g} s "
+            "(the machine was too busy)"
         ) from exc
     if done.returncode != 0:
         log.info("tesseract %s failed: %s", arguments, done.stderr[-500:])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rag_core.errors import ExtractionFailed
+from rag_core.errors import ExtractionFailed, FileRefused
 from rag_core.extract.common import (
     Extracted,
     TextBuilder,
@@ -66,7 +66,7 @@ def _walk(element: Any, text: TextBuilder, headings: list[str], max_chars: int) 
         elif name == (_TABLE, "table") or name in _CONTAINERS:
             _walk(node, text, headings, max_chars)
         if text.chars > max_chars:
-            raise ExtractionFailed(too_many_chars(max_chars))
+            raise FileRefused(too_many_chars(max_chars))
 
 
 def _meta_title(document: Any) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag_core.errors import ExtractionFailed
+from rag_core.errors import ExtractionFailed, FileRefused
 from rag_core.extract.common import MAX_ROWS, Extracted, Page, TextBuilder, check_package
 from rag_core.extract.text import read_text
 from rag_core.pdftext import too_many_chars
@@ -54,7 +54,7 @@ def _units(
         for first, last, lines in _row_groups(rows):
             rows_read += last - first + 1
             if rows_read > MAX_ROWS:
-                raise ExtractionFailed(f"more than {MAX_ROWS:,} rows (the limit); split the file")
+                raise FileRefused(f"more than {MAX_ROWS:,} rows (the limit); split the file")
             text = TextBuilder()
             rows_label = f"rows {first}–{last}" if first != last else f"row {first}"
             text.heading(0, f"Sheet {name}, {rows_label}")
@@ -62,9 +62,9 @@ def _units(
                 text.add(line)
             chars += text.chars
             if chars > max_chars:
-                raise ExtractionFailed(too_many_chars(max_chars))
+                raise FileRefused(too_many_chars(max_chars))
             if len(pages) >= max_pages * 50:
-                raise ExtractionFailed(f"more than {max_pages * 50:,} groups of rows (the limit)")
+                raise FileRefused(f"more than {max_pages * 50:,} groups of rows (the limit)")
             pages.append(text.page())
     return pages
 

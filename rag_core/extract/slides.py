@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rag_core.errors import ExtractionFailed
+from rag_core.errors import ExtractionFailed, FileRefused
 from rag_core.extract.common import (
     Extracted,
     Page,
@@ -27,7 +27,7 @@ def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
     except Exception as exc:  # python-pptx raises many kinds for a damaged package
         raise ExtractionFailed("damaged or unreadable PowerPoint file") from exc
     if len(deck.slides) > max_pages:
-        raise ExtractionFailed(f"more than {max_pages:,} slides (the limit)")
+        raise FileRefused(f"more than {max_pages:,} slides (the limit)")
     pages: list[Page] = []
     titles: list[str] = []
     chars = 0
@@ -48,7 +48,7 @@ def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
                 text.add(f"Notes: {notes}")
         chars += text.chars
         if chars > max_chars:
-            raise ExtractionFailed(too_many_chars(max_chars))
+            raise FileRefused(too_many_chars(max_chars))
         pages.append(text.page())
     # The deck's title: its properties', else its first slide's (the title slide).
     own = usable_title(deck.core_properties.title or "") or (titles[0] if titles else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag_core.errors import ExtractionFailed
+from rag_core.errors import ExtractionFailed, FileRefused
 from rag_core.extract.common import Extracted, Page, normalize_text, refuse_larger_than
 from rag_core.pdftext import too_many_chars
 
@@ -23,7 +23,7 @@ def read_text(path: Path, max_chars: int) -> str:
     refuse_larger_than(path, max_chars)
     text = decode(path.read_bytes())
     if len(text) > max_chars:
-        raise ExtractionFailed(too_many_chars(max_chars))
+        raise FileRefused(too_many_chars(max_chars))
     return text
 
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rag_core.errors import ExtractionFailed
+from rag_core.errors import ExtractionFailed, FileRefused
 from rag_core.extract.common import (
     Extracted,
     TextBuilder,
@@ -44,7 +44,7 @@ def read(path: Path, max_pages: int, max_chars: int) -> Extracted:
                 text.heading(level, block.text)
                 first_heading = first_heading or block.text.strip()
         if text.chars > max_chars:
-            raise ExtractionFailed(too_many_chars(max_chars))
+            raise FileRefused(too_many_chars(max_chars))
     title = usable_title(document.core_properties.title or "") or first_heading
     return Extracted([text.page()], title, "docx")
 

@@ -1,0 +1,74 @@
+"""Time limits that mean the file, not the machine.
+
+A reader is limited by the CPU time it uses: on a machine busy with other work the
+same file takes longer by the clock but not by the CPU, so a valid file is not failed
+for the machine's load.  The wall clock stays as a backstop, `WALL_FACTOR` times the
+CPU allowance, for a reader that waits on something and uses no CPU at all.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+WALL_FACTOR = 5.0  # the wall clock stops a reader at this many times its CPU allowance
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_POLL_SECONDS = 0.05
+
+
+class OverCpu(Exception):
+    """The process used more CPU time than it was allowed."""
+
+
+def cpu_seconds(pid: int, children: bool = True) -> float | None:
+    """CPU time a live process has used (user and system), with that of its children
+    it has waited for; None when it is gone or the system has no /proc."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    # Fields after the command's name (which may hold spaces): state is the 3rd field,
+    # utime the 14th, stime, cutime and cstime the next three.
+    fields = data.rsplit(b")", 1)[1].split()
+    used = fields[11:15] if children else fields[11:13]
+    return sum(int(ticks) for ticks in used) / _TICKS
+
+
+def run_limited(
+    arguments: list[str],
+    data: bytes,
+    cpu_limit: float,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a program on `data` (its stdin) and return what it wrote.  Raises OverCpu
+    once it has used `cpu_limit` seconds of CPU time, and subprocess.TimeoutExpired
+    after `WALL_FACTOR` times that by the clock; either way the program is killed."""
+    wall_limit = cpu_limit * WALL_FACTOR
+    with subprocess.Popen(
+        arguments,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as process:
+        started = time.monotonic()
+        pending: bytes | None = data
+        while True:
+            try:
+                out, err = process.communicate(pending, timeout=_POLL_SECONDS)
+            except subprocess.TimeoutExpired:
+                pending = None  # handed over; the retry only waits
+                used = cpu_seconds(process.pid, children=False)
+                if used is not None and used > cpu_limit:
+                    process.kill()
+                    process.communicate()
+                    raise OverCpu(f"{used:.1f} s") from None
+                if time.monotonic() - started > wall_limit:
+                    process.kill()
+                    process.communicate()
+                    raise subprocess.TimeoutExpired(arguments, wall_limit) from None
+                continue
+            return subprocess.CompletedProcess(arguments, process.returncode, out, err)
