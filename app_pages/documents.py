@@ -99,6 +99,7 @@ def table(rows: list[DocumentRow]) -> None:
                 "Version": row.version,
                 "Updated": row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M"),
                 "Problem": row.error or "",
+                "Next": row.next_step() or "",
                 "File": f"attached to “{row.attached_to}”: {Path(row.source).name}"
                 if row.attached_to
                 else row.source,
@@ -122,7 +123,7 @@ def actions(services: Services, rows: list[DocumentRow]) -> None:
         return
     source = Path(row.source)
     if row.error:
-        st.error(f"{row.title}: {row.error}")
+        st.error(f"{row.title}: {row.error}" + (f" ({row.next_step()})" if row.next_step() else ""))
     with st.form(f"edit:{row.source}"):
         st.markdown(f"**Details of** `{escape(source.name)}`")
         title = st.text_input("Title", value=row.title if row.title != source.name else "")

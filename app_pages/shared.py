@@ -214,7 +214,10 @@ def library_status(services: Services) -> None:
     if failures:
         with st.expander(f"Failed files ({len(failures)})"):
             for row in failures:
-                st.markdown(f"**{escape(row.title)}** — {escape(row.error or '')}")
+                st.markdown(
+                    f"**{escape(row.title)}** — {escape(row.error or '')} "
+                    f"_({escape(row.next_step() or '')})_"
+                )
                 st.button(
                     "Retry",
                     key=f"retry:{row.source}",

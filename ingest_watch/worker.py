@@ -72,15 +72,17 @@ class Worker:
             log.exception("job for %s failed; it will be retried", job.path)
             self._retry(job, "unexpected error (details in the watcher's log)")
             return IngestResult(job.path, Outcome.FAILED, "will be retried")
-        self.queue.complete(job)
+        # The next try is queued before this job is done, so a watcher killed between
+        # the two redoes the job rather than losing the try.
         if result.outcome == Outcome.BUSY:
             self.queue.enqueue(
                 job.path, delay_seconds=BUSY_RETRY_SECONDS, force=job.force, reindex=job.reindex
             )
         elif result.retry_after is not None:
-            self.queue.enqueue(
-                job.path, delay_seconds=result.retry_after, force=True, reindex=job.reindex
-            )
+            # Due then (`rag_core.ingestion.retries`), so no `force` is needed; one
+            # would reset the count of tries that a person's Retry resets.
+            self.queue.enqueue(job.path, delay_seconds=result.retry_after, reindex=job.reindex)
+        self.queue.complete(job)
         level = logging.WARNING if result.outcome == Outcome.FAILED else logging.INFO
         log.log(level, "%s", result.line())
         self._record(result)

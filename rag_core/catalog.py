@@ -8,7 +8,7 @@ version is still searchable.  A file that cannot even be read carries its own er
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from rag_core.answers.context import join_overlapping
 from rag_core.db import Chunk, Database, Document, FileRecord, Job, JobStatus
+from rag_core.ingestion.retries import next_step
 
 FAILED = "failed"
 
@@ -49,6 +50,14 @@ class DocumentRow:
     progress: tuple[int, int, str] | None = None
     chunks: int | None = None  # passages in search (filled by `find`)
     attached_to: str | None = None  # the e-mail it came attached to, by its title
+    retry_at: datetime | None = None  # failed, and tried again then (else: not by itself)
+
+    def next_step(self, now: datetime | None = None) -> str | None:
+        """For a failed file, what happens next: "will try again in 2 min", "needs a
+        password"; None for any other."""
+        if self.status != FAILED:
+            return None
+        return next_step(self.error, self.retry_at, now or datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,9 @@ def _present_files() -> sa.Select[tuple[object, ...]]:
             FileRecord.path,
             sa.func.coalesce(status, "queued").label("status"),
             sa.func.coalesce(FileRecord.error, latest.error).label("error"),
+            sa.case(
+                (FileRecord.error.is_not(None), FileRecord.retry_at), else_=latest.retry_at
+            ).label("retry_at"),
             latest.document_type,
             latest.tags,
             latest.page_count,
@@ -152,8 +164,12 @@ class Catalog:
                 .join(Document, Document.id == Chunk.document_id)
                 .where(Document.is_active)
             )
+            # Jobs due now: a failed file's next try, queued for later, is counted
+            # with the failed (which say when it is).
             queued = session.scalar(
-                sa.select(sa.func.count(Job.id)).where(Job.status == JobStatus.QUEUED)
+                sa.select(sa.func.count(Job.id)).where(
+                    Job.status == JobStatus.QUEUED, Job.run_after <= sa.func.now()
+                )
             )
         return StatusCounts(
             queued=queued or 0,
@@ -233,6 +249,7 @@ class Catalog:
                     pages=row.page_count,
                     version=row.version,
                     attached_to=row.attached_to,
+                    retry_at=row.retry_at,
                     updated_at=row.updated_at,
                     progress=_progress(running.get(row.path)),
                     chunks=chunks.get(row.id, 0) if count_chunks and row.id is not None else None,

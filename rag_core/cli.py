@@ -205,6 +205,10 @@ def _ingest(services: Any, args: argparse.Namespace) -> int:
     ):
         print(result.line(), flush=True)
         failed += result.failed
+        for done in (result, *result.attachments):
+            if done.retry_after is not None:
+                # Tried again by the watcher (or any `ingest_watch` worker) when due.
+                services.queue.enqueue(done.path, delay_seconds=done.retry_after)
     return 1 if failed else 0
 
 
@@ -281,7 +285,15 @@ def _status(services: Any, args: argparse.Namespace) -> int:
                 },
                 "chunks": counts.chunks,
                 "answer_model": _answer_model(services.settings),
-                "failed": [{"source": doc.source, "error": doc.error} for doc in failed],
+                "failed": [
+                    {
+                        "source": doc.source,
+                        "error": doc.error,
+                        "next": doc.next_step(),
+                        "retry_at": doc.retry_at.isoformat() if doc.retry_at else None,
+                    }
+                    for doc in failed
+                ],
                 "processing": [
                     {
                         "source": doc.source,
@@ -309,7 +321,7 @@ def _status(services: Any, args: argparse.Namespace) -> int:
         done, total = doc.progress
         print(f"  processing  {doc.source}: {done}/{total} chunks embedded")
     for doc in failed:
-        print(f"  failed      {doc.source}: {doc.error}")
+        print(f"  failed      {doc.source}: {doc.error}; {doc.next_step()}")
     return 0
 
 

@@ -26,7 +26,7 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -37,11 +37,19 @@ from rag_core.chunking import TextChunk, chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, FileRecord
 from rag_core.db.bulk import ChunkRow, copy_chunks
 from rag_core.db.textsearch import searchable_title
-from rag_core.errors import DatabaseUnavailable, DiskFull, ExtractionFailed, FileRefused, RagError
+from rag_core.errors import (
+    DatabaseUnavailable,
+    DiskFull,
+    ExtractionFailed,
+    FileRefused,
+    RagError,
+    ReadInterrupted,
+)
 from rag_core.extract import Extracted, is_supported
 from rag_core.extract.common import Attachment
 from rag_core.folders import FolderMeta, folder_meta, indexed_title, is_sidecar
 from rag_core.heartbeat import Heartbeat
+from rag_core.ingestion.retries import given_up, next_step, retry_delay
 from rag_core.isolation import ExtractionLimits, IsolatedExtractor
 from rag_core.search.embedding import Embedder, passage_in_context
 
@@ -72,6 +80,7 @@ class Outcome(StrEnum):
     RETIRED = "retired"  # the file is gone; hidden from search
     FAILED = "failed"
     BUSY = "busy"  # the same content is being processed elsewhere; try again later
+    GONE = "gone"  # no such file, and none known there: removed before it was read
 
 
 @dataclass(frozen=True)
@@ -95,12 +104,15 @@ class IngestResult:
     def line(self) -> str:
         """One line for a terminal or a log (and one more for each attachment)."""
         own = f"{self.outcome.value:9} {self.path}: {self.message}"
+        if self.retry_after is not None:
+            own += f"; tried again in {self.retry_after:g} s"
         return "\n".join([own, *(f"  {a.line()}" for a in self.attachments)])
 
     @property
     def failed(self) -> int:
-        """Files that failed: this one, its attachments."""
-        return (self.outcome == Outcome.FAILED) + sum(a.failed for a in self.attachments)
+        """Files that failed (or were not there to read): this one, its attachments."""
+        own = self.outcome in (Outcome.FAILED, Outcome.GONE)
+        return own + sum(a.failed for a in self.attachments)
 
 
 @dataclass(frozen=True)
@@ -240,14 +252,15 @@ class Ingestor:
             return self.retire(path)
         try:
             if not path.is_file():
-                raise ExtractionFailed(_not_a_file_reason(path))
+                raise FileRefused(_not_a_file_reason(path))
             stat = path.stat()
             reading = self._snapshot(path, stat)
         except ExtractionFailed as exc:
-            return self._path_failed(path, str(exc))
+            return self._path_failed(path, exc)
         except OSError as exc:
             log.warning("cannot read %s: %r", path, exc)
-            return self._path_failed(path, "file cannot be opened (permissions?)")
+            # Permissions put right, a file busy elsewhere: tried again with backoff.
+            return self._path_failed(path, ReadInterrupted("file cannot be opened (permissions?)"))
         try:
             return self._begin_reading(
                 path,
@@ -433,17 +446,16 @@ class Ingestor:
         except DiskFull:
             return self._disk_full(path, document_id, fail)
         except RagError as exc:
-            fail(document_id, str(exc))
-            return IngestResult(path, Outcome.FAILED, str(exc), document_id)
+            failure: RagError = exc
         except Exception as exc:
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 return self._disk_full(path, document_id, fail)
             # The per-file edge: a bug or a library failure must not stop the run or
             # leave the document "processing" forever.  The traceback goes to the log.
             log.exception("ingesting %s failed", path)
-            reason = "internal error while processing the file (details in the log)"
-            fail(document_id, reason)
-            return IngestResult(path, Outcome.FAILED, reason, document_id)
+            failure = RagError("internal error while processing the file (details in the log)")
+        reason, delay = fail(document_id, failure)
+        return IngestResult(path, Outcome.FAILED, reason, document_id, retry_after=delay)
 
     def _prepare(self, path: Path, progress: Progress | None = None) -> _Prepared:
         """The file read (in the reader process) and cut into passages."""
@@ -516,7 +528,10 @@ class Ingestor:
         self._abandoned.clear()
 
     def _disk_full(
-        self, path: Path, document_id: int, fail: Callable[[int, str], None]
+        self,
+        path: Path,
+        document_id: int,
+        fail: Callable[[int, RagError], tuple[str, float | None]],
     ) -> IngestResult:
         """No space left to store the file: it fails with that reason (in a small
         write that usually still fits), to be tried again later."""
@@ -526,7 +541,7 @@ class Ingestor:
         )
         log.warning("%s: %s", path, reason)
         try:
-            fail(document_id, reason)
+            fail(document_id, DiskFull(reason))
         except DiskFull:
             log.warning("could not record the failure of %s either: the disk is full", path)
         except DatabaseUnavailable:  # the server stopped on the full disk
@@ -543,7 +558,7 @@ class Ingestor:
             if record is None or not record.present:
                 return IngestResult(
                     path,
-                    Outcome.FAILED if record is None else Outcome.UNCHANGED,
+                    Outcome.GONE if record is None else Outcome.UNCHANGED,
                     "file not found" if record is None else "already retired",
                 )
             record.present = False
@@ -578,10 +593,12 @@ class Ingestor:
                 record = FileRecord(path=str(path))
                 session.add(record)
             was_present = bool(record.present) if record.present is not None else False
+            touched = (record.size_bytes, record.mtime_ns) != (size, mtime_ns)
             record.present = True
             record.size_bytes, record.mtime_ns = size, mtime_ns
             record.sidecar_mtime_ns = meta.sidecar_mtime_ns
             record.error = None
+            record.failures, record.retry_at = 0, None
             document = session.scalars(
                 sa.select(Document).where(Document.content_hash == content_hash).with_for_update()
             ).first()
@@ -625,13 +642,12 @@ class Ingestor:
 
             if document is not None and document.status == DocumentStatus.FAILED:
                 record.latest_document_id = document.id
-                if not retry_failed:
-                    return IngestResult(
-                        path,
-                        Outcome.UNCHANGED,
-                        f"unchanged since it failed: {document.error}",
-                        document.id,
-                    )
+                if retry_failed:
+                    document.failures = 0  # a person asked: a fresh run of tries
+                else:
+                    waiting = self._waiting(session, document, touched)
+                    if waiting is not None:
+                        return IngestResult(path, Outcome.UNCHANGED, waiting, document.id)
             if document is not None and document.status == DocumentStatus.PROCESSING:
                 idle = session.scalar(
                     sa.select(sa.extract("epoch", sa.func.now() - Document.updated_at)).where(
@@ -663,10 +679,23 @@ class Ingestor:
                 session.add(document)
             document.status = DocumentStatus.PROCESSING
             document.error = None
+            document.retry_at = None
             document.updated_at = sa.func.now()  # type: ignore[assignment]
             session.flush()
             record.latest_document_id = document.id
             return document.id
+
+    @staticmethod
+    def _waiting(session: Session, document: Document, touched: bool) -> str | None:
+        """Why content that failed is left alone now, or None when it is to be read
+        again: its next try is due, or the file was touched since (`retries`)."""
+        if document.retry_at is None:
+            return f"unchanged since it failed: {document.error}"
+        now = session.scalar(sa.select(sa.func.now()))
+        assert now is not None
+        if touched or document.retry_at <= now:
+            return None
+        return f"failed: {document.error}; {next_step(document.error, document.retry_at, now)}"
 
     def _embed(self, title: str, chunks: list[TextChunk], progress: Progress | None) -> np.ndarray:
         texts = [passage_in_context(title, c.section, c.text) for c in chunks]
@@ -715,6 +744,7 @@ class Ingestor:
             )
             document.status = DocumentStatus.READY
             document.error = None
+            document.failures, document.retry_at = 0, None
             document.page_count = extracted.page_count
             document.ingest_seconds = time.perf_counter() - started
             document.document_type = meta.document_type or extracted.document_type
@@ -770,25 +800,47 @@ class Ingestor:
                 .values(updated_at=sa.func.now())
             )
 
-    def _mark_failed(self, document_id: int, reason: str) -> None:
+    def _mark_failed(self, document_id: int, failure: RagError) -> tuple[str, float | None]:
+        """Record why the document failed and when it is tried again (`retries`);
+        returns the reason recorded and the seconds until the next try (None: none)."""
         with self.db.session() as session:
-            session.execute(
-                sa.update(Document)
-                .where(Document.id == document_id)
-                .values(status=DocumentStatus.FAILED, error=reason, updated_at=sa.func.now())
-            )
+            document = session.get(Document, document_id, with_for_update=True)
+            assert document is not None
+            reason, delay = self._failure(failure, document.failures)
+            document.status = DocumentStatus.FAILED
+            document.error = reason
+            if not isinstance(failure, DiskFull):  # no fault of the file's, nor a try
+                document.failures += 1
+            document.retry_at = _from_now(delay)
+            document.updated_at = sa.func.now()  # type: ignore[assignment]
+        return reason, delay
 
-    def _reindex_failed(self, path: Path, document_id: int, reason: str) -> None:
+    def _failure(self, failure: RagError, failures_before: int) -> tuple[str, float | None]:
+        """The reason to record for `failure`, and the seconds until the next try."""
+        if isinstance(failure, DiskFull):
+            return str(failure), self.options.disk_full_retry_seconds
+        reason = str(failure)
+        if given_up(failure, failures_before):
+            reason = f"{reason} (tried {failures_before + 1} times)"
+        return reason, retry_delay(failure, failures_before)
+
+    def _reindex_failed(
+        self, path: Path, document_id: int, failure: RagError
+    ) -> tuple[str, float | None]:
+        """A re-index that failed leaves the ready version searchable; the file shows
+        why, and it is not tried again by itself."""
         with self.db.session() as session:
             session.execute(
                 sa.update(FileRecord)
                 .where(FileRecord.path == str(path))
-                .values(error=f"re-index failed: {reason}", updated_at=sa.func.now())
+                .values(error=f"re-index failed: {failure}", updated_at=sa.func.now())
             )
+        return str(failure), None
 
-    def _path_failed(self, path: Path, reason: str) -> IngestResult:
+    def _path_failed(self, path: Path, failure: ExtractionFailed) -> IngestResult:
         """Record a failure of the path itself (there is no content to make a document
-        of), with what the file looked like, so it is tried again only once it changes."""
+        of), with what the file looked like, so it is tried again once it changes, or
+        when `retries` says (a file that could not be opened)."""
         try:
             stat = path.stat()
             signature: tuple[int | None, int | None] = (stat.st_size, stat.st_mtime_ns)
@@ -799,11 +851,14 @@ class Ingestor:
             if record is None:
                 record = FileRecord(path=str(path))
                 session.add(record)
+            reason, delay = self._failure(failure, record.failures or 0)
             record.present = True
             record.error = reason
+            record.failures = (record.failures or 0) + 1
+            record.retry_at = _from_now(delay)
             record.size_bytes, record.mtime_ns = signature
             record.sidecar_mtime_ns = None
-        return IngestResult(path, Outcome.FAILED, reason)
+        return IngestResult(path, Outcome.FAILED, reason, retry_after=delay)
 
 
 @dataclass(frozen=True)
@@ -917,6 +972,11 @@ def _drop_unreferenced_chunks(session: Session, ids: Iterable[int | None]) -> No
         """),
         {"ids": wanted},
     )
+
+
+def _from_now(seconds: float | None) -> Any:
+    """A time `seconds` from now by the database's clock (the job queue's), or None."""
+    return None if seconds is None else sa.func.now() + timedelta(seconds=seconds)
 
 
 def _not_a_file_reason(path: Path) -> str:

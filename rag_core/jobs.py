@@ -77,9 +77,10 @@ class JobQueue:
         force: bool = False,
         reindex: bool = False,
     ) -> None:
-        """Queue a path; if it is already waiting, only `force` and `reindex` are added
-        to that job.  `force` retries content that failed; `reindex` extracts and embeds
-        unchanged content again."""
+        """Queue a path; if it is already waiting, `force` and `reindex` are added to
+        that job, and it runs by the sooner of the two times (a change does not wait
+        for a retry queued for later).  `force` retries content that failed; `reindex`
+        extracts and embeds unchanged content again."""
         statement = insert(Job).values(
             path=str(path), run_after=_in_seconds(delay_seconds), force=force, reindex=reindex
         )
@@ -91,6 +92,7 @@ class JobQueue:
                     set_={
                         "force": Job.force | statement.excluded.force,
                         "reindex": Job.reindex | statement.excluded.reindex,
+                        "run_after": sa.func.least(Job.run_after, statement.excluded.run_after),
                     },
                 )
             )

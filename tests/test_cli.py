@@ -117,9 +117,12 @@ def test_ask_and_status_json(database_url: str, tmp_path: Path, ingested: Path) 
     }
     assert counts["processing"] == []
     assert counts["chunks"] >= 4
-    assert counts["failed"] == [
-        {"source": str(ingested / "scan.pdf"), "error": "damaged or unreadable PDF"}
-    ]
+    (failure,) = counts["failed"]
+    assert failure["source"] == str(ingested / "scan.pdf")
+    assert failure["error"] == "damaged or unreadable PDF"
+    # Damaged, maybe half-written: read once more, quietly, by the watcher.
+    assert failure["next"].startswith("will try again in ")
+    assert failure["retry_at"]
 
 
 def test_empty_question_exits_2_with_a_message(database_url: str, tmp_path: Path) -> None:

@@ -91,7 +91,9 @@ def test_each_page_recognised_gives_the_reader_more_time(tmp_path: Path) -> None
         ExtractionLimits(timeout_seconds=2, ocr=OcrOptions(page_seconds=0.05))
     )
     try:
-        with pytest.raises(ExtractionFailed, match="recognising a scanned page used over 0.05 s of CPU time"):
+        with pytest.raises(
+            ExtractionFailed, match=r"recognising a scanned page used over 0\.05 s of CPU time"
+        ):
             hasty.extract(scan)
     finally:
         hasty.close()

@@ -32,6 +32,7 @@ def _row(row: DocumentRow) -> dict[str, Any]:
         "attached_to": row.attached_to,  # the e-mail's subject, for an attachment
         "status": row.status,
         "error": row.error,
+        "next": row.next_step(),  # for a failed file: "will try again in 2 min", ...
         "document_type": row.document_type,
         "tags": list(row.tags),
         "pages": row.pages,

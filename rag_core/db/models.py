@@ -64,6 +64,10 @@ class Document(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     # Seconds from taking the file to storing its passages (for the queue's time left).
     ingest_seconds: Mapped[float | None] = mapped_column(Float)
+    # Failed reads of this content in a row, and when it is read again (null: not
+    # until it changes or a person asks; `rag_core.ingestion.retries`).
+    failures: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -114,6 +118,10 @@ class FileRecord(Base):
     mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
     sidecar_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
+    # A path that could not be read at all (no content to make a document of): as for
+    # documents, failures in a row and the next try.
+    failures: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
