@@ -88,3 +88,11 @@ def test_the_file_own_failures_and_the_moment_s_cross_the_pipe_as_themselves(
         assert type(refused.value).__name__ == "FileRefused"
     finally:
         extractor.close()
+
+
+def test_a_program_slow_to_read_its_input_gets_all_of_it() -> None:
+    """Tesseract reads a page image larger than a pipe holds only once it has started:
+    all of it must reach it (a time-out while writing it once left it waiting)."""
+    slow_reader = "import sys, time; time.sleep(0.5); print(len(sys.stdin.buffer.read()))"
+    done = run_limited(["python3", "-c", slow_reader], b"x" * 1_000_000, cpu_limit=5.0)
+    assert done.stdout.strip() == b"1000000"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,28 +48,27 @@ def run_limited(
     once it has used `cpu_limit` seconds of CPU time, and subprocess.TimeoutExpired
     after `WALL_FACTOR` times that by the clock; either way the program is killed."""
     wall_limit = cpu_limit * WALL_FACTOR
-    with subprocess.Popen(
-        arguments,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    ) as process:
-        started = time.monotonic()
-        pending: bytes | None = data
-        while True:
-            try:
-                out, err = process.communicate(pending, timeout=_POLL_SECONDS)
-            except subprocess.TimeoutExpired:
-                pending = None  # handed over; the retry only waits
-                used = cpu_seconds(process.pid, children=False)
-                if used is not None and used > cpu_limit:
-                    process.kill()
-                    process.communicate()
-                    raise OverCpu(f"{used:.1f} s") from None
-                if time.monotonic() - started > wall_limit:
-                    process.kill()
-                    process.communicate()
-                    raise subprocess.TimeoutExpired(arguments, wall_limit) from None
-                continue
-            return subprocess.CompletedProcess(arguments, process.returncode, out, err)
+    # The input goes in as a file: a pipe written by `communicate` would stop being
+    # written after its first time-out (it only drains the outputs when called again).
+    with tempfile.TemporaryFile() as source:
+        source.write(data)
+        source.seek(0)
+        with subprocess.Popen(
+            arguments, stdin=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        ) as process:
+            started = time.monotonic()
+            while True:
+                try:
+                    out, err = process.communicate(timeout=_POLL_SECONDS)
+                except subprocess.TimeoutExpired:
+                    used = cpu_seconds(process.pid, children=False)
+                    if used is not None and used > cpu_limit:
+                        process.kill()
+                        process.communicate()
+                        raise OverCpu(f"{used:.1f} s") from None
+                    if time.monotonic() - started > wall_limit:
+                        process.kill()
+                        process.communicate()
+                        raise subprocess.TimeoutExpired(arguments, wall_limit) from None
+                    continue
+                return subprocess.CompletedProcess(arguments, process.returncode, out, err)
