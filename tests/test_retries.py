@@ -92,7 +92,7 @@ def test_a_damaged_file_is_read_once_more_then_kept_as_failed(
     assert (second.outcome, second.retry_after) == (Outcome.FAILED, None)
     row = _row(services, "report.pdf")
     assert row.retry_at is None
-    assert row.next_step() == "not tried again until the file changes (or Retry)"
+    assert row.next_step() == "not tried again until the file changes, or on Retry"
     kept = services.ingestor.ingest_file(path, retry_failed=False)
     assert kept.message == "unchanged since it failed: damaged or unreadable PDF"
 

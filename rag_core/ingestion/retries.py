@@ -59,7 +59,7 @@ def next_step(error: str | None, retry_at: datetime | None, now: datetime) -> st
         return "not a type the appliance reads"
     if "limit" in reason:
         return "over a limit: split the file, or raise the limit in Settings"
-    return "not tried again until the file changes (or Retry)"
+    return "not tried again until the file changes, or on Retry"
 
 
 def _in(seconds: float) -> str:
