@@ -463,6 +463,11 @@ class Settings(BaseSettings):
         return self.data_dir / "attachments"
 
     @property
+    def generation_socket(self) -> Path:
+        """Where the generation service listens (`rag_core.answers.service`)."""
+        return self.data_dir / "generation.sock"
+
+    @property
     def embedding_path(self) -> Path:
         assert self.embedding_model_path is not None  # set by the validator
         return self.embedding_model_path

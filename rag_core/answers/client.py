@@ -73,12 +73,10 @@ class ServiceGenerator:
     """Answers written by the shared generation service; holds no model itself."""
 
     def __init__(self, settings: Settings, params: GenerationParams) -> None:
-        from rag_core.answers.service import socket_path
-
         self.settings = settings
         self.params = params
         self.model_path = settings.llm_path
-        self.socket = socket_path(settings)
+        self.socket = settings.generation_socket
         self._template: bool | None = None
         self._bias: dict[str, float] = {}  # keeps the refusal out of an answer
         self._model_confirmed = False  # the service on the socket was seen serving ours

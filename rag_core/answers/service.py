@@ -93,10 +93,6 @@ class FreeCores:
         return max(1, min(most, self.cores - self.others()))
 
 
-def socket_path(settings: Settings) -> Path:
-    return settings.data_dir / "generation.sock"
-
-
 def _model_settings(settings: Settings, threads: int) -> Any:
     from llama_cpp.server.settings import ModelSettings
 
@@ -198,7 +194,7 @@ def _warm(llm: Any) -> None:
 def serve(settings: Settings, idle_exit_minutes: float | None) -> int:
     import uvicorn
 
-    path = socket_path(settings)
+    path = settings.generation_socket
     path.parent.mkdir(parents=True, exist_ok=True)
     pid = path.with_suffix(".pid")
     # One service per data folder: it holds a lock on its pid file while it lives, taken
