@@ -8,9 +8,9 @@ import socket
 
 from rag_core.audit import Action, AuditTrail
 from rag_core.errors import DatabaseUnavailable, DiskFull
-from rag_core.heartbeat import Heartbeat
-from rag_core.ingest import Ingestor, IngestResult, Outcome
-from rag_core.jobs import ClaimedJob, JobQueue
+from rag_core.ingestion.heartbeat import Heartbeat
+from rag_core.ingestion.ingest import Ingestor, IngestResult, Outcome
+from rag_core.ingestion.jobs import ClaimedJob, JobQueue
 
 log = logging.getLogger("ingest_watch")
 

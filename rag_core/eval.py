@@ -33,11 +33,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rag_core.chunking import chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, open_side_database
 from rag_core.db.textsearch import searchable_title
 from rag_core.eval_sides import side_name, vectors_key
 from rag_core.extract import Page
+from rag_core.ingestion.chunking import chunk_pages
 from rag_core.search.embedding import Embedder
 from rag_core.search.hits import Filters
 from rag_core.search.retrieval import Mode, Retriever

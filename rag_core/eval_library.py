@@ -285,7 +285,7 @@ def _listing(folder: Path, files: Sequence[Path]) -> str:
 
 
 def database_name(folder: Path, files: Sequence[Path], settings: Settings) -> str:
-    from rag_core.ingest import PIPELINE_VERSION
+    from rag_core.ingestion.ingest import PIPELINE_VERSION
 
     key = (
         f"{_listing(folder, files)}:{settings.chunk_tokens}:{settings.chunk_overlap_tokens}:"

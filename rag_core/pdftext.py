@@ -4,7 +4,7 @@ PDFium (pypdfium2).
 PDFium puts a table's row on one line and keeps words whole where pypdf, reading the
 same 10-K, broke lines inside words ("conso" / "lidated") and put every figure of a row
 on a line of its own; it is also 16 times faster (73 pages: 0.09 s against 1.5 s).
-It runs, like every reader, in the isolated child process of `rag_core.isolation`,
+It runs, like every reader, in the isolated child process of `rag_core.ingestion.isolation`,
 under its time and memory limits.
 """
 

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from ingest_watch.worker import Worker
 from rag_core.db import Chunk, Document, Job, QueryLog
 from rag_core.db.models import Role
-from rag_core.folders import sidecar_path
+from rag_core.ingestion.folders import sidecar_path
 from rag_core.services import Services
 from rag_core.tokens import InvalidToken
 from tests.conftest import MODELS_DIR, REPO

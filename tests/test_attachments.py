@@ -13,7 +13,7 @@ import streamlit as st
 
 from rag_core.backup import backup, restore
 from rag_core.db import Document, FileRecord
-from rag_core.ingest import IngestResult, Outcome
+from rag_core.ingestion.ingest import IngestResult, Outcome
 from rag_core.library import LibraryActionRefused
 from rag_core.services import Services
 from tests.conftest import with_database

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from rag_core.backlog import Outlook, _covered_seconds
 from rag_core.db import Document
+from rag_core.ingestion.backlog import Outlook, _covered_seconds
 from rag_core.services import Services
 from tests.helpers import CONTRACT_PAGES, make_pdf
 

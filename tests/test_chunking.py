@@ -5,8 +5,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from rag_core.chunking import chunk_pages
 from rag_core.extract import Page
+from rag_core.ingestion.chunking import chunk_pages
 
 
 def words(texts: Sequence[str]) -> list[int]:

@@ -8,7 +8,6 @@ from pathlib import Path
 from fpdf import FPDF
 from pypdf import PdfWriter
 
-from rag_core.chunking import chunk_pages
 from rag_core.cleaning import (
     clean_pdf_page,
     drop_running_lines,
@@ -18,7 +17,8 @@ from rag_core.cleaning import (
 )
 from rag_core.errors import ExtractionFailed
 from rag_core.extract import extract
-from rag_core.isolation import ExtractionLimits, IsolatedExtractor
+from rag_core.ingestion.chunking import chunk_pages
+from rag_core.ingestion.isolation import ExtractionLimits, IsolatedExtractor
 from rag_core.structure import Heading, SectionPath
 
 

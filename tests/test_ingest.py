@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from rag_core.db import Chunk, Document
-from rag_core.ingest import Ingestor, Outcome
+from rag_core.ingestion.ingest import Ingestor, Outcome
 from rag_core.services import Services
 from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, encrypt_pdf, make_pdf
 

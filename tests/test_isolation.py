@@ -12,7 +12,7 @@ import pytest
 
 from rag_core.errors import ExtractionFailed, ReadInterrupted
 from rag_core.extract.limits import WALL_FACTOR, OverCpu, cpu_seconds, run_limited
-from rag_core.isolation import ExtractionLimits, IsolatedExtractor
+from rag_core.ingestion.isolation import ExtractionLimits, IsolatedExtractor
 
 
 def _started(extractor: IsolatedExtractor, sample: Path) -> int:

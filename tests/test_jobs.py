@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from rag_core.db import Database, Job, open_database
-from rag_core.jobs import JobQueue, QueueParams
+from rag_core.ingestion.jobs import JobQueue, QueueParams
 
 
 @pytest.fixture

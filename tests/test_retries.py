@@ -12,9 +12,9 @@ from ingest_watch.worker import Worker
 from rag_core.db import Document, FileRecord, Job
 from rag_core.errors import ExtractionFailed, FileRefused, ReadInterrupted, UnsupportedFile
 from rag_core.extract import Extracted
-from rag_core.ingest import Outcome
+from rag_core.ingestion.ingest import Outcome
+from rag_core.ingestion.isolation import IsolatedExtractor
 from rag_core.ingestion.retries import BACKOFF_SECONDS, QUIET_SECONDS, next_step, retry_delay
-from rag_core.isolation import IsolatedExtractor
 from rag_core.services import Services
 from tests.helpers import CLINIC_TEXT, encrypt_pdf, make_pdf
 

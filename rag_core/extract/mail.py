@@ -3,7 +3,7 @@ The headers staff look for (from, to, cc, date, subject) and the body (its plain
 text, else its HTML as text) as one document; a message forwarded inside it follows
 as part of the text, under "Forwarded message: its subject".  Attachments of a type
 we read come out as `Attachment`s: ingestion makes each a document of its own, linked
-to the message (`rag_core.attachments`).  Title: the subject."""
+to the message (`rag_core.ingestion.attachments`).  Title: the subject."""
 
 from __future__ import annotations
 

@@ -32,8 +32,6 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, object_session
 
-from rag_core.attachments import attachment_folder, save_attachments
-from rag_core.chunking import TextChunk, chunk_pages
 from rag_core.db import Chunk, Database, Document, DocumentStatus, FileRecord
 from rag_core.db.bulk import ChunkRow, copy_chunks
 from rag_core.db.textsearch import searchable_title
@@ -47,10 +45,12 @@ from rag_core.errors import (
 )
 from rag_core.extract import Extracted, is_supported
 from rag_core.extract.common import Attachment
-from rag_core.folders import FolderMeta, folder_meta, indexed_title, is_sidecar
-from rag_core.heartbeat import Heartbeat
+from rag_core.ingestion.attachments import attachment_folder, save_attachments
+from rag_core.ingestion.chunking import TextChunk, chunk_pages
+from rag_core.ingestion.folders import FolderMeta, folder_meta, indexed_title, is_sidecar
+from rag_core.ingestion.heartbeat import Heartbeat
+from rag_core.ingestion.isolation import ExtractionLimits, IsolatedExtractor
 from rag_core.ingestion.retries import given_up, next_step, retry_delay
-from rag_core.isolation import ExtractionLimits, IsolatedExtractor
 from rag_core.search.embedding import Embedder, passage_in_context
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class IngestResult:
     stages: dict[str, float] = field(default_factory=dict)
     # Failed for want of disk space: queue the file again after this many seconds.
     retry_after: float | None = None
-    # A message's attachments, kept as files of their own (`rag_core.attachments`),
+    # A message's attachments, kept as files of their own (`rag_core.ingestion.attachments`),
     # and what became of each once ingested.
     attachment_files: tuple[Path, ...] = ()
     attachments: tuple[IngestResult, ...] = ()

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from rag_core.extract.common import Attachment
-from rag_core.folders import FolderMeta, sidecar_path, write_atomically
+from rag_core.ingestion.folders import FolderMeta, sidecar_path, write_atomically
 
 MAX_NAME_CHARS = 120
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")

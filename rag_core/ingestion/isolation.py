@@ -1,7 +1,7 @@
 """Extraction in a separate process, under time and memory limits.
 
 A hostile or broken PDF can make a parser loop forever or eat all memory.  Files are
-read by `python -m rag_core.isolation` in a child process that imports only the
+read by `python -m rag_core.ingestion.isolation` in a child process that imports only the
 extraction code, limits its own address space, and hands the pages back as pickles
 over a pipe; the parent kills it once it has used its CPU time for the file (read
 from /proc: a machine busy with other work slows the clock, not the CPU time a file
@@ -36,7 +36,7 @@ from rag_core.extract.limits import WALL_FACTOR, OverCpu, cpu_seconds
 
 log = logging.getLogger(__name__)
 
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _HEADER = struct.Struct("!Q")  # the length of each pickle that follows
 RECYCLE_AFTER = 200  # files one child reads before a fresh one takes over (leaks)
 _PAGE_SLACK = 10.0  # seconds beside a scanned page's recognition: rendering it, and more
@@ -132,7 +132,7 @@ class IsolatedExtractor:
             return child
         self._end_child()
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "rag_core.isolation", str(self.limits.memory_mb)],
+            [sys.executable, "-m", "rag_core.ingestion.isolation", str(self.limits.memory_mb)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": _PACKAGE_ROOT},
