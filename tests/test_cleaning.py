@@ -8,18 +8,18 @@ from pathlib import Path
 from fpdf import FPDF
 from pypdf import PdfWriter
 
-from rag_core.cleaning import (
+from rag_core.errors import ExtractionFailed
+from rag_core.extract import extract
+from rag_core.extract.cleaning import (
     clean_pdf_page,
     drop_running_lines,
     join_hyphenated,
     normalise_unicode,
     vocabulary,
 )
-from rag_core.errors import ExtractionFailed
-from rag_core.extract import extract
+from rag_core.extract.structure import Heading, SectionPath
 from rag_core.ingestion.chunking import chunk_pages
 from rag_core.ingestion.isolation import ExtractionLimits, IsolatedExtractor
-from rag_core.structure import Heading, SectionPath
 
 
 def words(texts: list[str]) -> list[int]:

@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rag_core.cleaning import normalise_unicode
 from rag_core.errors import ExtractionFailed, FileRefused
-from rag_core.pdftext import too_many_chars
-from rag_core.structure import Heading, tidy_title
+from rag_core.extract.cleaning import normalise_unicode
+from rag_core.extract.pdftext import too_many_chars
+from rag_core.extract.structure import Heading, tidy_title
 
 # An Office file (a zip) may unpack to at most this much, and no part of it may be
 # packed tighter than this: a few kilobytes that unpack to gigabytes are a zip bomb.
@@ -25,7 +25,7 @@ MAX_ROWS = 200_000  # rows read from one spreadsheet, in all sheets
 @dataclass(frozen=True)
 class Page:
     """Text of one page; `number` is 1-based, None for formats without pages;
-    `headings`: the sections that start on it (`rag_core.structure`).  Formats with
+    `headings`: the sections that start on it (`rag_core.extract.structure`).  Formats with
     other units (slides, sheet rows) name the unit in a heading: "Slide 3: Budget"."""
 
     number: int | None

@@ -19,8 +19,8 @@ from typing import Any
 
 from rag_core.errors import ExtractionFailed, FileRefused
 from rag_core.extract.common import Attachment, Extracted, TextBuilder, refuse_larger_than
+from rag_core.extract.pdftext import too_many_chars
 from rag_core.extract.web import html_page
-from rag_core.pdftext import too_many_chars
 
 MAX_NESTING = 5  # forwarded messages inside forwarded messages, read this deep
 

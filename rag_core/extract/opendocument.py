@@ -16,7 +16,7 @@ from rag_core.extract.common import (
     table_row,
     usable_title,
 )
-from rag_core.pdftext import too_many_chars
+from rag_core.extract.pdftext import too_many_chars
 
 _TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 _TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"

@@ -1,16 +1,16 @@
-"""PDF through PDFium (`rag_core.pdftext`), cleaned (`rag_core.cleaning`), with the
-headings where its sections start (`rag_core.structure`)."""
+"""PDF through PDFium (`rag_core.extract.pdftext`), cleaned (`rag_core.extract.cleaning`), with the
+headings where its sections start (`rag_core.extract.structure`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rag_core.cleaning import clean_pdf_page, drop_running_lines, vocabulary
 from rag_core.errors import ExtractionFailed
+from rag_core.extract.cleaning import clean_pdf_page, drop_running_lines, vocabulary
 from rag_core.extract.common import Extracted, Page, normalize_text
 from rag_core.extract.ocr import needs_recognising
-from rag_core.pdftext import read_pdf
-from rag_core.structure import outline_headings, typeset_headings
+from rag_core.extract.pdftext import read_pdf
+from rag_core.extract.structure import outline_headings, typeset_headings
 
 
 def read(path: Path, max_pages: int, max_chars: int) -> Extracted:

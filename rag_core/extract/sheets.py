@@ -12,8 +12,8 @@ from typing import Any
 
 from rag_core.errors import ExtractionFailed, FileRefused
 from rag_core.extract.common import MAX_ROWS, Extracted, Page, TextBuilder, check_package
+from rag_core.extract.pdftext import too_many_chars
 from rag_core.extract.text import read_text
-from rag_core.pdftext import too_many_chars
 
 UNIT_CHARS = 600  # rows put together in one cited unit: about one passage
 

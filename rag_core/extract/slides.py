@@ -15,7 +15,7 @@ from rag_core.extract.common import (
     table_row,
     usable_title,
 )
-from rag_core.pdftext import too_many_chars
+from rag_core.extract.pdftext import too_many_chars
 
 
 def read(path: Path, max_pages: int, max_chars: int) -> Extracted:

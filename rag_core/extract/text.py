@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rag_core.errors import ExtractionFailed, FileRefused
 from rag_core.extract.common import Extracted, Page, normalize_text, refuse_larger_than
-from rag_core.pdftext import too_many_chars
+from rag_core.extract.pdftext import too_many_chars
 
 _TEXT_BYTES = bytes(b for b in range(256) if (b >= 0x20 and b != 0x7F) or b in b"\t\n\r\f")
 

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from rag_core.extract.common import Extracted, Page, normalize_text, usable_title
+from rag_core.extract.structure import Heading, tidy_title
 from rag_core.extract.text import read_text
-from rag_core.structure import Heading, tidy_title
 
 _DROPPED = ["script", "style", "noscript", "template", "iframe", "object", "embed", "svg"]
 _DROPPED += ["canvas", "form", "nav", "footer", "aside", "button", "select", "head"]

@@ -6,7 +6,7 @@ only for runs too long to fit), each remembering how strong the boundary after i
 limit, and each chunk ends at the strongest boundary in its second half, so chunks
 follow paragraphs where they can.  Pages are chunked one by one: a citation must name
 the page a passage is on, and short pages simply give short chunks.  Each chunk
-carries the path of headings it falls under (`rag_core.structure`), which go on
+carries the path of headings it falls under (`rag_core.extract.structure`), which go on
 from page to page.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rag_core.extract import Page
-from rag_core.structure import SectionPath
+from rag_core.extract.structure import SectionPath
 
 WORD, SENTENCE, LINE, PARAGRAPH = 0, 1, 2, 3
 

@@ -20,7 +20,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from rag_core.errors import ExtractionFailed, FileRefused
-from rag_core.structure import MAX_DEPTH, MAX_OUTLINE_ITEMS, Fragment, is_bold, tidy_title
+from rag_core.extract.structure import MAX_DEPTH, MAX_OUTLINE_ITEMS, Fragment, is_bold, tidy_title
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag_core.cleaning import normalise_unicode
+from rag_core.extract.cleaning import normalise_unicode
 
 MAX_OUTLINE_ITEMS = 5_000  # a hostile or broken outline cannot run away
 MAX_DEPTH = 6
