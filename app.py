@@ -11,9 +11,9 @@ import logging
 import streamlit as st
 
 from app_pages.shared import services_or_stop, sign_out, signed_in
-from rag_core import policy
+from rag_core.access import policy
+from rag_core.access.exposure import check_exposure
 from rag_core.errors import ConfigurationError, RagError
-from rag_core.exposure import check_exposure
 
 st.set_page_config(page_title="Document chat", page_icon="📄", layout="wide")
 services = services_or_stop()

@@ -18,8 +18,8 @@ from app_pages.shared import (
     services_or_stop,
     stamp,
 )
-from rag_core.audit import Action, AuditQuery, AuditTrail
-from rag_core.policy import Permission
+from rag_core.access.audit import Action, AuditQuery, AuditTrail
+from rag_core.access.policy import Permission
 
 PAGE_SIZE = 50
 

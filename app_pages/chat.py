@@ -19,7 +19,7 @@ from app_pages.shared import (
     show_similar,
     user,
 )
-from rag_core import policy
+from rag_core.access import policy
 from rag_core.answers.chat import Answer
 from rag_core.answers.conversation import Turn, next_turn
 from rag_core.answers.evidence import Evidence
@@ -210,7 +210,7 @@ def save_comment(services: Services, query_id: int) -> None:
 
 
 def own_questions_only() -> str | None:
-    """Staff see their own past questions; administrators everyone's (`rag_core.policy`)."""
+    """Staff see their own past questions; administrators everyone's (`rag_core.access.policy`)."""
     return policy.history_owner(user())
 
 

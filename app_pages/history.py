@@ -17,8 +17,8 @@ from app_pages.shared import (
     stamp,
     user,
 )
-from rag_core import policy
-from rag_core.audit import Action
+from rag_core.access import policy
+from rag_core.access.audit import Action
 from rag_core.history import FEEDBACK_FILTERS, OUTCOMES, HistoryQuery, LoggedAnswer
 from rag_core.services import Services
 
@@ -100,7 +100,7 @@ def details(services: Services, entries: list[LoggedAnswer]) -> None:
 
 
 def query_owner() -> str | None:
-    """Staff see their own questions; administrators everyone's (`rag_core.policy`)."""
+    """Staff see their own questions; administrators everyone's (`rag_core.access.policy`)."""
     return policy.history_owner(user())
 
 

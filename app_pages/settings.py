@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.shared import permitted_only, services_or_stop
-from rag_core.policy import Permission
+from rag_core.access.policy import Permission
 from rag_core.settings import redact_url
 
 

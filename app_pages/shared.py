@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from rag_core import offline, policy
-from rag_core.accounts import SignedIn
+from rag_core import offline
+from rag_core.access import policy
+from rag_core.access.accounts import SignedIn
 from rag_core.db.models import Role
 from rag_core.errors import RagError
 from rag_core.history import PastQuestion
@@ -97,7 +98,7 @@ def user() -> SignedIn:
 
 def permitted(permission: policy.Permission) -> SignedIn:
     """The person using this page, who must be allowed `permission` (AccessDenied,
-    shown as a sentence by `attempt`, otherwise): `rag_core.policy` decides."""
+    shown as a sentence by `attempt`, otherwise): `rag_core.access.policy` decides."""
     person = user()
     policy.require(person, permission)
     return person

@@ -20,8 +20,8 @@ from app_pages.shared import (
     show_flashes,
     stamp,
 )
+from rag_core.access.policy import Permission
 from rag_core.db.models import Role
-from rag_core.policy import Permission
 from rag_core.services import Services
 
 
@@ -97,7 +97,7 @@ def revoke(services: Services, token_id: int) -> None:
 
 
 def tokens_panel(services: Services, names: list[str]) -> None:
-    """Personal tokens for the HTTP API (`rag_core.tokens`): made here or with
+    """Personal tokens for the HTTP API (`rag_core.access.tokens`): made here or with
     `python -m rag_core users token`, shown once, revoked at once."""
     if not names:
         return

@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 
-from rag_core.audit import Action, AuditTrail
+from rag_core.access.audit import Action, AuditTrail
 from rag_core.errors import DatabaseUnavailable, DiskFull
 from rag_core.ingestion.heartbeat import Heartbeat
 from rag_core.ingestion.ingest import Ingestor, IngestResult, Outcome

@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "models":
             return _models(settings, args)
         if args.command == "exposure":
-            from rag_core.exposure import check_exposure
+            from rag_core.access.exposure import check_exposure
 
             check_exposure(settings.server_address, settings.auth_enabled)
             print(settings.server_address)
@@ -234,8 +234,8 @@ def _search(services: Any, args: argparse.Namespace) -> int:
 
 
 def _ask(services: Any, args: argparse.Namespace) -> int:
+    from rag_core.access.audit import command_line_user
     from rag_core.answers.prompting import source_label
-    from rag_core.audit import command_line_user
 
     stream = services.chat.ask(
         args.query, top_k=args.top_k, filters=_filters(args), user=command_line_user()

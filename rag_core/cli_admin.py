@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag_core.accounts import Accounts
-from rag_core.audit import Action, AuditTrail, command_line_user
+from rag_core.access.accounts import Accounts
+from rag_core.access.audit import Action, AuditTrail, command_line_user
+from rag_core.access.tokens import Tokens
 from rag_core.db import Database, open_database
 from rag_core.db.engine import embedded_server_url
 from rag_core.db.models import Role
 from rag_core.errors import RagError
 from rag_core.settings import Settings
-from rag_core.tokens import Tokens
 
 
 def add_commands(sub: Any) -> None:

@@ -13,7 +13,7 @@ appliance; library errors are translated where they enter our code (`raise ... f
     ├── ConfigurationError     a setting names something that does not exist
     ├── QuestionRejected       empty or over-long question
     │   └── RateLimited        too many questions from one person in a minute
-    └── (rag_core.accounts)    AccountError, SignInFailed, AccessDenied
+    └── (rag_core.access.accounts)    AccountError, SignInFailed, AccessDenied
 """
 
 

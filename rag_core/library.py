@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag_core.audit import Action, AuditTrail
+from rag_core.access.audit import Action, AuditTrail
 from rag_core.errors import RagError
 from rag_core.extract import SUPPORTED_SUFFIXES, is_supported
 from rag_core.ingestion.folders import is_sidecar, sidecar_path, write_atomically

@@ -10,15 +10,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rag_core import phi_logs
-from rag_core.accounts import AccountParams, Accounts
+from rag_core.access import phi_logs
+from rag_core.access.accounts import AccountParams, Accounts
+from rag_core.access.audit import AuditTrail
+from rag_core.access.tokens import Tokens
 from rag_core.answers.abstention import AbstentionParams
 from rag_core.answers.chat import AnswerMode, ChatParams, ChatService
 from rag_core.answers.conversation import ModelRewriter, Rewrite
 from rag_core.answers.evidence import EvidenceParams, EvidenceSelector
 from rag_core.answers.generation import AnswerWriter, GenerationParams, Generator
 from rag_core.answers.page_images import PageImage, PageImages
-from rag_core.audit import AuditTrail
 from rag_core.catalog import Catalog
 from rag_core.db import Database, open_database
 from rag_core.db.vectorindex import BuildResources, HnswIndex, IndexKind
@@ -38,7 +39,6 @@ from rag_core.search.reranking import Reranker
 from rag_core.search.retrieval import RetrievalParams, Retriever
 from rag_core.search.textsearch import TextRanking
 from rag_core.settings import Settings
-from rag_core.tokens import Tokens
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The HTTP API over real HTTP: a uvicorn server on a free localhost port (in a thread
 over the test's services, and once as its own process), called with httpx and with
-the official `openai` client.  Tokens, the rules of `rag_core.policy`, the audit of
+the official `openai` client.  Tokens, the rules of `rag_core.access.policy`, the audit of
 every call, and a status and a sentence for every kind of bad input."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import httpx
 import pytest
 import uvicorn
 
+from rag_core.access.audit import Action, AuditQuery
 from rag_core.api.app import create_app
-from rag_core.audit import Action, AuditQuery
 from rag_core.db.models import Role
 from rag_core.services import Services, build_services
 from rag_core.settings import Settings

@@ -11,11 +11,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from ingest_watch.worker import Worker
+from rag_core.access.tokens import InvalidToken
 from rag_core.db import Chunk, Document, Job, QueryLog
 from rag_core.db.models import Role
 from rag_core.ingestion.folders import sidecar_path
 from rag_core.services import Services
-from rag_core.tokens import InvalidToken
 from tests.conftest import MODELS_DIR, REPO
 from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, make_pdf
 

@@ -1,4 +1,4 @@
-"""The rules every way in follows (`rag_core.policy`): the app's pages, the command
+"""The rules every way in follows (`rag_core.access.policy`): the app's pages, the command
 line and the HTTP API ask the same functions, so these tests cover all three."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rag_core import policy
-from rag_core.accounts import AccessDenied, Account, SignedIn
+from rag_core.access import policy
+from rag_core.access.accounts import AccessDenied, Account, SignedIn
+from rag_core.access.policy import Permission
 from rag_core.db.models import Role
-from rag_core.policy import Permission
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 STAFF = SignedIn("nurse", Role.STAFF, NOW, NOW)

@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from rag_core.access.audit import Action, AuditTrail
 from rag_core.answers.abstention import AbstentionParams, decide
 from rag_core.answers.context import build_passages
 from rag_core.answers.evidence import Evidence, EvidenceParams, EvidenceSelector
 from rag_core.answers.generation import AnswerWriter
 from rag_core.answers.prompting import build_evidence_prompt, says_no_answer
 from rag_core.answers.verification import Verdict, Verifier, split_answer
-from rag_core.audit import Action, AuditTrail
 from rag_core.db import Database, QueryLog
 from rag_core.errors import QuestionRejected, RagError, RateLimited
 from rag_core.search.embedding import Embedder

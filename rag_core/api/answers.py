@@ -10,14 +10,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from rag_core import policy
-from rag_core.accounts import Account
+from rag_core.access import policy
+from rag_core.access.accounts import Account
+from rag_core.access.policy import Permission
 from rag_core.answers.chat import Answer, AnswerStream
 from rag_core.api.auth import allowed, caller, services_of
 from rag_core.api.errors import ApiError, not_found
 from rag_core.api.schemas import AskRequest, Feedback, SearchFilters, SearchRequest
 from rag_core.history import HistoryQuery, LoggedAnswer
-from rag_core.policy import Permission
 from rag_core.search.hits import Filters
 from rag_core.search.retrieval import Mode
 

@@ -10,8 +10,8 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rag_core.access.audit import Action
 from rag_core.api import answers, documents, errors, openai_compat
-from rag_core.audit import Action
 from rag_core.services import Services
 
 TITLE = "Document chat: local API"

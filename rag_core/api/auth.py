@@ -1,12 +1,12 @@
-"""Who is calling: the account behind the call's bearer token (`rag_core.tokens`)."""
+"""Who is calling: the account behind the call's bearer token (`rag_core.access.tokens`)."""
 
 from __future__ import annotations
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from rag_core.accounts import Account
-from rag_core.policy import Permission, require
+from rag_core.access.accounts import Account
+from rag_core.access.policy import Permission, require
 from rag_core.services import Services
 
 
@@ -27,6 +27,6 @@ async def caller(request: Request) -> Account:
 
 
 def allowed(person: Account, permission: Permission) -> Account:
-    """`person`, if `rag_core.policy` lets them (AccessDenied, a 403, otherwise)."""
+    """`person`, if `rag_core.access.policy` lets them (AccessDenied, a 403, otherwise)."""
     require(person, permission)
     return person

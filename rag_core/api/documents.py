@@ -10,13 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
-from rag_core.accounts import Account
+from rag_core.access.accounts import Account
+from rag_core.access.policy import Permission
 from rag_core.api.auth import allowed, caller, services_of
 from rag_core.api.errors import ApiError, not_found
 from rag_core.api.schemas import DocumentEdit
 from rag_core.catalog import STATUSES, DocumentDetail, DocumentQuery, DocumentRow
 from rag_core.library import LibraryActionRefused, Upload
-from rag_core.policy import Permission
 from rag_core.services import Services
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])

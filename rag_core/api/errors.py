@@ -11,10 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag_core.accounts import AccessDenied, AccountError
+from rag_core.access.accounts import AccessDenied, AccountError
+from rag_core.access.tokens import InvalidToken
 from rag_core.errors import DatabaseUnavailable, QuestionRejected, RagError, RateLimited
 from rag_core.library import LibraryActionRefused
-from rag_core.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 

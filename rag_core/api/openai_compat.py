@@ -17,14 +17,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from rag_core.accounts import Account
+from rag_core.access.accounts import Account
+from rag_core.access.policy import Permission
 from rag_core.answers.chat import AnswerStream
 from rag_core.answers.conversation import Rewrite, Turn, next_turn
 from rag_core.api.answers import answer_json
 from rag_core.api.auth import allowed, caller, services_of
 from rag_core.api.errors import ApiError
 from rag_core.api.schemas import ChatCompletionRequest, ChatMessage
-from rag_core.policy import Permission
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 Caller = Annotated[Account, Depends(caller)]

@@ -226,7 +226,7 @@ class User(Base):
 
 
 class ApiToken(Base):
-    """A personal token for the HTTP API, kept as its SHA-256 (`rag_core.tokens`)."""
+    """A personal token for the HTTP API, kept as its SHA-256 (`rag_core.access.tokens`)."""
 
     __tablename__ = "api_tokens"
 

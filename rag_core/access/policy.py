@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
-from rag_core.accounts import AccessDenied
+from rag_core.access.accounts import AccessDenied
 from rag_core.db.models import Role
 
 

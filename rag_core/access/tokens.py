@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from rag_core.accounts import Account, AccountError, account_of
-from rag_core.audit import Action, AuditTrail
+from rag_core.access.accounts import Account, AccountError, account_of
+from rag_core.access.audit import Action, AuditTrail
 from rag_core.db import Database
 from rag_core.db.models import ApiToken, User
 from rag_core.errors import RagError

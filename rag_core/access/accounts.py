@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from rag_core.audit import Action, AuditTrail
+from rag_core.access.audit import Action, AuditTrail
 from rag_core.db import Database
 from rag_core.db.models import Role, User
 from rag_core.errors import RagError
