@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_core.eval import (
+from rag_core.eval.commands import (
     document_ranking,
     evaluate,
     format_table,
@@ -146,7 +146,7 @@ def test_hybrid_is_at_least_as_good_as_either_mode_on_the_dev_set(
 
 
 def test_gold_answers_are_found_by_squad_normalisation_or_by_figure() -> None:
-    from rag_core.eval_answers import contains_gold
+    from rag_core.eval.answers import contains_gold
 
     assert contains_gold(
         "“The Normans were in Normandy in the 10th century.” [1]", ["10th century"], False

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 
 from rag_core.db import Chunk, Database, Document, DocumentStatus, open_side_database
 from rag_core.db.textsearch import searchable_title
-from rag_core.eval_sides import side_name, vectors_key
+from rag_core.eval.sides import side_name, vectors_key
 from rag_core.extract import Page
 from rag_core.ingestion.chunking import chunk_pages
 from rag_core.search.embedding import Embedder
@@ -323,15 +323,15 @@ def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["answers"]:
-        from rag_core import eval_answers
+        from rag_core.eval import answers as eval_answers
 
         return eval_answers.main(argv[1:])
     if argv[:1] == ["followups"]:
-        from rag_core import eval_followups
+        from rag_core.eval import followups as eval_followups
 
         return eval_followups.main(argv[1:])
     if argv[:1] == ["library"]:
-        from rag_core import eval_library
+        from rag_core.eval import library as eval_library
 
         return eval_library.main(argv[1:])
     return retrieval_main(argv)
@@ -445,7 +445,3 @@ def retrieval_main(argv: list[str]) -> int:
         }
         args.json.write_text(json.dumps(payload, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

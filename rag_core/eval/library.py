@@ -43,7 +43,7 @@ import numpy as np
 
 from rag_core.answers.terms import STOPWORDS
 from rag_core.bench.common import percentile
-from rag_core.eval_sides import side_name, side_settings, vectors_key
+from rag_core.eval.sides import side_name, side_settings, vectors_key
 from rag_core.settings import Settings
 
 CUTOFFS = (1, 5, 10)

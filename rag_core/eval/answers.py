@@ -41,7 +41,7 @@ from rag_core.answers.generation import Generator
 from rag_core.answers.loops import LoopGuard
 from rag_core.answers.terms import figures
 from rag_core.bench.common import percentile
-from rag_core.eval_sides import side_name, vectors_key
+from rag_core.eval.sides import side_name, vectors_key
 from rag_core.settings import Settings
 
 BEFORE = "before"  # the full-passage prompt and plain generation of the earlier appliance
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.dataset / "questions.jsonl").is_file():
         parser.error(f"{args.dataset} has no questions.jsonl")
 
-    from rag_core.eval_sides import side_settings
+    from rag_core.eval.sides import side_settings
     from rag_core.services import build_local_generator, build_services, configure_logging
 
     settings = Settings()

@@ -20,7 +20,7 @@ from typing import Any
 
 from rag_core.answers.chat import AnswerMode
 from rag_core.answers.conversation import ModelRewriter, Turn, next_turn
-from rag_core.eval_answers import contains_gold, database_name, load
+from rag_core.eval.answers import contains_gold, database_name, load
 from rag_core.settings import Settings
 
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    from rag_core.eval_sides import side_settings
+    from rag_core.eval.sides import side_settings
     from rag_core.services import build_services, configure_logging
 
     settings = Settings()
