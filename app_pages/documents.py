@@ -123,7 +123,8 @@ def actions(services: Services, rows: list[DocumentRow]) -> None:
         return
     source = Path(row.source)
     if row.error:
-        st.error(f"{row.title}: {row.error}" + (f" ({row.next_step()})" if row.next_step() else ""))
+        step = row.next_step()
+        st.error(f"{row.title}: {row.error}" + (f" ({step})" if step else ""))
     with st.form(f"edit:{row.source}"):
         st.markdown(f"**Details of** `{escape(source.name)}`")
         title = st.text_input("Title", value=row.title if row.title != source.name else "")

@@ -62,13 +62,14 @@ def run_limited(
                     out, err = process.communicate(timeout=_POLL_SECONDS)
                 except subprocess.TimeoutExpired:
                     used = cpu_seconds(process.pid, children=False)
+                    stop: Exception | None = None
                     if used is not None and used > cpu_limit:
+                        stop = OverCpu(f"{used:.1f} s")
+                    elif time.monotonic() - started > wall_limit:
+                        stop = subprocess.TimeoutExpired(arguments, wall_limit)
+                    if stop is not None:
                         process.kill()
                         process.communicate()
-                        raise OverCpu(f"{used:.1f} s") from None
-                    if time.monotonic() - started > wall_limit:
-                        process.kill()
-                        process.communicate()
-                        raise subprocess.TimeoutExpired(arguments, wall_limit) from None
+                        raise stop from None
                     continue
                 return subprocess.CompletedProcess(arguments, process.returncode, out, err)

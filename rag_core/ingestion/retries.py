@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rag_core.errors import ExtractionFailed, FileRefused, ReadInterrupted, UnsupportedFile
+from rag_core.errors import FileRefused, ReadInterrupted, UnsupportedFile
 
 QUIET_SECONDS = 60.0
 # Waits before each further try of a transient failure: 6 tries over about 8.6 hours.
@@ -36,9 +36,8 @@ def retry_delay(failure: Exception, failures_before: int) -> float | None:
         if failures_before < len(BACKOFF_SECONDS):
             return BACKOFF_SECONDS[failures_before]
         return None
-    if isinstance(failure, ExtractionFailed):
-        return QUIET_SECONDS if failures_before == 0 else None
-    return QUIET_SECONDS if failures_before == 0 else None  # a bug: once more, then stop
+    # Maybe the moment's (`ExtractionFailed`), or a bug: once more, then stop.
+    return QUIET_SECONDS if failures_before == 0 else None
 
 
 def given_up(failure: Exception, failures_before: int) -> bool:
