@@ -25,8 +25,8 @@ from app_pages.shared import (
 )
 from rag_core.access import policy
 from rag_core.access.policy import Permission
-from rag_core.catalog import STATUSES, DocumentQuery, DocumentRow
 from rag_core.extract import SUPPORTED_SUFFIXES
+from rag_core.library.catalog import STATUSES, DocumentQuery, DocumentRow
 from rag_core.services import Services
 
 PAGE_SIZE = 25

@@ -19,7 +19,7 @@ from app_pages.shared import (
 )
 from rag_core.access import policy
 from rag_core.access.audit import Action
-from rag_core.history import FEEDBACK_FILTERS, OUTCOMES, HistoryQuery, LoggedAnswer
+from rag_core.library.history import FEEDBACK_FILTERS, OUTCOMES, HistoryQuery, LoggedAnswer
 from rag_core.services import Services
 
 PAGE_SIZE = 50

@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 import streamlit as st
 
 from app_pages.shared import services_or_stop
-from rag_core.insights import SCORE_BUCKET, Insights
+from rag_core.library.insights import SCORE_BUCKET, Insights
 
 PERIODS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Last year": 365}
 

@@ -172,7 +172,7 @@ def _new_password(from_stdin: bool) -> str:
 
 
 def _backup_or_restore(args: argparse.Namespace, settings: Settings) -> int:
-    from rag_core.backup import backup, restore
+    from rag_core.library.backup import backup, restore
 
     owner_url = settings.database_url or embedded_server_url(
         settings.data_dir, settings.database_name

@@ -20,19 +20,19 @@ from rag_core.answers.conversation import ModelRewriter, Rewrite
 from rag_core.answers.evidence import EvidenceParams, EvidenceSelector
 from rag_core.answers.generation import AnswerWriter, GenerationParams, Generator
 from rag_core.answers.page_images import PageImage, PageImages
-from rag_core.catalog import Catalog
 from rag_core.db import Database, open_database
 from rag_core.db.vectorindex import BuildResources, HnswIndex, IndexKind
 from rag_core.errors import RagError
 from rag_core.extract import OcrOptions
-from rag_core.history import History, PastQuestion
 from rag_core.ingestion.backlog import Backlog
 from rag_core.ingestion.ingest import IngestOptions, Ingestor
 from rag_core.ingestion.isolation import ExtractionLimits
 from rag_core.ingestion.jobs import JobQueue, QueueParams
 from rag_core.ingestion.liveness import Liveness
-from rag_core.insights import Insights, insights
-from rag_core.library import Library
+from rag_core.library.actions import Library
+from rag_core.library.catalog import Catalog
+from rag_core.library.history import History, PastQuestion
+from rag_core.library.insights import Insights, insights
 from rag_core.search.embedding import Embedder
 from rag_core.search.onnx_embedding import export_dir_for
 from rag_core.search.reranking import Reranker

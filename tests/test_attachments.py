@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 import streamlit as st
 
-from rag_core.backup import backup, restore
 from rag_core.db import Document, FileRecord
 from rag_core.ingestion.ingest import IngestResult, Outcome
-from rag_core.library import LibraryActionRefused
+from rag_core.library.actions import LibraryActionRefused
+from rag_core.library.backup import backup, restore
 from rag_core.services import Services
 from tests.conftest import with_database
 from tests.helpers import CONTRACT_PAGES, make_pdf

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rag_core.catalog import DocumentQuery
-from rag_core.history import HistoryQuery
 from rag_core.ingestion.folders import sidecar_path
-from rag_core.library import LibraryActionRefused
+from rag_core.library.actions import LibraryActionRefused
+from rag_core.library.catalog import DocumentQuery
+from rag_core.library.history import HistoryQuery
 from rag_core.services import Services
 from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, make_pdf
 

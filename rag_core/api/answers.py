@@ -17,7 +17,7 @@ from rag_core.answers.chat import Answer, AnswerStream
 from rag_core.api.auth import allowed, caller, services_of
 from rag_core.api.errors import ApiError, not_found
 from rag_core.api.schemas import AskRequest, Feedback, SearchFilters, SearchRequest
-from rag_core.history import HistoryQuery, LoggedAnswer
+from rag_core.library.history import HistoryQuery, LoggedAnswer
 from rag_core.search.hits import Filters
 from rag_core.search.retrieval import Mode
 

@@ -15,8 +15,8 @@ from rag_core.access.policy import Permission
 from rag_core.api.auth import allowed, caller, services_of
 from rag_core.api.errors import ApiError, not_found
 from rag_core.api.schemas import DocumentEdit
-from rag_core.catalog import STATUSES, DocumentDetail, DocumentQuery, DocumentRow
-from rag_core.library import LibraryActionRefused, Upload
+from rag_core.library.actions import LibraryActionRefused, Upload
+from rag_core.library.catalog import STATUSES, DocumentDetail, DocumentQuery, DocumentRow
 from rag_core.services import Services
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rag_core.access.accounts import AccessDenied, AccountError
 from rag_core.access.tokens import InvalidToken
 from rag_core.errors import DatabaseUnavailable, QuestionRejected, RagError, RateLimited
-from rag_core.library import LibraryActionRefused
+from rag_core.library.actions import LibraryActionRefused
 
 log = logging.getLogger(__name__)
 

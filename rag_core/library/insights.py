@@ -10,8 +10,8 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
-from rag_core.catalog import Catalog
 from rag_core.db import Database
+from rag_core.library.catalog import Catalog
 
 SCORE_BUCKET = 0.1  # width of the retrieval-score histogram's bars
 
