@@ -19,8 +19,8 @@ from ingest_watch.worker import Worker
 from rag_core import offline
 from rag_core.errors import DatabaseUnavailable, RagError
 from rag_core.ingestion.heartbeat import Heartbeat
-from rag_core.ingestion.ingest import Outcome
 from rag_core.ingestion.liveness import BEAT_SECONDS, Liveness
+from rag_core.ingestion.results import Outcome
 from rag_core.services import Services, build_services, configure_logging
 from rag_core.settings import Settings
 

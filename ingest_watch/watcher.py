@@ -23,9 +23,10 @@ from watchdog.observers import Observer
 from ingest_watch.stability import StabilityTracker, is_ignored
 from ingest_watch.worker import Worker
 from rag_core.errors import DatabaseUnavailable, DiskFull
+from rag_core.ingestion.files import walk_files
 from rag_core.ingestion.folders import document_of_sidecar, is_sidecar, sidecar_path
-from rag_core.ingestion.ingest import IngestResult, walk_files
 from rag_core.ingestion.jobs import JobQueue
+from rag_core.ingestion.results import IngestResult
 from rag_core.library.catalog import Catalog
 
 log = logging.getLogger("ingest_watch")

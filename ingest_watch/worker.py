@@ -9,8 +9,9 @@ import socket
 from rag_core.access.audit import Action, AuditTrail
 from rag_core.errors import DatabaseUnavailable, DiskFull
 from rag_core.ingestion.heartbeat import Heartbeat
-from rag_core.ingestion.ingest import Ingestor, IngestResult, Outcome
+from rag_core.ingestion.ingest import Ingestor
 from rag_core.ingestion.jobs import ClaimedJob, JobQueue
+from rag_core.ingestion.results import IngestResult, Outcome
 
 log = logging.getLogger("ingest_watch")
 

@@ -25,10 +25,11 @@ from rag_core.db.vectorindex import BuildResources, HnswIndex, IndexKind
 from rag_core.errors import RagError
 from rag_core.extract import OcrOptions
 from rag_core.ingestion.backlog import Backlog
-from rag_core.ingestion.ingest import IngestOptions, Ingestor
+from rag_core.ingestion.ingest import Ingestor
 from rag_core.ingestion.isolation import ExtractionLimits
 from rag_core.ingestion.jobs import JobQueue, QueueParams
 from rag_core.ingestion.liveness import Liveness
+from rag_core.ingestion.results import IngestOptions
 from rag_core.library.actions import Library
 from rag_core.library.catalog import Catalog
 from rag_core.library.history import History, PastQuestion
@@ -65,7 +66,7 @@ class Services:
     rewrite: Rewrite | None = None  # follow-ups made stand-alone by the answer model
 
     def close(self) -> None:
-        self.ingestor.extractor.close()
+        self.ingestor.close()
         self.db.dispose()
 
     def retry_failed(self, paths: Iterable[Path] | None = None) -> list[Path]:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import streamlit as st
 
 from rag_core.db import Document, FileRecord
-from rag_core.ingestion.ingest import IngestResult, Outcome
+from rag_core.ingestion.results import IngestResult, Outcome
 from rag_core.library.actions import LibraryActionRefused
 from rag_core.library.backup import backup, restore
 from rag_core.services import Services

@@ -16,7 +16,7 @@ from rag_core.db import Chunk
 from rag_core.errors import ExtractionFailed, UnsupportedFile
 from rag_core.extract import SUPPORTED_SUFFIXES, extract, storable
 from rag_core.extract.common import Attachment
-from rag_core.ingestion.ingest import Outcome
+from rag_core.ingestion.results import Outcome
 from rag_core.library.actions import LibraryActionRefused
 from rag_core.services import Services
 from tests.helpers import make_pdf

@@ -8,7 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from rag_core.db import Chunk, Document
-from rag_core.ingestion.ingest import Ingestor, Outcome
+from rag_core.ingestion.ingest import Ingestor
+from rag_core.ingestion.records import Records
+from rag_core.ingestion.results import Outcome
 from rag_core.services import Services
 from tests.helpers import CLINIC_TEXT, CONTRACT_PAGES, encrypt_pdf, make_pdf
 
@@ -157,12 +159,12 @@ def test_a_file_changed_after_it_was_read_ahead_is_stored_as_it_is_now(
     ]
 
 
-class SlowToStore(Ingestor):
+class SlowToStore(Records):
     """Takes a second to store each file, so the next file is claimed meanwhile."""
 
-    def _commit(self, *args: Any, **kwargs: Any) -> None:
+    def commit(self, *args: Any, **kwargs: Any) -> None:
         time.sleep(1)
-        super()._commit(*args, **kwargs)
+        super().commit(*args, **kwargs)
 
 
 def test_each_file_is_stored_by_the_time_its_result_comes_out(
@@ -175,7 +177,8 @@ def test_each_file_is_stored_by_the_time_its_result_comes_out(
     for name in ("a", "b", "c"):
         make_pdf(folder / f"{name}.pdf", [f"Report {name}: the pumps on floor {name} failed."])
     (folder / "c copy.pdf").write_bytes((folder / "c.pdf").read_bytes())
-    ingestor = SlowToStore(services.db, services.embedder, services.ingestor.options)
+    ingestor = Ingestor(services.db, services.embedder, services.ingestor.options)
+    ingestor.records = SlowToStore(services.db, services.ingestor.options)
     outcomes = []
     for result in ingestor.ingest_paths([folder]):
         outcomes.append((result.path.name, result.outcome.value))
@@ -204,7 +207,7 @@ def test_a_file_rewritten_while_it_is_read_is_read_as_it_was_hashed(
     drop = tmp_path / "drop"
     original = make_pdf(drop / "url.pdf", CONTRACT_PAGES)
     whole = original.read_bytes()
-    extractor = services.ingestor.extractor
+    extractor = services.ingestor.reader.extractor
     read = extractor.extract
 
     def rewritten_as_it_is_read(path: Path, progress: Any = None) -> Any:

@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from rag_core.db import Chunk, Document, FileRecord
-from rag_core.ingestion.ingest import Outcome
+from rag_core.ingestion.results import Outcome
 from rag_core.services import Services
 from tests.conftest import LiveWatcher
 from tests.helpers import wait_for

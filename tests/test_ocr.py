@@ -14,8 +14,8 @@ from rag_core.bench.ocr import character_error_rate, make_scan
 from rag_core.errors import ExtractionFailed
 from rag_core.extract import OcrOptions, extract
 from rag_core.extract.ocr import needs_recognising
-from rag_core.ingestion.ingest import Outcome
 from rag_core.ingestion.isolation import ExtractionLimits, IsolatedExtractor
+from rag_core.ingestion.results import Outcome
 from rag_core.services import Services
 from tests.helpers import CONTRACT_PAGES
 from tests.test_app import add_accounts, ask, start

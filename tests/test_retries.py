@@ -12,8 +12,8 @@ from ingest_watch.worker import Worker
 from rag_core.db import Document, FileRecord, Job
 from rag_core.errors import ExtractionFailed, FileRefused, ReadInterrupted, UnsupportedFile
 from rag_core.extract import Extracted
-from rag_core.ingestion.ingest import Outcome
 from rag_core.ingestion.isolation import IsolatedExtractor
+from rag_core.ingestion.results import Outcome
 from rag_core.ingestion.retries import BACKOFF_SECONDS, QUIET_SECONDS, next_step, retry_delay
 from rag_core.services import Services
 from tests.helpers import CLINIC_TEXT, encrypt_pdf, make_pdf
@@ -109,7 +109,7 @@ def test_a_read_cut_off_by_a_busy_machine_is_tried_again_not_failed_for_good(
     services: Services, tmp_path: Path
 ) -> None:
     ingestor = services.ingestor
-    ingestor.extractor = _BusyThenReads(ingestor.extractor, busy=1)  # type: ignore[assignment]
+    ingestor.reader.extractor = _BusyThenReads(ingestor.reader.extractor, busy=1)  # type: ignore[assignment]
     path = tmp_path / "handbook.txt"
     path.write_text(CLINIC_TEXT)
     first = ingestor.ingest_file(path, retry_failed=False)
@@ -132,7 +132,9 @@ def test_a_touched_file_is_tried_at_once_and_tries_run_out(
     services: Services, tmp_path: Path
 ) -> None:
     ingestor = services.ingestor
-    ingestor.extractor = _BusyThenReads(ingestor.extractor, busy=len(BACKOFF_SECONDS) + 2)  # type: ignore[assignment]
+    ingestor.reader.extractor = _BusyThenReads(
+        ingestor.reader.extractor, busy=len(BACKOFF_SECONDS) + 2
+    )  # type: ignore[assignment]
     path = tmp_path / "rota.txt"
     path.write_text(CLINIC_TEXT)
     assert ingestor.ingest_file(path, retry_failed=False).retry_after == BACKOFF_SECONDS[0]
@@ -155,7 +157,7 @@ def test_the_worker_queues_the_next_try_and_a_change_does_not_wait_for_it(
     services: Services, tmp_path: Path
 ) -> None:
     ingestor = services.ingestor
-    ingestor.extractor = _BusyThenReads(ingestor.extractor, busy=1)  # type: ignore[assignment]
+    ingestor.reader.extractor = _BusyThenReads(ingestor.reader.extractor, busy=1)  # type: ignore[assignment]
     path = tmp_path / "minutes.txt"
     path.write_text(CLINIC_TEXT)
     worker = Worker(services.queue, ingestor)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from rag_core.db import Chunk, Document
 from rag_core.extract import extract
 from rag_core.extract.common import usable_title
-from rag_core.ingestion.ingest import Outcome
+from rag_core.ingestion.results import Outcome
 from rag_core.search.retrieval import Mode
 from rag_core.services import Services
 from tests.helpers import CONTRACT_PAGES, make_pdf

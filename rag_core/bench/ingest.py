@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from rag_core.bench.common import print_table, sample_chunks, scratch_settings, write_pdfs
 from rag_core.db import Chunk, Database, Document
-from rag_core.ingestion.ingest import Ingestor, Outcome
+from rag_core.ingestion.ingest import Ingestor
+from rag_core.ingestion.results import Outcome
 from rag_core.search.embedding import Embedder, passage_in_context
 from rag_core.settings import Settings
 

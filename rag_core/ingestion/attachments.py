@@ -8,7 +8,7 @@ document type and tags, and is then ingested like any file: read by its own read
 (scans recognised), searched and cited by its own pages, stored once when the same
 file was also dropped.  The folder is outside the drop folder, so the watcher's
 rescan leaves it alone; its files are present exactly while the message is
-(`ingest._refresh_documents`), so deleting, retiring or replacing the message takes
+(`records._refresh_documents`), so deleting, retiring or replacing the message takes
 its attachments out of search with it, and its return brings them back.
 """
 

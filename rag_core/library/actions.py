@@ -26,9 +26,11 @@ from typing import Any
 from rag_core.access.audit import Action, AuditTrail
 from rag_core.errors import RagError
 from rag_core.extract import SUPPORTED_SUFFIXES, is_supported
+from rag_core.ingestion.files import file_sha256
 from rag_core.ingestion.folders import is_sidecar, sidecar_path, write_atomically
-from rag_core.ingestion.ingest import Ingestor, IngestResult, file_sha256
+from rag_core.ingestion.ingest import Ingestor
 from rag_core.ingestion.jobs import JobQueue
+from rag_core.ingestion.results import IngestResult
 
 log = logging.getLogger(__name__)
 

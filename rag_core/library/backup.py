@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from rag_core.errors import RagError
-from rag_core.ingestion.ingest import file_sha256
+from rag_core.ingestion.files import file_sha256
 
 log = logging.getLogger(__name__)
 
