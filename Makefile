@@ -10,11 +10,11 @@ PIP := $(PY) -m pip --disable-pip-version-check
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run setup models ocr browser test test-fast lint typecheck check clean-data help
+.PHONY: run setup models ocr browser test test-fast lint typecheck clean-data help
 
 help:
 	@echo "make run        set everything up, then serve the chat on http://127.0.0.1:8501 and watch ./drop"
-	@echo "make test       set everything up, then run the whole test suite"
+	@echo "make test       set everything up, then lint, typecheck and run the whole test suite"
 	@echo "make test-fast  tests that need no models (seconds)"
 	@echo "make lint       ruff;  make typecheck  mypy"
 
@@ -47,7 +47,8 @@ run: models
 browser:
 	bash scripts/ensure_browser.sh
 
-test: models ocr browser
+# Lint and typecheck first (a minute): CI runs exactly this target.
+test: lint typecheck models ocr browser
 	$(PY) -m pytest
 
 test-fast: setup
@@ -60,7 +61,6 @@ lint: setup
 typecheck: setup
 	$(PY) -m mypy
 
-check: lint typecheck test
 
 clean-data:
 	rm -rf data

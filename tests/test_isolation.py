@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from rag_core.errors import ExtractionFailed, ReadInterrupted
-from rag_core.extract.limits import WALL_FACTOR, OverCpu, cpu_seconds, run_limited
+from rag_core.extract import limits
+from rag_core.extract.limits import WALL_FACTOR, OverCpu, cpu_seconds, run_limited, wall_allowance
 from rag_core.ingestion.isolation import ExtractionLimits, IsolatedExtractor
 
 
@@ -46,8 +47,9 @@ def test_a_reader_held_up_longer_than_its_cpu_time_still_reads_the_file(tmp_path
 
 
 def test_a_reader_that_makes_no_progress_is_stopped_by_the_clock_and_said_to_be_busy(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(limits, "WALL_FLOOR_SECONDS", 0.0)  # the backstop alone, at 5 x 0.4 s
     sample = tmp_path / "note.txt"
     sample.write_text("The ledger records transfer 14000.\n")
     extractor = IsolatedExtractor(ExtractionLimits(timeout_seconds=0.4))
@@ -68,6 +70,13 @@ def test_a_program_past_its_cpu_time_is_killed_and_one_within_it_answers() -> No
         run_limited(["python3", "-c", "while True: pass"], b"", cpu_limit=0.3)
     done = run_limited(["cat"], b"page text", cpu_limit=5.0)
     assert (done.returncode, done.stdout) == (0, b"page text")
+
+
+def test_the_clock_waits_at_least_half_a_minute_so_a_small_allowance_does_not_race_it() -> None:
+    """At a load of 10 on 2 cores a reader gets a fifth of a core: five times its CPU
+    allowance by the clock is just what it needs, so a small allowance needs the floor."""
+    assert wall_allowance(0.3) == 30.0
+    assert wall_allowance(60.0) == 300.0
 
 
 def test_cpu_time_is_read_for_a_live_process_only() -> None:

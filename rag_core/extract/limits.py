@@ -2,8 +2,11 @@
 
 A reader is limited by the CPU time it uses: on a machine busy with other work the
 same file takes longer by the clock but not by the CPU, so a valid file is not failed
-for the machine's load.  The wall clock stays as a backstop, `WALL_FACTOR` times the
-CPU allowance, for a reader that waits on something and uses no CPU at all.
+for the machine's load.  The wall clock stays as a backstop (`wall_allowance`): five
+times the CPU allowance, and never under 30 s, for a reader that waits on something and
+uses no CPU at all.  Without the floor a small allowance would race the clock: at a load
+of 10 on 2 cores a process gets about a fifth of a core, so five times its CPU time by
+the clock is just what it needs to use it.
 """
 
 from __future__ import annotations
@@ -16,8 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 WALL_FACTOR = 5.0  # the wall clock stops a reader at this many times its CPU allowance
+WALL_FLOOR_SECONDS = 30.0  # ... and never sooner than this
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _POLL_SECONDS = 0.05
+
+
+def wall_allowance(cpu: float) -> float:
+    """Seconds by the clock a reader allowed `cpu` seconds of CPU time is waited for."""
+    return max(cpu * WALL_FACTOR, WALL_FLOOR_SECONDS)
 
 
 class OverCpu(Exception):
@@ -46,8 +55,8 @@ def run_limited(
 ) -> subprocess.CompletedProcess[bytes]:
     """Run a program on `data` (its stdin) and return what it wrote.  Raises OverCpu
     once it has used `cpu_limit` seconds of CPU time, and subprocess.TimeoutExpired
-    after `WALL_FACTOR` times that by the clock; either way the program is killed."""
-    wall_limit = cpu_limit * WALL_FACTOR
+    after `wall_allowance(cpu_limit)` by the clock; either way the program is killed."""
+    wall_limit = wall_allowance(cpu_limit)
     # The input goes in as a file: a pipe written by `communicate` would stop being
     # written after its first time-out (it only drains the outputs when called again).
     with tempfile.TemporaryFile() as source:

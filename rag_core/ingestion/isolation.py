@@ -5,8 +5,9 @@ read by `python -m rag_core.ingestion.isolation` in a child process that imports
 extraction code, limits its own address space, and hands the pages back as pickles
 over a pipe; the parent kills it once it has used its CPU time for the file (read
 from /proc: a machine busy with other work slows the clock, not the CPU time a file
-takes), or, as a backstop, `WALL_FACTOR` times that by the clock.  Whatever happens,
-the caller gets an Extracted or a plain reason that names the limit reached.
+takes), or, as a backstop, five times that by the clock (at least 30 s: `limits`).
+Whatever happens, the caller gets an Extracted or a plain reason that names the limit
+reached.
 
 An `IsolatedExtractor` keeps one child for many files (starting one costs about 0.06 s
 and the imports, once per file before); a child that timed out, crashed, ran out of
@@ -32,7 +33,7 @@ from typing import IO
 
 from rag_core.errors import ExtractionFailed, FileRefused, ReadInterrupted, UnsupportedFile
 from rag_core.extract import Extracted, OcrOptions, extract
-from rag_core.extract.limits import WALL_FACTOR, OverCpu, cpu_seconds
+from rag_core.extract.limits import OverCpu, cpu_seconds, wall_allowance
 
 log = logging.getLogger(__name__)
 
@@ -161,13 +162,13 @@ def _send(pipe: IO[bytes] | None, message: object) -> None:
 
 class _Allowance:
     """What the reader may use before it is stopped: `cpu` more seconds of CPU time
-    (its own and its finished children's), and the wall clock `WALL_FACTOR` times that
+    (its own and its finished children's), and the wall clock `wall_allowance` of that
     as a backstop for a reader that waits without working."""
 
     def __init__(self, pid: int, cpu: float) -> None:
         self.pid = pid
         self.cpu = cpu
-        self.wall = cpu * WALL_FACTOR
+        self.wall = wall_allowance(cpu)
         self.started_cpu = cpu_seconds(pid) or 0.0
         self.started = time.monotonic()
 
