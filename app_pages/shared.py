@@ -18,10 +18,11 @@ import streamlit as st
 from rag_core import offline
 from rag_core.access import policy
 from rag_core.access.accounts import SignedIn
+from rag_core.access.phi_logs import configure_logging
 from rag_core.db.models import Role
 from rag_core.errors import RagError
 from rag_core.library.history import PastQuestion
-from rag_core.services import Services, build_services, configure_logging
+from rag_core.services import Services, build_services
 from rag_core.settings import Settings
 
 log = logging.getLogger("app")

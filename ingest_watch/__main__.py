@@ -17,11 +17,12 @@ from types import FrameType
 from ingest_watch.watcher import Watcher, backoff, serve
 from ingest_watch.worker import Worker
 from rag_core import offline
+from rag_core.access.phi_logs import configure_logging
 from rag_core.errors import DatabaseUnavailable, RagError
 from rag_core.ingestion.heartbeat import Heartbeat
 from rag_core.ingestion.liveness import BEAT_SECONDS, Liveness
 from rag_core.ingestion.results import Outcome
-from rag_core.services import Services, build_services, configure_logging
+from rag_core.services import Services, build_services
 from rag_core.settings import Settings
 
 log = logging.getLogger("ingest_watch")

@@ -124,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    from rag_core.services import configure_logging
+    from rag_core.access.phi_logs import configure_logging
 
     configure_logging(settings)
     try:

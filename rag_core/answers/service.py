@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before llama.cpp loads: waiting threads sleep instead of spinning.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     settings = Settings()
-    from rag_core.services import configure_logging
+    from rag_core.access.phi_logs import configure_logging
 
     configure_logging(settings)
     try:

@@ -9,8 +9,9 @@ import sys
 import uvicorn
 
 from rag_core.access.exposure import check_exposure
+from rag_core.access.phi_logs import configure_logging
 from rag_core.errors import RagError
-from rag_core.services import build_services, configure_logging
+from rag_core.services import build_services
 from rag_core.serving import StoppableServer
 from rag_core.settings import Settings
 

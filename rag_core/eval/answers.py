@@ -330,8 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.dataset / "questions.jsonl").is_file():
         parser.error(f"{args.dataset} has no questions.jsonl")
 
+    from rag_core.access.phi_logs import configure_logging
     from rag_core.eval.sides import side_settings
-    from rag_core.services import build_local_generator, build_services, configure_logging
+    from rag_core.services import build_local_generator, build_services
 
     settings = Settings()
     configure_logging(settings)

@@ -378,11 +378,11 @@ def retrieval_main(argv: list[str]) -> int:
     if not (args.dataset / "corpus.jsonl").exists():
         parser.error(f"{args.dataset} has no corpus.jsonl (is it in the BEIR layout?)")
 
+    from rag_core.access.phi_logs import configure_logging
     from rag_core.services import (
         build_embedder,
         build_reranker,
         build_resources,
-        configure_logging,
         hnsw_index,
         retrieval_params,
     )

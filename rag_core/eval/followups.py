@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
+    from rag_core.access.phi_logs import configure_logging
     from rag_core.eval.sides import side_settings
-    from rag_core.services import build_services, configure_logging
+    from rag_core.services import build_services
 
     settings = Settings()
     configure_logging(settings)

@@ -437,8 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.folder / "questions.jsonl").is_file():
         parser.error(f"{args.folder} has no questions.jsonl")
 
+    from rag_core.access.phi_logs import configure_logging
     from rag_core.db.engine import drop_side_database
-    from rag_core.services import build_services, configure_logging, retrieval_params
+    from rag_core.services import build_services, retrieval_params
 
     settings = Settings()
     configure_logging(settings)

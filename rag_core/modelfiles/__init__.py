@@ -4,8 +4,8 @@
   linked into models_cache/;
 - `assemble`: GGUFs shipped as byte slices (the Qwen2.5 answer models), joined and
   checked against a pinned size and sha256, with their licence beside them;
-- `catalog`: the answer models known by name.
-May import `rag_core.errors` and `rag_core.settings` only.
+- `catalog`: the models known by name.
+May import `rag_core.errors` only; `rag_core.settings` reads its catalog.
 """
 
 from __future__ import annotations

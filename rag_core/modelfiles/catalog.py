@@ -1,5 +1,6 @@
-"""The answer models the appliance knows by name: where each comes from, its size, its
-sha256 and its licence.  Pure data: nothing here reads a file.
+"""The models the appliance knows by name: each answer model, where it comes from, its
+size, its sha256 and its licence; the embedding model's folder.  Pure data: nothing
+here reads a file.
 
 A site picks one by `RAG_ANSWER_MODEL` (or names its own GGUF by `RAG_LLM_MODEL_PATH`).
 Models shipped as byte slices in packages whose publisher is unknown are pinned twice:
@@ -15,6 +16,8 @@ from typing import Final
 
 PINS_DIR = Path(__file__).resolve().parent / "pins"
 LICENCES_DIR = Path(__file__).resolve().parent / "licences"
+# The embedding model's folder in models_cache/ (linked from its package: `packaged`).
+DEFAULT_EMBEDDING_DIR: Final = "all-MiniLM-L6-v2"
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_core.errors import ModelNotFound
-from rag_core.modelfiles.catalog import SMOLLM2
-from rag_core.settings import DEFAULT_EMBEDDING_DIR
+from rag_core.modelfiles.catalog import DEFAULT_EMBEDDING_DIR, SMOLLM2
 
 log = logging.getLogger(__name__)
 
