@@ -7,6 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
+# Test processes for make test (pytest-xdist); each runs its own embedded PostgreSQL and
+# loads its own models, about 2 GB.  A test file stays in one process (--dist loadfile).
+PYTEST_WORKERS ?= 2
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -49,10 +52,10 @@ browser:
 
 # Lint and typecheck first (a minute): CI runs exactly this target.
 test: lint typecheck models ocr browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test-fast: setup
-	$(PY) -m pytest -m "not models and not browser"
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not models and not browser"
 
 lint: setup
 	$(PY) -m ruff check .
