@@ -7,27 +7,40 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from typing_extensions import override
 
 from rag_core.bench.common import print_table, sample_chunks, scratch_settings, write_pdfs
 from rag_core.db import Chunk, Database, Document
+from rag_core.db.bulk import ChunkRow
 from rag_core.ingestion.ingest import Ingestor
-from rag_core.ingestion.results import Outcome
+from rag_core.ingestion.records import Records
+from rag_core.ingestion.results import IngestOptions, Outcome
 from rag_core.search.embedding import Embedder, passage_in_context
 from rag_core.settings import Settings
 
 
-class NaiveIngestor(Ingestor):
-    """The baseline: one ORM insert (and round trip) per chunk."""
+class NaiveRecords(Records):
+    """The baseline's storing: one ORM insert (and round trip) per chunk."""
 
-    def _write_chunks(self, session: Session, rows: Any) -> None:
+    @override
+    def write_chunks(self, session: Session, rows: Iterable[ChunkRow]) -> None:
         for row in rows:
             session.add(Chunk(**vars(row)))
             session.flush()
+
+
+class NaiveIngestor(Ingestor):
+    """The baseline: the appliance's steps, storing through `NaiveRecords`."""
+
+    def __init__(self, db: Database, embedder: Embedder, options: IngestOptions) -> None:
+        super().__init__(db, embedder, options)
+        self.records = NaiveRecords(db, options)
 
 
 def bench_ingest(
