@@ -197,7 +197,8 @@ def main() -> None:
     total = services.catalog.find(replace(query, limit=0), count_chunks=False).total
     page = pick_page(total, PAGE_SIZE)
     listing = services.catalog.find(replace(query, offset=page.offset))
-    st.caption(f"{listing.total:,} document(s) · {page.label}")
+    noun = "document" if listing.total == 1 else "documents"
+    st.caption(f"{listing.total:,} {noun} · {page.label}")
     table(listing.rows)
     actions(services, listing.rows)
     retired_panel(services)
