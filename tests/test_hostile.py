@@ -58,14 +58,22 @@ def test_hostile_files_end_with_a_clear_status_and_the_watcher_goes_on(
                 for row in services.catalog.documents()
             }
 
+        settled: dict[str, tuple[str, str | None]] = {}
+
         def all_settled() -> bool:
             found = statuses()
-            return set(found) >= set(expected) and all(
+            if set(found) >= set(expected) and all(
                 status in ("ready", "failed") for status, _ in found.values()
-            )
+            ):
+                settled.update(found)
+                return True
+            return False
 
         assert wait_for(all_settled, timeout=240, every=0.5), statuses()
-        found = statuses()
+        # The statuses that settled, not a second look: a rescan that came while a file
+        # was being read queues it once more, and its check (unchanged) shows it as
+        # processing again for a moment (seen once beside two CPU hogs).
+        found = settled
         assert set(found) == set(expected), "temporary files must be ignored"
         for name, (status, words) in expected.items():
             got_status, reason = found[name]
