@@ -99,7 +99,7 @@ class IsolatedExtractor:
                     assert isinstance(payload, tuple)
                     recognising = (int(payload[0]), int(payload[1]))
                     done, total = recognising
-                    log.info("%s: recognising scanned page %d of %d", path, done + 1, total)
+                    log.info("%s: %d of %d scanned pages recognised", path, done, total)
                     if progress is not None:
                         progress(done, total)
                     # Each page may take its own CPU time in each Tesseract at work
@@ -192,7 +192,8 @@ def _stopped(
     """The reason a reader was stopped, naming the limit it reached."""
     what = "reading it"
     if recognising is not None:
-        what = f"recognising scanned page {recognising[0] + 1} of {recognising[1]}"
+        done, total = recognising  # the page being read when it stopped
+        what = f"recognising scanned page {min(done + 1, total)} of {total}"
     if isinstance(exc, OverCpu):
         return ExtractionFailed(f"{what} used over {allowed.cpu:g} s of CPU time (the limit)")
     return ReadInterrupted(
