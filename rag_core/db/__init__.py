@@ -10,6 +10,7 @@ from rag_core.db.models import (
     Job,
     JobStatus,
     QueryLog,
+    TableRowRecord,
 )
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "QueryLog",
+    "TableRowRecord",
     "open_database",
     "open_side_database",
 ]

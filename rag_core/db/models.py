@@ -103,6 +103,24 @@ class Chunk(Base):
     document: Mapped[Document] = relationship(back_populates="chunks")
 
 
+class TableRowRecord(Base):
+    """One table row of a document's page with its columns' years, unit and statement
+    (`rag_core.figures.rows`): what a computed figure quotes for each operand."""
+
+    __tablename__ = "table_rows"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    page: Mapped[int | None] = mapped_column(Integer)
+    statement: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str] = mapped_column(Text)
+    periods: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    cells: Mapped[list[str]] = mapped_column(ARRAY(Text))  # as printed: "(1,577)", "—"
+
+
 class FileRecord(Base):
     __tablename__ = "files"
 

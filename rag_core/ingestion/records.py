@@ -33,6 +33,8 @@ from rag_core.db.bulk import ChunkRow, copy_chunks
 from rag_core.db.textsearch import searchable_title
 from rag_core.errors import DiskFull, ExtractionFailed, RagError
 from rag_core.extract import Extracted
+from rag_core.figures.rows import document_rows
+from rag_core.figures.store import write_rows
 from rag_core.ingestion.chunking import TextChunk
 from rag_core.ingestion.folders import FolderMeta, indexed_title
 from rag_core.ingestion.results import IngestOptions, IngestResult, Outcome
@@ -246,6 +248,9 @@ class Records:
                     for chunk, vector in zip(chunks, vectors, strict=True)
                 ),
             )
+            write_rows(
+                session, document_id, document_rows([(p.number, p.text) for p in extracted.pages])
+            )
             document.status = DocumentStatus.READY
             document.error = None
             document.failures, document.retry_at = 0, None
@@ -412,17 +417,18 @@ def _refresh_documents(session: Session, ids: Iterable[int | None]) -> None:
 
 def _drop_unreferenced_chunks(session: Session, ids: Iterable[int | None]) -> None:
     """An old version no path points at any more keeps its row (audit trail) but not
-    its chunks.  A deleted file's version keeps them: it may come back."""
+    its chunks nor its table rows.  A deleted file's version keeps them: it may come back."""
     wanted = sorted({i for i in ids if i is not None})
     if not wanted:
         return
-    session.execute(
-        sa.text("""
-            DELETE FROM chunks c WHERE c.document_id = ANY(:ids)
-            AND NOT EXISTS (SELECT 1 FROM files f WHERE f.document_id = c.document_id)
-        """),
-        {"ids": wanted},
-    )
+    for table in ("chunks", "table_rows"):
+        session.execute(
+            sa.text(f"""
+                DELETE FROM {table} c WHERE c.document_id = ANY(:ids)
+                AND NOT EXISTS (SELECT 1 FROM files f WHERE f.document_id = c.document_id)
+            """),
+            {"ids": wanted},
+        )
 
 
 def _from_now(seconds: float | None) -> Any:
