@@ -14,6 +14,7 @@ Modes (RAG_ANSWER_MODE): `extractive` quotes the evidence and calls no model;
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,7 @@ import numpy as np
 
 from rag_core.access.audit import Action, AuditTrail
 from rag_core.answers.abstention import AbstentionParams, decide
+from rag_core.answers.computed import Computed, computed_figure
 from rag_core.answers.context import build_passages
 from rag_core.answers.evidence import Evidence, EvidenceParams, EvidenceSelector
 from rag_core.answers.generation import AnswerWriter
@@ -71,6 +73,9 @@ class Answer:
     verdicts: tuple[Verdict, ...] = ()  # the model's sentences, shown or left out
     model: str | None = None  # the answer model's file, when it was asked to write
     refusal: float | None = None  # the model's probability of refusing, when it was asked
+    # The figure asked for, computed from table rows (`computed`), as JSON; None when
+    # the question asks for none.
+    figure: dict[str, Any] | None = None
 
     @property
     def sentences_verified(self) -> int:
@@ -89,6 +94,7 @@ class Answer:
             "sentences_written": len(self.verdicts),
             "sentences_verified": self.sentences_verified,
             "model": self.model,
+            "figure": self.figure,
             "sources": [hit.to_json() for hit in self.sources],
         }
 
@@ -232,6 +238,8 @@ class ChatService:
         )
         relevant = [h for h in hits if h.score >= self.params.relevance_floor or h.text_match]
         written = _Written()
+        computed = computed_figure(self.db, question, hits)
+        figure = computed if computed is not None and computed.figure.complete else None
 
         def finish(
             abstained: bool, sources: tuple[Hit, ...], evidence: tuple[Evidence, ...]
@@ -240,7 +248,7 @@ class ChatService:
                 return self._finish(
                     question,
                     vector,
-                    abstained or written.declined,
+                    abstained or (written.declined and figure is None),
                     sources,
                     evidence,
                     tuple(written.verdicts),
@@ -250,24 +258,36 @@ class ChatService:
                     user,
                     mode,
                     text,
+                    computed,
                 )
 
             return done
 
-        if not relevant:
+        if not relevant and figure is None:
             nearest = tuple(hits[:_NEAREST])
             self._audit(user, question, nearest)
             return AnswerStream(iter([ABSTAIN_MESSAGE]), nearest, True, finish(True, nearest, ()))
         passages = tuple(build_passages(self.db, relevant, self.params.context_neighbours))
-        evidence, reading = self.selector.select_both(question, vector, passages)
-        decision = decide(question, passages, evidence, self.params.abstention)
-        self._audit(user, question, passages)
-        if decision.abstain:  # every passage found is shown: the reader may know better
+        evidence, reading = (
+            self.selector.select_both(question, vector, passages) if passages else ((), ())
+        )
+        abstain = decide(question, passages, evidence, self.params.abstention)
+        if figure is not None and (not passages or abstain.abstain):
+            # The figure stands on its rows where no passage reads as an answer.
+            self._audit(user, question, figure.sources)
             return AnswerStream(
-                iter([decision.message()]), passages, True, finish(True, passages, ())
+                iter([figure.text(1)]), figure.sources, False, finish(False, figure.sources, ())
+            )
+        sources = passages + (computed.sources if computed is not None else ())
+        self._audit(user, question, sources)
+        if abstain.abstain:  # every passage found is shown: the reader may know better
+            return AnswerStream(
+                iter([abstain.message()]), passages, True, finish(True, passages, ())
             )
         pieces = self._pieces(question, mode, passages, evidence, reading, written)
-        return AnswerStream(pieces, passages, False, finish(False, passages, evidence), evidence)
+        if computed is not None:  # the figure first: it needs no model
+            pieces = itertools.chain([computed.text(len(passages) + 1), "\n\n"], pieces)
+        return AnswerStream(pieces, sources, False, finish(False, sources, evidence), evidence)
 
     def _pieces(
         self,
@@ -385,6 +405,7 @@ class ChatService:
         user: str | None,
         mode: AnswerMode,
         text: str,
+        computed: Computed | None = None,
     ) -> Answer:
         latency_ms = (time.perf_counter() - started) * 1000
         verified = sum(1 for v in verdicts if v.verified)
@@ -411,6 +432,9 @@ class ChatService:
             else [e.source for e in evidence if mode != AnswerMode.GENERATIVE or not verified]
         )
         cited += [n for v in verdicts if v.verified for n in v.cites]
+        first_figure_source = len(sources) - len(computed.sources) + 1 if computed else 0
+        if computed is not None and computed.figure.complete:
+            cited += range(first_figure_source, len(sources) + 1)
         return Answer(
             question=question,
             text=text,
@@ -423,9 +447,10 @@ class ChatService:
             evidence=evidence,
             verdicts=verdicts,
             model=self.generator.model_path.name
-            if mode != AnswerMode.EXTRACTIVE and not abstained
+            if mode != AnswerMode.EXTRACTIVE and not abstained and refusal is not None
             else None,
             refusal=refusal,
+            figure=computed.to_json(first_figure_source) if computed is not None else None,
         )
 
 

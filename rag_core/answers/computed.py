@@ -1,0 +1,143 @@
+"""A figure the question asks for, found in or computed from the table rows of the
+documents its search found (`rag_core.figures`), shown with its formula and each
+operand's row, document and page; the rows' passages become sources the answer cites.
+
+Shown only when every operand was found; when a figure the code knows how to compute
+lacks an operand, the answer says which one, and shows no figure.  The model does no
+arithmetic: what it writes about figures is verified against the sources as ever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import sqlalchemy as sa
+
+from rag_core.db import Chunk, Database
+from rag_core.figures.compute import Figure, Operand, compute
+from rag_core.figures.concepts import Concept
+from rag_core.figures.metrics import Item, read_request, render
+from rag_core.figures.store import read_rows
+from rag_core.search.hits import Hit
+
+DOCUMENTS_SEARCHED = 3  # the documents the search ranked first; a figure comes from these
+
+
+@dataclass(frozen=True)
+class Computed:
+    figure: Figure
+    sources: tuple[Hit, ...]  # one per operand: the passage of its row's page
+
+    def text(self, first_number: int) -> str:
+        """The figure, its formula with the operands' values, and each operand's row
+        with its source number (`first_number` is the first operand's)."""
+        figure = self.figure
+        name = figure.request.name
+        if not figure.complete:
+            wanted = ", ".join(f"{i.name} FY{i.year}" for i in figure.missing)
+            return (
+                f"No figure computed for “{name}”: no table row in the documents found "
+                f"holds {wanted}."
+            )
+        values = {o.item: o for o in figure.operands}
+        numbers = {o.item: first_number + n for n, o in enumerate(figure.operands)}
+        lines = [
+            f"{name} = {figure.formatted()} (computed by the appliance from the table rows "
+            f"below; no model did the arithmetic)",
+            f"= {figure.formula()}",
+        ]
+        if len(figure.operands) > 1 or figure.request.percent:
+            lines.append(f"= {render(figure.request.formula, lambda i: values[i].shown())}")
+        for item, operand in values.items():
+            where = f"page {operand.row.page}" if operand.row.page is not None else ""
+            statement = _statement(operand.row.statement)
+            context = ", ".join(p for p in (where, statement) if p)
+            lines.append(
+                f"• {item.name} FY{item.year}: {operand.shown()} — “{operand.row.quote()}” "
+                f"[{numbers[item]}]" + (f" ({context})" if context else "")
+            )
+        return "\n\n".join(lines)  # a paragraph each, as the chat's Markdown shows them
+
+    def to_json(self, first_number: int) -> dict[str, Any]:
+        figure = self.figure
+        return {
+            "name": figure.request.name,
+            "value": figure.value,
+            "shown": figure.formatted() if figure.complete else None,
+            "formula": figure.formula(),
+            "operands": [
+                {
+                    "item": o.item.name,
+                    "year": o.item.year,
+                    "value": o.value,
+                    "row": o.row.quote(),
+                    "statement": o.row.statement,
+                    "page": o.row.page,
+                    "document_id": o.document_id,
+                    "source": first_number + n,
+                }
+                for n, o in enumerate(figure.operands)
+            ],
+            "missing": [f"{i.name} FY{i.year}" for i in figure.missing],
+        }
+
+
+def _statement(statement: str) -> str:
+    small = {"Of", "And", "The", "In", "For"}
+    return " ".join(w.lower() if w in small and i else w for i, w in enumerate(statement.split()))
+
+
+def _known(item: Item) -> bool:
+    return isinstance(item.concept, Concept)
+
+
+def computed_figure(db: Database, question: str, hits: Sequence[Hit]) -> Computed | None:
+    """The figure `question` asks for from the rows of the documents among `hits`, or
+    None when it asks for none the code can read (or names line items it does not
+    know, and no row holds them: then it may not ask for a figure at all)."""
+    request = read_request(question)
+    if request is None:
+        return None
+    documents = list(dict.fromkeys(h.document_id for h in hits))[:DOCUMENTS_SEARCHED]
+    if not documents:
+        return None
+    figure = compute(request, documents, read_rows(db, documents))
+    if not figure.complete and not all(_known(i) for i in figure.missing):
+        return None
+    if not figure.complete:
+        return Computed(figure, ())
+    first = {h.document_id: h for h in reversed(hits)}
+    return Computed(figure, tuple(_source(db, o, first[o.document_id]) for o in figure.operands))
+
+
+def _source(db: Database, operand: Operand, like: Hit) -> Hit:
+    """The passage of the operand row's page that holds the row (the page's first when
+    none reads as it), as a source of the document `like` came from."""
+    page = operand.row.page
+    with db.session() as session:
+        chunks = session.execute(
+            sa.select(Chunk.id, Chunk.chunk_index, Chunk.text, Chunk.section)
+            .where(
+                Chunk.document_id == operand.document_id,
+                Chunk.page_start <= page if page is not None else sa.true(),
+                Chunk.page_end >= page if page is not None else sa.true(),
+            )
+            .order_by(Chunk.chunk_index)
+        ).all()
+    label = operand.row.label[:40]
+    chosen = next((c for c in chunks if label in c.text), chunks[0] if chunks else None)
+    if chosen is None:  # replaced by a new version since: quote the row itself
+        return replace(like, text=operand.row.quote(), page=page, page_end=page, score=1.0)
+    return replace(
+        like,
+        chunk_id=chosen.id,
+        chunk_index=chosen.chunk_index,
+        text=chosen.text,
+        section=chosen.section,
+        page=page,
+        page_end=page,
+        score=1.0,
+        text_match=False,
+    )

@@ -1,0 +1,101 @@
+"""A figure question answered over the real database: the rows stored at ingest, the
+figure computed by the code with its formula and each operand's row and page cited,
+no model asked to do arithmetic, and nothing computed when an operand is missing."""
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from rag_core.answers.chat import AnswerMode
+from rag_core.db import TableRowRecord
+from rag_core.services import Services
+from tests.helpers import make_pdf
+from tests.test_chat import NoModel, replace_generator
+
+FILING = [
+    "Acme Widgets Inc. Annual Report on Form 10-K for fiscal 2015.\n\n"
+    "Acme makes widgets. Our operating cash flow grew in 2015 as customers paid sooner.",
+    "ACME WIDGETS INC.\nCONSOLIDATED BALANCE SHEETS\n(In thousands)\n"
+    "November 27, 2015\nNovember 28, 2014\n"
+    "Cash and cash equivalents $ 876,560 $ 1,117,400\n"
+    "Total current assets 4,821,892 4,602,328\n"
+    "Total current liabilities 2,213,556 2,494,435\n"
+    "Total assets $ 11,726,472 $ 10,785,829",
+    "ACME WIDGETS INC.\nCONSOLIDATED STATEMENTS OF CASH FLOWS\n(In thousands)\n"
+    "Years Ended 2015 2014\n"
+    "Net income $ 629,551 $ 268,395\n"
+    "Net cash provided by operating activities 1,469,502 1,287,482\n"
+    "Purchases of property and equipment (184,936) (148,332)",
+]
+RATIO = (
+    "What is the FY2015 operating cash flow ratio for Acme Widgets? Operating cash flow ratio "
+    "is defined as: cash from operations / total current liabilities. Round your answer to "
+    "two decimal places."
+)
+
+
+@pytest.fixture
+def filing(services: Services, tmp_path: Path) -> Services:
+    make_pdf(tmp_path / "acme-10k.pdf", FILING)
+    results = list(services.ingestor.ingest_paths([tmp_path]))
+    assert [r.outcome.value for r in results] == ["ingested"]
+    return services
+
+
+def test_rows_are_stored_with_the_document(filing: Services) -> None:
+    with filing.db.session() as session:
+        rows = session.scalars(sa.select(TableRowRecord).order_by(TableRowRecord.id)).all()
+    liabilities = next(r for r in rows if r.label == "Total current liabilities")
+    assert (liabilities.page, liabilities.unit, liabilities.periods) == (
+        2,
+        "thousands",
+        [2015, 2014],
+    )
+    assert liabilities.cells == ["2,213,556", "2,494,435"]
+    assert liabilities.statement == "Consolidated Balance Sheets"
+
+
+def test_a_ratio_is_computed_with_its_operands_rows_and_pages(filing: Services) -> None:
+    chat = replace_generator(filing.chat, NoModel())  # the arithmetic is the code's
+    answer = chat.ask(RATIO, mode=AnswerMode.EXTRACTIVE).complete()
+    assert not answer.abstained
+    assert answer.figure is not None
+    assert answer.figure["shown"] == "0.66"  # 1,469,502 / 2,213,556
+    assert answer.text.startswith("operating cash flow ratio = 0.66")
+    assert "= cash from operations FY2015 / total current liabilities FY2015" in answer.text
+    assert "= 1,469,502 (thousands) / 2,213,556 (thousands)" in answer.text
+    operands = answer.figure["operands"]
+    assert [(o["item"], o["page"]) for o in operands] == [
+        ("cash from operations", 3),
+        ("total current liabilities", 2),
+    ]
+    for operand in operands:  # each operand's passage is a source, and it is cited
+        source = answer.sources[operand["source"] - 1]
+        assert source.page == operand["page"]
+        assert operand["row"].split(" | ")[0] in source.text
+        assert operand["source"] in answer.cited
+        assert f"[{operand['source']}]" in answer.text
+    assert answer.to_json()["figure"]["formula"] == (
+        "cash from operations FY2015 / total current liabilities FY2015"
+    )
+
+
+def test_a_missing_operand_is_named_and_no_figure_shown(filing: Services) -> None:
+    chat = replace_generator(filing.chat, NoModel())
+    answer = chat.ask(
+        "What is the FY2015 inventory turnover ratio for Acme Widgets? Inventory turnover "
+        "ratio is defined as: (FY2015 COGS) / (average inventory between FY2014 and FY2015).",
+        mode=AnswerMode.EXTRACTIVE,
+    ).complete()
+    assert answer.figure is not None and answer.figure["shown"] is None
+    assert "No figure computed for “inventory turnover ratio”" in answer.text
+    assert "cost of goods sold FY2015" in answer.text
+    assert not any(ch == "=" for ch in answer.text.split("\n")[0])
+
+
+def test_a_question_for_no_figure_is_answered_as_before(filing: Services) -> None:
+    chat = replace_generator(filing.chat, NoModel())
+    answer = chat.ask("What does Acme make?", mode=AnswerMode.EXTRACTIVE).complete()
+    assert answer.figure is None
+    assert answer.text.startswith("“")
