@@ -42,6 +42,7 @@ from rag_core.answers.loops import LoopGuard
 from rag_core.answers.terms import figures
 from rag_core.bench.common import percentile
 from rag_core.eval.sides import side_name, vectors_key
+from rag_core.figures.rows import ROWS_VERSION
 from rag_core.settings import Settings
 
 BEFORE = "before"  # the full-passage prompt and plain generation of the earlier appliance
@@ -149,6 +150,26 @@ def contains_gold(shown: str, gold: Sequence[str], figures_only: bool) -> bool |
     return any(normalise(answer) and normalise(answer) in text for answer in gold)
 
 
+_GOLD_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def figure_within(shown: str | None, gold: str, tolerance: float = 0.01) -> bool | None:
+    """Whether the computed figure as shown ("0.66", "65.4%", "$11,588.00 million") is
+    within `tolerance` of the gold answer's first figure ("$11588.00", "65.4%"), or
+    equal to it as the gold answer rounds it; None when the gold answer has no figure."""
+    match = _GOLD_NUMBER.search(gold.replace("$", ""))
+    if match is None:
+        return None
+    if shown is None:
+        return False
+    ours = _GOLD_NUMBER.search(shown.replace("$", ""))
+    if ours is None:
+        return False
+    want, got = float(match.group().replace(",", "")), float(ours.group().replace(",", ""))
+    decimals = len(match.group().partition(".")[2])
+    return bool(abs(got - want) <= max(tolerance * abs(want), 0.5 * 10**-decimals))
+
+
 def runaway(text: str) -> bool:
     guard = LoopGuard()
     return any(guard.feed(word + " ") for word in text.split(" "))
@@ -157,7 +178,8 @@ def runaway(text: str) -> bool:
 def database_name(dataset: Dataset, settings: Settings) -> str:
     names = sorted(p.name for p in dataset.files.iterdir())
     chunking = f"{settings.chunk_tokens}:{settings.chunk_overlap_tokens}"
-    return side_name("evalans", dataset.name, f"{names}:{chunking}:{vectors_key(settings)}")
+    key = f"{names}:{chunking}:{vectors_key(settings)}:rows{ROWS_VERSION}"
+    return side_name("evalans", dataset.name, key)
 
 
 def _before_stream(services: Any, question: str, generator: Generator) -> AnswerStream:
@@ -229,6 +251,18 @@ def run_mode(
                 )
                 if question.pages
                 else None,
+                # The figure the code computed from table rows, scored within 1 %.
+                "figure": (answer.figure or {}).get("shown") if answer else None,
+                "figure_operands": [
+                    (o["page"], o["row"]) for o in (answer.figure or {}).get("operands", [])
+                ]
+                if answer
+                else [],
+                "figure_correct": figure_within(
+                    (answer.figure or {}).get("shown") if answer else None, question.answers[0]
+                )
+                if dataset.figures_only and question.answerable
+                else None,
                 "best_evidence": max((e.score for e in stream.evidence), default=None),
                 "model_declined": DECLINED_MESSAGE in text,
                 "refusal": answer.refusal if answer else None,
@@ -267,6 +301,12 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "file_in_sources": _share(yes, "file_in_sources"),
         "page_in_sources": _share(yes, "page_in_sources"),
         "false_abstention": _share(yes, "abstained"),
+        # FinanceBench: the computed figure within 1 % of gold, over the questions
+        # whose gold is a computed metric, and how many of those showed a figure at all.
+        "figure_within_1pct": _share(
+            [r for r in yes if r["kind"] == "metrics-generated"], "figure_correct"
+        ),
+        "figures_shown": sum(1 for r in rows if r["figure"]),
         "abstention_unanswerable": _share(no, "abstained"),
         "model_sentences": written,
         "sentences_verified": sum(r["verified"] for r in rows) / written if written else None,
@@ -290,6 +330,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     columns = [
         "answerable", "unanswerable", "gold_contained", "written_gold", "file_cited",
         "file_in_sources", "page_in_sources", "false_abstention", "abstention_unanswerable",
+        "figure_within_1pct", "figures_shown",
         "sentences_verified", "runaway_answers", "first_text_p50_s", "first_text_p95_s",
         "full_answer_p50_s", "full_answer_p95_s",
     ]  # fmt: skip
