@@ -232,7 +232,12 @@ def render_checks(answer: Answer) -> None:
     if answer.abstained:
         return
     left_out = [v for v in answer.verdicts if not v.verified]
-    if answer.verdicts:
+    if answer.figure and answer.figure["shown"]:
+        st.caption(
+            "The figure was computed by the appliance, not by a model, from the table rows "
+            "quoted under it; each row's page is among the sources."
+        )
+    elif answer.verdicts:
         written = len(answer.verdicts)
         st.caption(
             f"The answer model ({answer.model}) wrote {written} "
@@ -241,11 +246,6 @@ def render_checks(answer: Answer) -> None:
         )
     else:
         st.caption("Quoted from the documents, word for word.")
-    if answer.figure and answer.figure["shown"]:
-        st.caption(
-            "The figure was computed by the appliance, not by a model, from the table rows "
-            "quoted under it; each row's page is among the sources."
-        )
     if left_out:
         with st.expander("Left out: not found in the sources"):
             for verdict in left_out:

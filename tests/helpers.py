@@ -82,3 +82,26 @@ def owner_engine(services: Services) -> sa.Engine:
     if url not in _OWNER_ENGINES:
         _OWNER_ENGINES[url] = sa.create_engine(url, poolclass=sa.pool.NullPool)
     return _OWNER_ENGINES[url]
+
+
+# A filing's cover, balance sheet and cash-flow statement, one page each.
+FILING_PAGES = [
+    "Acme Widgets Inc. Annual Report on Form 10-K for fiscal 2015.\n\n"
+    "Acme makes widgets. Our operating cash flow grew in 2015 as customers paid sooner.",
+    "ACME WIDGETS INC.\nCONSOLIDATED BALANCE SHEETS\n(In thousands)\n"
+    "November 27, 2015\nNovember 28, 2014\n"
+    "Cash and cash equivalents $ 876,560 $ 1,117,400\n"
+    "Total current assets 4,821,892 4,602,328\n"
+    "Total current liabilities 2,213,556 2,494,435\n"
+    "Total assets $ 11,726,472 $ 10,785,829",
+    "ACME WIDGETS INC.\nCONSOLIDATED STATEMENTS OF CASH FLOWS\n(In thousands)\n"
+    "Years Ended 2015 2014\n"
+    "Net income $ 629,551 $ 268,395\n"
+    "Net cash provided by operating activities 1,469,502 1,287,482\n"
+    "Purchases of property and equipment (184,936) (148,332)",
+]
+FILING_RATIO_QUESTION = (
+    "What is the FY2015 operating cash flow ratio for Acme Widgets? Operating cash flow ratio "
+    "is defined as: cash from operations / total current liabilities. Round your answer to "
+    "two decimal places."
+)

@@ -26,7 +26,7 @@ from tests.browsing import (
     start_chromium,
 )
 from tests.conftest import MODELS_DIR, REPO
-from tests.helpers import CONTRACT_PAGES, make_pdf
+from tests.helpers import CONTRACT_PAGES, FILING_PAGES, FILING_RATIO_QUESTION, make_pdf
 
 pytestmark = pytest.mark.browser
 
@@ -63,9 +63,10 @@ def open_page(browser: WebDriver, wait: WebDriverWait[WebDriver], path: str) -> 
 
 @pytest.fixture
 def served(services: Services, database_url: str, tmp_path: Path) -> Iterator[str]:
-    """The app on a free localhost port, its library holding one contract."""
+    """The app on a free localhost port, its library holding a contract and a filing."""
     drop = services.settings.drop_dir
     make_pdf(drop / "contracts" / "contract.pdf", CONTRACT_PAGES)
+    make_pdf(drop / "filings" / "acme-10k.pdf", FILING_PAGES)
     list(services.ingestor.ingest_paths([drop]))
     services.accounts.add(*ACCOUNT, Role.ADMIN, by=None)
     port = free_port()
@@ -162,6 +163,24 @@ def test_question_in_the_browser_gets_a_cited_answer(served: str, browser: WebDr
     browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", image)
     time.sleep(0.5)
     assert shoot(browser, "chat-page-image").stat().st_size > 10_000
+
+
+def test_a_computed_figure_shows_its_rows_in_the_browser(served: str, browser: WebDriver) -> None:
+    wait = sign_in(browser, served)
+    box = wait.until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="stChatInputTextArea"]'))
+    )
+    box.send_keys(FILING_RATIO_QUESTION)
+    box.send_keys(Keys.ENTER)
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, '[role="tab"]')))
+    answer = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stChatMessage"]')[1]
+    text = answer.text
+    assert "operating cash flow ratio = 0.66" in text
+    assert "Net cash provided by operating activities | 2015: 1,469,502" in text
+    assert "computed by the appliance, not by a model" in text
+    browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", answer)
+    time.sleep(0.5)
+    assert shoot(browser, "chat-figure").stat().st_size > 10_000
 
 
 def test_every_page_opens_in_the_browser(served: str, browser: WebDriver) -> None:

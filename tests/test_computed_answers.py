@@ -10,34 +10,13 @@ import sqlalchemy as sa
 from rag_core.answers.chat import AnswerMode
 from rag_core.db import TableRowRecord
 from rag_core.services import Services
-from tests.helpers import make_pdf
+from tests.helpers import FILING_PAGES, FILING_RATIO_QUESTION, make_pdf
 from tests.test_chat import NoModel, replace_generator
-
-FILING = [
-    "Acme Widgets Inc. Annual Report on Form 10-K for fiscal 2015.\n\n"
-    "Acme makes widgets. Our operating cash flow grew in 2015 as customers paid sooner.",
-    "ACME WIDGETS INC.\nCONSOLIDATED BALANCE SHEETS\n(In thousands)\n"
-    "November 27, 2015\nNovember 28, 2014\n"
-    "Cash and cash equivalents $ 876,560 $ 1,117,400\n"
-    "Total current assets 4,821,892 4,602,328\n"
-    "Total current liabilities 2,213,556 2,494,435\n"
-    "Total assets $ 11,726,472 $ 10,785,829",
-    "ACME WIDGETS INC.\nCONSOLIDATED STATEMENTS OF CASH FLOWS\n(In thousands)\n"
-    "Years Ended 2015 2014\n"
-    "Net income $ 629,551 $ 268,395\n"
-    "Net cash provided by operating activities 1,469,502 1,287,482\n"
-    "Purchases of property and equipment (184,936) (148,332)",
-]
-RATIO = (
-    "What is the FY2015 operating cash flow ratio for Acme Widgets? Operating cash flow ratio "
-    "is defined as: cash from operations / total current liabilities. Round your answer to "
-    "two decimal places."
-)
 
 
 @pytest.fixture
 def filing(services: Services, tmp_path: Path) -> Services:
-    make_pdf(tmp_path / "acme-10k.pdf", FILING)
+    make_pdf(tmp_path / "acme-10k.pdf", FILING_PAGES)
     results = list(services.ingestor.ingest_paths([tmp_path]))
     assert [r.outcome.value for r in results] == ["ingested"]
     return services
@@ -58,7 +37,7 @@ def test_rows_are_stored_with_the_document(filing: Services) -> None:
 
 def test_a_ratio_is_computed_with_its_operands_rows_and_pages(filing: Services) -> None:
     chat = replace_generator(filing.chat, NoModel())  # the arithmetic is the code's
-    answer = chat.ask(RATIO, mode=AnswerMode.EXTRACTIVE).complete()
+    answer = chat.ask(FILING_RATIO_QUESTION, mode=AnswerMode.EXTRACTIVE).complete()
     assert not answer.abstained
     assert answer.figure is not None
     assert answer.figure["shown"] == "0.66"  # 1,469,502 / 2,213,556

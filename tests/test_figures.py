@@ -262,3 +262,31 @@ def test_a_spreadsheet_row_with_year_headers_is_a_row() -> None:
     assert [(r.label, r.periods, [c.value for c in r.cells]) for r in rows] == [
         ("Capital expenditures", (2024, 2023), [-1577, 1373.5])
     ]
+
+
+def test_per_share_amounts_and_percentages_are_not_scaled_by_the_unit() -> None:
+    text = (
+        "CONSOLIDATED STATEMENTS OF INCOME\n(In millions, except per share data)\n2019 2018\n"
+        "Net income 11,588 10,073\nDiluted earnings per share 23.01 20.14\n"
+        "Gross margin 25.1% 24.3%\n"
+    )
+    units = {r.label: r.unit for r in table_rows(text, 1)}
+    assert units == {
+        "Net income": "millions",
+        "Diluted earnings per share": "",
+        "Gross margin": "",
+    }
+
+
+def test_operands_in_two_filings_are_taken_from_each() -> None:
+    request = read_request(
+        "What is the 3 year total revenue CAGR from FY2018 to FY2021 (in percents)?"
+    )
+    assert request is not None
+    recent = rows_of(
+        "STATEMENTS OF OPERATIONS\n(In millions)\n2021 2020\nTotal revenue 1,331 1,210"
+    )
+    older = rows_of("STATEMENTS OF OPERATIONS\n(In millions)\n2018 2017\nTotal revenue 1,000 950")
+    figure = compute(request, [1, 2], {1: recent, 2: older})
+    assert figure.formatted() == "10.0%"  # (1,331 / 1,000)^(1/3) - 1
+    assert [o.document_id for o in figure.operands] == [2, 1]

@@ -248,7 +248,7 @@ class ChatService:
                 return self._finish(
                     question,
                     vector,
-                    abstained or (written.declined and figure is None),
+                    abstained or written.declined,
                     sources,
                     evidence,
                     tuple(written.verdicts),
@@ -268,26 +268,26 @@ class ChatService:
             self._audit(user, question, nearest)
             return AnswerStream(iter([ABSTAIN_MESSAGE]), nearest, True, finish(True, nearest, ()))
         passages = tuple(build_passages(self.db, relevant, self.params.context_neighbours))
+        if figure is not None:
+            # The figure is the answer: its rows are the evidence and the code did the
+            # arithmetic.  No model writes about it (it would do sums of its own); the
+            # passages found follow its rows as sources, for context.
+            sources = figure.sources + passages
+            self._audit(user, question, sources)
+            return AnswerStream(iter([figure.text(1)]), sources, False, finish(False, sources, ()))
         evidence, reading = (
             self.selector.select_both(question, vector, passages) if passages else ((), ())
         )
         abstain = decide(question, passages, evidence, self.params.abstention)
-        if figure is not None and (not passages or abstain.abstain):
-            # The figure stands on its rows where no passage reads as an answer.
-            self._audit(user, question, figure.sources)
-            return AnswerStream(
-                iter([figure.text(1)]), figure.sources, False, finish(False, figure.sources, ())
-            )
-        sources = passages + (computed.sources if computed is not None else ())
-        self._audit(user, question, sources)
+        self._audit(user, question, passages)
         if abstain.abstain:  # every passage found is shown: the reader may know better
             return AnswerStream(
                 iter([abstain.message()]), passages, True, finish(True, passages, ())
             )
         pieces = self._pieces(question, mode, passages, evidence, reading, written)
-        if computed is not None:  # the figure first: it needs no model
-            pieces = itertools.chain([computed.text(len(passages) + 1), "\n\n"], pieces)
-        return AnswerStream(pieces, sources, False, finish(False, sources, evidence), evidence)
+        if computed is not None:  # a figure asked for that no row holds: said first
+            pieces = itertools.chain([computed.text(1), "\n\n"], pieces)
+        return AnswerStream(pieces, passages, False, finish(False, passages, evidence), evidence)
 
     def _pieces(
         self,
@@ -432,9 +432,8 @@ class ChatService:
             else [e.source for e in evidence if mode != AnswerMode.GENERATIVE or not verified]
         )
         cited += [n for v in verdicts if v.verified for n in v.cites]
-        first_figure_source = len(sources) - len(computed.sources) + 1 if computed else 0
-        if computed is not None and computed.figure.complete:
-            cited += range(first_figure_source, len(sources) + 1)
+        if computed is not None:  # its operands' rows are the first sources
+            cited += range(1, len(computed.sources) + 1)
         return Answer(
             question=question,
             text=text,
@@ -450,7 +449,7 @@ class ChatService:
             if mode != AnswerMode.EXTRACTIVE and not abstained and refusal is not None
             else None,
             refusal=refusal,
-            figure=computed.to_json(first_figure_source) if computed is not None else None,
+            figure=computed.to_json(1) if computed is not None else None,
         )
 
 

@@ -30,7 +30,7 @@ class Computed:
     figure: Figure
     sources: tuple[Hit, ...]  # one per operand: the passage of its row's page
 
-    def text(self, first_number: int) -> str:
+    def text(self, first_number: int = 1) -> str:
         """The figure, its formula with the operands' values, and each operand's row
         with its source number (`first_number` is the first operand's)."""
         figure = self.figure

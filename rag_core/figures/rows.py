@@ -265,7 +265,12 @@ def table_rows(text: str, page: int | None) -> Iterator[TableRow]:
             continue
         if len(label) > MAX_LABEL_CHARS or all(c.value is None for c in cells):
             continue
-        yield TableRow(page, label, tuple(years), tuple(cells), unit, statement)
+        # "(In millions, except per share data)": a per-share amount or a percentage
+        # is as printed, whatever the table's unit.
+        as_printed = "per share" in label.lower() or any(c.raw.endswith("%") for c in cells)
+        yield TableRow(
+            page, label, tuple(years), tuple(cells), "" if as_printed else unit, statement
+        )
 
 
 def document_rows(pages: Sequence[tuple[int | None, str]]) -> list[TableRow]:
