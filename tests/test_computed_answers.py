@@ -78,3 +78,31 @@ def test_a_question_for_no_figure_is_answered_as_before(filing: Services) -> Non
     answer = chat.ask("What does Acme make?", mode=AnswerMode.EXTRACTIVE).complete()
     assert answer.figure is None
     assert answer.text.startswith("“")
+
+
+def test_a_figure_comes_only_from_the_named_companys_filing(
+    services: Services, tmp_path: Path
+) -> None:
+    make_pdf(tmp_path / "acme-10k.pdf", FILING_PAGES)
+    other = [
+        page.replace("Acme Widgets Inc.", "Globex Corporation")
+        .replace("ACME WIDGETS INC.", "GLOBEX CORPORATION")
+        .replace("2,213,556", "1,000,000")
+        for page in FILING_PAGES
+    ]
+    make_pdf(tmp_path / "globex-10k.pdf", other)
+    assert len(list(services.ingestor.ingest_paths([tmp_path]))) == 2
+    chat = replace_generator(services.chat, NoModel())
+    for company, shown, title in (
+        ("Acme Widgets", "0.66", "acme-10k.pdf"),
+        ("Globex Corporation", "1.47", "globex-10k.pdf"),  # 1,469,502 / 1,000,000
+    ):
+        question = FILING_RATIO_QUESTION.replace("Acme Widgets", company)
+        answer = chat.ask(question, mode=AnswerMode.EXTRACTIVE).complete()
+        assert answer.figure is not None and answer.figure["shown"] == shown
+        assert {answer.sources[o["source"] - 1].title for o in answer.figure["operands"]} == {title}
+    # A company with no filing in the library gets no figure from the others.
+    answer = chat.ask(
+        FILING_RATIO_QUESTION.replace("Acme Widgets", "Initech"), mode=AnswerMode.EXTRACTIVE
+    ).complete()
+    assert answer.figure is None or answer.figure["shown"] is None

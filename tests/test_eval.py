@@ -158,6 +158,18 @@ def test_gold_answers_are_found_by_squad_normalisation_or_by_figure() -> None:
     assert contains_gold("Anything.", ["Yes, it did."], True) is None  # no figure to find
 
 
+def test_a_computed_figure_is_scored_within_one_percent_or_the_gold_rounding() -> None:
+    from rag_core.eval.answers import figure_within
+
+    assert figure_within("$11,588.00 million", "$11588.00")
+    assert figure_within("$302.58 million", "$303.00")  # 0.14 % off
+    assert not figure_within("$0.39 billion", "$0.40")  # 2.5 % off
+    assert figure_within("0.01", "0.01") and figure_within("-3.70", "-3.7")
+    assert figure_within("65.4%", "65.4%") and not figure_within("64.4%", "65.4%")
+    assert figure_within(None, "0.66") is False  # no figure shown
+    assert figure_within("0.66", "Yes, it did.") is None  # nothing to score
+
+
 def write_squad(folder: Path) -> None:
     (folder / "documents").mkdir(parents=True)
     (folder / "documents" / "00_Contract.txt").write_text(

@@ -290,3 +290,56 @@ def test_operands_in_two_filings_are_taken_from_each() -> None:
     figure = compute(request, [1, 2], {1: recent, 2: older})
     assert figure.formatted() == "10.0%"  # (1,331 / 1,000)^(1/3) - 1
     assert [o.document_id for o in figure.operands] == [2, 1]
+
+
+@needs_filings
+def test_a_sections_subtotal_on_its_last_rows_line_is_a_row_of_its_own() -> None:
+    # MGM: "Reimbursed costs 244,949 436,887 425,492 5,162,082 12,899,672 11,763,096".
+    rows = page_rows("MGMRESORTS_2020_10K.pdf", 65)
+    assert row(rows, "Reimbursed costs").cell(2020).value == 244_949  # type: ignore[union-attr]
+    total = row(rows, "Revenues (total)")
+    assert [c.value for c in total.cells] == [5_162_082, 12_899_672, 11_763_096]
+    assert total.statement == "Consolidated Statements Of Operations"
+
+
+@needs_filings
+def test_a_label_over_two_lines_is_joined() -> None:
+    # Coca-Cola: "NET INCOME ATTRIBUTABLE TO SHAREOWNERS OF" / "THE COCA-COLA COMPANY $ 1,248 …"
+    rows = page_rows("COCACOLA_2017_10K.pdf", 74)
+    joined = row(rows, "NET INCOME ATTRIBUTABLE TO SHAREOWNERS OF THE COCA-COLA COMPANY")
+    assert joined.cell(2017).value == 1248  # type: ignore[union-attr]
+
+
+def test_figures_inside_a_label_stay_in_it() -> None:
+    text = (
+        "Consolidated Balance Sheets Corning Incorporated\n(In millions)\n2021 2020\n"
+        "Trade accounts receivable, net of doubtful accounts - $42 and $46 2,004 2,133\n"
+        "Inventories, net (Note 6) 2,481 2,438\n"
+    )
+    rows = list(table_rows(text, 67))
+    assert [(r.label, [c.value for c in r.cells]) for r in rows] == [
+        ("Trade accounts receivable, net of doubtful accounts - $42 and $46", [2004, 2133]),
+        ("Inventories, net (Note 6)", [2481, 2438]),
+    ]
+    assert rows[0].statement == "Consolidated Balance Sheets"  # the company's name follows
+
+
+def test_a_statement_named_in_a_notes_prose_is_not_the_pages_statement() -> None:
+    text = (
+        "Grand Victoria sale. The gain was recorded in the consolidated statements of\n"
+        "operations. Summarized results of the venture:\n(In thousands)\n2020 2019\n"
+        "Net revenues $ 869,638 $ 1,294,861\n"
+    )
+    (only,) = table_rows(text, 80)
+    assert only.statement == ""
+    request = read_request("What was FY2020 revenue in USD millions?")
+    assert request is not None
+    # A note's table (a venture's, a segment's) does not give the company's figure.
+    assert not compute(request, [1], {1: [only]}).complete
+
+
+def test_the_companys_name_may_come_before_the_title() -> None:
+    (only,) = table_rows(
+        "NIKE, Inc. Consolidated Statements of Income\n(In millions)\n2018 2017\nRevenues 1 2", 1
+    )
+    assert only.statement == "Consolidated Statements Of Income"

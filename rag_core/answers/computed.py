@@ -19,10 +19,10 @@ from rag_core.db import Chunk, Database
 from rag_core.figures.compute import Figure, Operand, compute
 from rag_core.figures.concepts import Concept
 from rag_core.figures.metrics import Item, read_request, render
-from rag_core.figures.store import read_rows
+from rag_core.figures.store import documents_naming, read_rows
 from rag_core.search.hits import Hit
 
-DOCUMENTS_SEARCHED = 3  # the documents the search ranked first; a figure comes from these
+DOCUMENTS_SEARCHED = 5  # the documents the search ranked first; a figure comes from these
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,8 @@ class Computed:
         figure = self.figure
         return {
             "name": figure.request.name,
+            # "reported": one line item as the filing prints it; "computed": arithmetic.
+            "kind": "reported" if isinstance(figure.request.formula, Item) else "computed",
             "value": figure.value,
             "shown": figure.formatted() if figure.complete else None,
             "formula": figure.formula(),
@@ -103,6 +105,9 @@ def computed_figure(db: Database, question: str, hits: Sequence[Hit]) -> Compute
     documents = list(dict.fromkeys(h.document_id for h in hits))[:DOCUMENTS_SEARCHED]
     if not documents:
         return None
+    if request.companies:  # another company's filing never gives the figure
+        naming = documents_naming(db, documents, request.companies)
+        documents = [d for d in documents if d in naming]
     figure = compute(request, documents, read_rows(db, documents))
     if not figure.complete and not all(_known(i) for i in figure.missing):
         return None

@@ -42,6 +42,7 @@ from rag_core.answers.loops import LoopGuard
 from rag_core.answers.terms import figures
 from rag_core.bench.common import percentile
 from rag_core.eval.sides import side_name, vectors_key
+from rag_core.figures.metrics import Item, read_request
 from rag_core.figures.rows import ROWS_VERSION
 from rag_core.settings import Settings
 
@@ -170,6 +171,12 @@ def figure_within(shown: str | None, gold: str, tolerance: float = 0.01) -> bool
     return bool(abs(got - want) <= max(tolerance * abs(want), 0.5 * 10**-decimals))
 
 
+def _asks_reported(question: str) -> bool:
+    """Whether the question asks for one line item as a filing reports it."""
+    request = read_request(question)
+    return request is not None and isinstance(request.formula, Item)
+
+
 def runaway(text: str) -> bool:
     guard = LoopGuard()
     return any(guard.feed(word + " ") for word in text.split(" "))
@@ -263,6 +270,14 @@ def run_mode(
                 )
                 if dataset.figures_only and question.answerable
                 else None,
+                # Some operand's row is on a gold evidence page.
+                "operand_on_gold_page": any(
+                    o["page"] in question.pages for o in (answer.figure or {}).get("operands", [])
+                )
+                if answer and answer.figure and answer.figure.get("shown") and question.pages
+                else None,
+                # The question asks for one reported figure (read as one line item).
+                "asks_reported": _asks_reported(question.text),
                 "best_evidence": max((e.score for e in stream.evidence), default=None),
                 "model_declined": DECLINED_MESSAGE in text,
                 "refusal": answer.refusal if answer else None,
@@ -270,7 +285,11 @@ def run_mode(
                 "verified": sum(1 for v in verdicts if v.verified),
                 # The model's own text (the quotes above a written echo would look
                 # like a repetition); the whole answer where no model wrote.
-                "runaway": runaway(" ".join(v.text for v in verdicts) if verdicts else text),
+                # A computed figure's formula repeats its words by design, and no model
+                # wrote it: only the model's text and the quotes can run away.
+                "runaway": runaway(" ".join(v.text for v in verdicts) if verdicts else text)
+                if not (answer and answer.figure and answer.figure.get("shown"))
+                else False,
                 "first_s": first if first is not None else total,
                 "total_s": total,
                 "answer": text,
@@ -307,6 +326,16 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             [r for r in yes if r["kind"] == "metrics-generated"], "figure_correct"
         ),
         "figures_shown": sum(1 for r in rows if r["figure"]),
+        # Of the questions asking for one reported figure: its row quoted, right.
+        "reported_row_quoted": _share(
+            [
+                {**r, "hit": bool(r["figure_correct"] and r["operand_on_gold_page"])}
+                for r in yes
+                if r["asks_reported"]
+            ],
+            "hit",
+        ),
+        "operand_on_gold_page": _share(yes, "operand_on_gold_page"),
         "abstention_unanswerable": _share(no, "abstained"),
         "model_sentences": written,
         "sentences_verified": sum(r["verified"] for r in rows) / written if written else None,
@@ -330,7 +359,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     columns = [
         "answerable", "unanswerable", "gold_contained", "written_gold", "file_cited",
         "file_in_sources", "page_in_sources", "false_abstention", "abstention_unanswerable",
-        "figure_within_1pct", "figures_shown",
+        "figure_within_1pct", "figures_shown", "reported_row_quoted", "operand_on_gold_page",
         "sentences_verified", "runaway_answers", "first_text_p50_s", "first_text_p95_s",
         "full_answer_p50_s", "full_answer_p95_s",
     ]  # fmt: skip

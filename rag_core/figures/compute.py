@@ -53,7 +53,8 @@ class Figure:
         if request.percent:
             return f"{self.value:.{_decimals(request, 1)}f}%"
         if request.money:
-            text = f"${self.value:,.{_decimals(request, 2)}f}"
+            sign = "-" if self.value < 0 else ""
+            text = f"{sign}${abs(self.value):,.{_decimals(request, 2)}f}"
             return f"{text} {self.unit[:-1]}" if self.unit else text
         return f"{self.value:,.{_decimals(request, 2)}f}"
 
@@ -77,7 +78,9 @@ def _candidates(item: Item, rows: Sequence[TableRow]) -> list[TableRow]:
         if isinstance(item.concept, Concept) and excluded(item.concept, kind):
             continue
         if isinstance(item.concept, Concept):
-            rank = 0 if kind == item.concept.statement else (1 if kind else 2)
+            if not kind:  # a note's table: often a segment's or a venture's figure
+                continue
+            rank = 0 if kind == item.concept.statement else 1
         else:
             rank = 0 if kind else 1
         # A row on a page that names no unit may be in millions or in units.

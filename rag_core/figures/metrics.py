@@ -60,6 +60,9 @@ class Request:
     money: bool  # an amount of money (shown in `unit`)
     unit: str  # "millions", "billions", "thousands" or "" (as printed)
     decimals: int | None  # as asked ("round to two decimal places"), None: not said
+    # The companies the question names ("General Mills"; "Block", "Square" for "Block's
+    # (formerly known as Square)"): a figure comes only from a document that names one.
+    companies: tuple[str, ...] = ()
 
 
 def items(expr: Expr) -> list[Item]:
@@ -234,6 +237,37 @@ def _asked(question: str) -> str:
     return ""
 
 
+_COMPANY_PATTERNS = (
+    # "what is Adobe's year-over-year …", "what is the FY2019 … for Best Buy?"
+    r"\b(?i:what (?:is|was|were|are)|how much)\s+(?:the\s+)?"
+    r"([A-Z][\w&.\-]*(?:\s+[A-Z][\w&.\-]*)*)(?:'s|s')\s",
+    r"\bfor\s+([A-Z][\w&.\-]*(?:\s+[A-Z][\w&.\-]*)*)\s*(?:\?|\(|$)",
+    r"\bdid\s+([A-Z][\w&.\-]*(?:\s+[A-Z][\w&.\-]*)*)\s+(?:have|pay|spend)\b",
+    r"\(formerly(?: known as)?\s+([A-Z][\w&.\-]*(?:\s+[A-Z][\w&.\-]*)*)\)",
+    r"\bfor\s+([A-Z][\w&.\-]*(?:\s+[A-Z][\w&.\-]*)*)(?:'s|s')?\s+\(formerly",
+)
+_NOT_COMPANIES = frozenset({"FY", "The", "What", "USD", "CCC", "DPO", "DSO", "DIO", "ROA"})
+
+
+def companies(question: str) -> tuple[str, ...]:
+    """The companies the asking sentence names, as written."""
+    asked = next(
+        (
+            s
+            for s in re.split(r"(?<=[.?!])\s+", question)
+            if re.search(r"\bwhat |how much", s, re.I)
+        ),
+        "",
+    )
+    found = []
+    for pattern in _COMPANY_PATTERNS:
+        for written in re.findall(pattern, asked):
+            name = re.sub(r"^(?:FY|Fiscal)\s*\d{4}\s*", "", written).strip()
+            if name and name.split()[0] not in _NOT_COMPANIES and not re.search(r"\d", name):
+                found.append(name)
+    return tuple(dict.fromkeys(found))
+
+
 def _decimals(question: str) -> int | None:
     match = re.search(r"round(?:ed)?(?: your| the)?(?: answer)? to (\w+) decimal", question, re.I)
     if not match:
@@ -277,7 +311,7 @@ def _strip(asked: str) -> str:
     text = re.sub(r"\?.*$", "", text)
     text = re.sub(r"\s+for\s+[a-z][\w&.,' -]*$", "", text)  # "... for Best Buy"
     text = re.sub(r"\s+in\s+usd\s+\w+$", "", text)
-    text = re.sub(r"^(?:the\s+)?[a-z][\w&.\- ]*?['’]s\s+", "", text)  # "Adobe's ..."
+    text = re.sub(r"^(?:the\s+)?[a-z][\w&.\- ]*?(?:['’]s|s['’])\s+", "", text)  # "Adobe's ..."
     text = re.sub(r"^the\s+", "", text)
     return " ".join(text.split())
 
@@ -362,7 +396,9 @@ def read_request(question: str) -> Request | None:
         return None
     percent = bool(re.search(r"percent|%|margin|cagr", question, re.I))
     money = _is_amount(formula) and not percent
-    return Request(name, formula, percent, money, _unit(question), _decimals(question))
+    return Request(
+        name, formula, percent, money, _unit(question), _decimals(question), companies(question)
+    )
 
 
 def _is_amount(expr: Expr) -> bool:

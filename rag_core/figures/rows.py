@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 # Raised when what is read from a page changes, so stores built with the old reading
 # (an evaluation's own database) are built again.
-ROWS_VERSION = 1
+ROWS_VERSION = 2
 UNITS = {"thousands": 1e3, "millions": 1e6, "billions": 1e9}
 MAX_LABEL_CHARS = 300
 
@@ -37,11 +37,19 @@ _YEAR = re.compile(r"^(?:fy|fiscal)?'?((?:19|20)\d\d)[,)]?$", re.IGNORECASE)
 _FIGURE = re.compile(r"^(\()?-?\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(%)?(\))?%?(?:\([a-z]\)|\*)?$")
 _DASHES = frozenset("—–-") | {"--", "—%", "-%"}
 _UNIT = re.compile(r"\bin\s+(thousands|millions|billions)\b", re.IGNORECASE)
+# The statements a filing's primary tables belong to, as their titles name them, at the
+# start of a line or after the company's name ("NIKE, Inc. Consolidated Statements of
+# Income"): a note that mentions "the consolidated statements of operations" in its
+# prose is not one.
 _STATEMENT = re.compile(
-    r"\b((?:consolidated\s+|combined\s+|condensed\s+)*"
-    r"(?:balance\s+sheets?|statements?\s+of\s+[a-z ,'’&-]{4,60}?)"
-    r"(?=\s*(?:\(|$|for\b|years?\b|as\s+of\b)))",
-    re.IGNORECASE,
+    r"^[ \t]*(?-i:(?:[A-Z][\w&.,'’-]*[ \t]+){0,6}?)((?:consolidated\s+|combined\s+|condensed\s+)*"
+    r"(?:balance\s+sheets?|income\s+statements?|cash\s+flows?\s+statements?"
+    r"|statements?\s+of\s+(?:consolidated\s+)?(?:operations|income|earnings|cash\s+flows?"
+    r"|financial\s+(?:position|condition)|comprehensive\s+(?:income|loss|\(?loss\)?\s+income)"
+    r"|(?:stockholders|shareholders)['’]?\s+(?:equity|deficit)"
+    r"|changes\s+in\s+[a-z'’ ]{0,30}?equity)"
+    r"(?:\s+and\s+comprehensive\s+(?:income|loss|\(?loss\)?\s+income))?))\b",
+    re.IGNORECASE | re.MULTILINE,
 )
 # "(In millions, except share and per share amounts)": the unit, not a column's name.
 _UNIT_NOTE = re.compile(r"\([^()]*\bin\s+(?:thousands|millions|billions)\b[^()]*\)", re.I)
@@ -131,11 +139,12 @@ def parse_figure(token: str) -> Cell | None:
     return Cell(token, value)
 
 
-def _figures_at_end(line: str) -> tuple[str, list[Cell]]:
-    """The line's label and the figures that end it."""
+def _figures_at_end(line: str, most: int | None = None) -> tuple[str, list[Cell]]:
+    """The line's label and the figures that end it (at most `most` of them: the
+    others stay in the label)."""
     tokens = line.split()
     cells: list[Cell] = []
-    while tokens:
+    while tokens and (most is None or len(cells) < most):
         token = tokens[-1]
         if token == "$":
             tokens.pop()
@@ -176,7 +185,8 @@ def header_years(line: str) -> list[int] | None:
 
 def _statement(lines: Sequence[str]) -> str:
     """The statement a page's first lines name ("Consolidated Balance Sheets")."""
-    match = next(filter(None, (_STATEMENT.search(line) for line in lines)), None)
+    top = "\n".join(lines)  # a title may be broken over lines ("CONSOLIDATED" / "BALANCE")
+    match = _STATEMENT.search(top)
     if not match:
         return ""
     return " ".join(match.group(1).split()).title().replace("’S", "’s").replace("'S", "'s")
@@ -238,6 +248,7 @@ def table_rows(text: str, page: int | None) -> Iterator[TableRow]:
     years: list[int] = []
     in_header = False
     pending = ""  # a label's first line, when the label ran over two
+    heading = ""  # the last line without figures: "Revenues", "Current assets:"
     for line in lines:
         if "; " in line and ": " in line and (row := sheet_row(line, page, unit)) is not None:
             yield row
@@ -257,20 +268,45 @@ def table_rows(text: str, page: int | None) -> Iterator[TableRow]:
         label, cells = _figures_at_end(line)
         if not cells:
             pending = line if len(line) < MAX_LABEL_CHARS and not line.endswith(":") else ""
+            heading = line.rstrip(":") if len(line) < 80 else ""
             continue
-        if pending and label[:1].islower():
+        if pending and (label[:1].islower() or _RUNS_ON.search(pending)):
             label = f"{pending} {label}"
         pending = ""
-        if not years or len(cells) != len(years) or not any(ch.isalpha() for ch in label):
+        if not years or not any(ch.isalpha() for ch in label):
             continue
-        if len(label) > MAX_LABEL_CHARS or all(c.value is None for c in cells):
-            continue
-        # "(In millions, except per share data)": a per-share amount or a percentage
-        # is as printed, whatever the table's unit.
-        as_printed = "per share" in label.lower() or any(c.raw.endswith("%") for c in cells)
-        yield TableRow(
-            page, label, tuple(years), tuple(cells), "" if as_printed else unit, statement
-        )
+        width = len(years)
+        if len(cells) == 2 * width and heading:
+            # "Reimbursed costs 244,949 … 5,162,082 12,899,672 11,763,096": the section's
+            # subtotal printed on its last row's line, with no label of its own.
+            yield from _row(page, f"{heading} (total)", years, cells[width:], unit, statement)
+            cells = cells[:width]
+        elif width < len(cells) < 2 * width and _RUNS_ON.search(label):
+            # "… doubtful accounts - $42 and $46 2,004 2,133": the first figures are
+            # the label's own.
+            label, cells = _figures_at_end(line, most=width)
+        if len(cells) == width:
+            yield from _row(page, label, years, cells, unit, statement)
+
+
+# A label's first line that cannot end it ("NET INCOME ATTRIBUTABLE TO SHAREOWNERS OF").
+_RUNS_ON = re.compile(r"(?:\b(?:of|to|and|for|in|the|from|on|by)|[&,-])$", re.IGNORECASE)
+
+
+def _row(
+    page: int | None,
+    label: str,
+    years: Sequence[int],
+    cells: Sequence[Cell],
+    unit: str,
+    statement: str,
+) -> Iterator[TableRow]:
+    if len(label) > MAX_LABEL_CHARS or all(c.value is None for c in cells):
+        return
+    # "(In millions, except per share data)": a per-share amount or a percentage is as
+    # printed, whatever the table's unit.
+    as_printed = "per share" in label.lower() or any(c.raw.endswith("%") for c in cells)
+    yield TableRow(page, label, tuple(years), tuple(cells), "" if as_printed else unit, statement)
 
 
 def document_rows(pages: Sequence[tuple[int | None, str]]) -> list[TableRow]:

@@ -3,6 +3,7 @@ the documents a question's search found."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
@@ -59,3 +60,32 @@ def read_rows(db: Database, document_ids: Sequence[int]) -> dict[int, list[Table
                 )
             )
     return found
+
+
+def documents_naming(db: Database, document_ids: Sequence[int], names: Sequence[str]) -> set[int]:
+    """Those of `document_ids` that name one of the companies `names` (in their file's
+    name, their title or their text; "Coca Cola" matches "COCA-COLA" and
+    "GENERALMILLS_2019_10K.pdf" "General Mills")."""
+    if not document_ids or not names:
+        return set(document_ids)
+    squashed = ["%" + re.sub(r"[^a-z0-9]", "", n.lower()) + "%" for n in names]
+    patterns = [
+        r"\m" + r"[^[:alnum:]]*".join(re.escape(w) for w in re.findall(r"[A-Za-z0-9&]+", n)) + r"\M"
+        for n in names
+    ]
+    with db.session() as session:
+        found = session.execute(
+            sa.text("""
+                SELECT d.id FROM documents d
+                WHERE d.id = ANY(:ids) AND (
+                    regexp_replace(lower(d.source_path || ' ' || d.title), '[^a-z0-9]', '', 'g')
+                        LIKE ANY(:squashed)
+                    OR EXISTS (
+                        SELECT 1 FROM chunks c
+                        WHERE c.document_id = d.id AND c.text ~* ANY(:patterns)
+                    )
+                )
+            """),
+            {"ids": list(document_ids), "squashed": squashed, "patterns": patterns},
+        ).scalars()
+        return set(found)
