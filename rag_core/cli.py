@@ -96,6 +96,14 @@ def _parser() -> argparse.ArgumentParser:
         help="files to retry (default: every failed file)",
     )
 
+    reindex = sub.add_parser(
+        "reindex",
+        help="queue files to be read again by the watcher (their passages stay searchable "
+        "meanwhile): after an upgrade that reads more from a file, such as its table rows",
+    )
+    reindex.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files to read again")
+    reindex.add_argument("--all", action="store_true", help="every file in the library")
+
     add_admin_commands(sub)
     sub.add_parser(
         "exposure",
@@ -148,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ask": _ask,
                 "status": _status,
                 "retry": _retry,
+                "reindex": _reindex,
             }
             return handler[args.command](services, args)
         finally:
@@ -349,6 +358,21 @@ def _retry(services: Any, args: argparse.Namespace) -> int:
         print(f"queued      {path}")
     for path in sorted({path.absolute() for path in args.paths} - set(queued)):
         print(f"not failed  {path}")
+    return 0
+
+
+def _reindex(services: Any, args: argparse.Namespace) -> int:
+    if args.all == bool(args.paths):
+        print("error: name the files to read again, or --all", file=sys.stderr)
+        return 2
+    if args.all:
+        queued = services.library.reindex_all()
+    else:
+        for path in args.paths:
+            services.library.reindex(path)
+        queued = [path.absolute() for path in args.paths]
+    for path in queued:
+        print(f"queued      {path}")
     return 0
 
 

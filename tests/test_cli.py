@@ -138,3 +138,25 @@ def test_missing_model_names_the_path_and_the_fix(database_url: str, tmp_path: P
     assert result.returncode == 2
     assert f"Embedding model not found at {tmp_path / 'no-such-model'}" in result.stderr
     assert "make models" in result.stderr
+
+
+def test_reindex_queues_every_file_for_a_second_reading(
+    database_url: str, tmp_path: Path, ingested: Path
+) -> None:
+    import sqlalchemy as sa
+
+    result = run_cli(database_url, tmp_path, "reindex", "--all")
+    assert result.returncode == 0, result.stderr
+    # The damaged file has no ready version to read again.
+    assert result.stdout.split() == ["queued", str(ingested / "contract.pdf")]
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as connection:
+            jobs = connection.execute(
+                sa.text("SELECT path, force, reindex FROM jobs WHERE reindex")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(j) for j in jobs] == [(str(ingested / "contract.pdf"), True, True)]
+    refused = run_cli(database_url, tmp_path, "reindex")
+    assert refused.returncode == 2 and "name the files to read again, or --all" in refused.stderr

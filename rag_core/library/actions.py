@@ -23,7 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from rag_core.access.audit import Action, AuditTrail
+from rag_core.db import FileRecord
 from rag_core.errors import RagError
 from rag_core.extract import SUPPORTED_SUFFIXES, is_supported
 from rag_core.ingestion.files import file_sha256
@@ -213,6 +216,22 @@ class Library:
         source = self._present(source)
         self.queue.enqueue(source, force=True, reindex=True)
         self.audit.record(by, Action.REINDEX, {"path": str(source)})
+
+    def reindex_all(self, *, by: str | None = None) -> list[Path]:
+        """Queue every file the library holds to be read again (after an upgrade that
+        reads more from a file, such as its table rows); returns the paths queued."""
+        with self.ingestor.db.session() as session:
+            paths = session.scalars(
+                sa.select(FileRecord.path)
+                .where(FileRecord.present, FileRecord.document_id.is_not(None))
+                .order_by(FileRecord.path)
+            ).all()
+        queued = []
+        for path in map(Path, paths):
+            if path.is_file():
+                self.reindex(path, by=by)
+                queued.append(path)
+        return queued
 
     # --- helpers ------------------------------------------------------------------------
 
