@@ -343,3 +343,35 @@ def test_the_companys_name_may_come_before_the_title() -> None:
         "NIKE, Inc. Consolidated Statements of Income\n(In millions)\n2018 2017\nRevenues 1 2", 1
     )
     assert only.statement == "Consolidated Statements Of Income"
+
+
+def test_a_table_continued_without_its_header_gives_no_rows() -> None:
+    # The second page of a statement that does not repeat its years: which column is
+    # which year is not known, so no row is stored (its text still is, in the passages).
+    continued = "Total current liabilities 2,213,556 2,494,435\nTotal assets 11,726,472 10,785,829"
+    assert list(table_rows(continued, 60)) == []
+
+
+def test_a_header_over_several_lines_names_the_columns() -> None:
+    text = (
+        "CONSOLIDATED STATEMENTS OF CASH FLOWS\n(In millions)\nYear Ended\nDecember 31,\n"
+        "2020 2019 2018\nDepreciation and amortization 604 582 545\n"
+    )
+    (only,) = table_rows(text, 1)
+    assert only.periods == (2020, 2019, 2018)
+    assert only.statement == "Consolidated Statements Of Cash Flows"
+
+
+def test_a_quarters_columns_are_not_fiscal_years() -> None:
+    # A 10-Q: three and six months side by side; neither is the fiscal year.
+    text = (
+        "CONDENSED CONSOLIDATED STATEMENTS OF EARNINGS\n(In millions)\n"
+        "Three Months Ended Six Months Ended\n"
+        "July 2, 2023 July 3, 2022 July 2, 2023 July 3, 2022\n"
+        "Sales to customers $ 25,530 $ 24,020 $ 50,276 $ 47,446\n"
+    )
+    assert list(table_rows(text, 4)) == []
+    quarter = (
+        "STATEMENTS OF OPERATIONS\n(In millions)\nThree Months Ended June 30,\n2023 2022\nSales 5 4"
+    )
+    assert list(table_rows(quarter, 1)) == []

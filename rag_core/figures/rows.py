@@ -230,37 +230,41 @@ def sheet_row(line: str, page: int | None, unit: str) -> TableRow | None:
     return TableRow(page, " ".join(label)[:MAX_LABEL_CHARS], tuple(periods), tuple(cells), unit, "")
 
 
-def table_rows(text: str, page: int | None) -> Iterator[TableRow]:
-    """The rows of the tables on one page, each with its columns' years, unit and
-    statement."""
+def _page_lines(text: str) -> list[str]:
     text = _SPLIT_DATE.sub(lambda m: f"{m.group(1)} {m.group(2)}\n", text)
-    lines = [
+    return [
         piece
         for line in text.splitlines()
         if line.strip()
         # A spreadsheet's or a Word table's row comes as "cell | cell | cell".
         for piece in split_rows(line.replace(" | ", " ").strip())
     ]
-    top = " ".join(lines[:15])
-    unit_match = _UNIT.search(top)
+
+
+def table_rows(text: str, page: int | None) -> Iterator[TableRow]:
+    """The rows of the tables on one page, each with its columns' years, unit and
+    statement."""
+    lines = _page_lines(text)
+    unit_match = _UNIT.search(" ".join(lines[:15]))
     unit = unit_match.group(1).lower() if unit_match else ""
     statement = _statement(lines[:8])
-    years: list[int] = []
+    years: list[int] = []  # the columns' years; empty: none known (no row is read)
     in_header = False
     pending = ""  # a label's first line, when the label ran over two
     heading = ""  # the last line without figures: "Revenues", "Current assets:"
-    for line in lines:
+    interim = False  # the header's columns are quarters or months, not fiscal years
+    for index, line in enumerate(lines):
         if "; " in line and ": " in line and (row := sheet_row(line, page, unit)) is not None:
             yield row
             continue
         found = header_years(line)
         if found is not None:
-            if not in_header:
-                years = found
-            elif found != years[-len(found) :]:  # "(in millions) 2021 2020 2019" again
-                years = years + found
-            in_header = True
-            pending = ""
+            years = years + found if in_header and found != years[-len(found) :] else found
+            # Quarters ("Three Months Ended" above or on the header) are no fiscal
+            # years, nor is a year named twice (a 10-Q's three and six months).
+            near = " ".join(lines[max(0, index - 2) : index + 1])
+            interim = (in_header and interim) or bool(_INTERIM.search(near))
+            in_header, pending = True, ""
             continue
         in_header = False
         if (match := _UNIT.search(line)) and len(line) < 120:
@@ -273,22 +277,40 @@ def table_rows(text: str, page: int | None) -> Iterator[TableRow]:
         if pending and (label[:1].islower() or _RUNS_ON.search(pending)):
             label = f"{pending} {label}"
         pending = ""
-        if not years or not any(ch.isalpha() for ch in label):
+        if interim or not years or len(set(years)) < len(years):
             continue
-        width = len(years)
-        if len(cells) == 2 * width and heading:
-            # "Reimbursed costs 244,949 … 5,162,082 12,899,672 11,763,096": the section's
-            # subtotal printed on its last row's line, with no label of its own.
-            yield from _row(page, f"{heading} (total)", years, cells[width:], unit, statement)
-            cells = cells[:width]
-        elif width < len(cells) < 2 * width and _RUNS_ON.search(label):
-            # "… doubtful accounts - $42 and $46 2,004 2,133": the first figures are
-            # the label's own.
-            label, cells = _figures_at_end(line, most=width)
-        if len(cells) == width:
-            yield from _row(page, label, years, cells, unit, statement)
+        if any(ch.isalpha() for ch in label):
+            yield from _rows_of_line(page, line, label, cells, years, heading, unit, statement)
 
 
+def _rows_of_line(
+    page: int | None,
+    line: str,
+    label: str,
+    cells: list[Cell],
+    years: Sequence[int],
+    heading: str,
+    unit: str,
+    statement: str,
+) -> Iterator[TableRow]:
+    """The row a line holds, when its figures fit the header's years, and the section
+    subtotal printed after them."""
+    width = len(years)
+    if len(cells) == 2 * width and heading:
+        # "Reimbursed costs 244,949 … 5,162,082 12,899,672 11,763,096": the section's
+        # subtotal printed on its last row's line, with no label of its own.
+        yield from _row(page, f"{heading} (total)", years, cells[width:], unit, statement)
+        cells = cells[:width]
+    elif width < len(cells) < 2 * width and _RUNS_ON.search(label):
+        # "… doubtful accounts - $42 and $46 2,004 2,133": the first figures are the
+        # label's own.
+        label, cells = _figures_at_end(line, most=width)
+    if len(cells) == width:
+        yield from _row(page, label, years, cells, unit, statement)
+
+
+# Columns of quarters or months: a 10-Q's "Three Months Ended June 30, 2023 2022".
+_INTERIM = re.compile(r"\b(?:three|six|nine|3|6|9)[ -]months?\b|\bquarters?\b", re.IGNORECASE)
 # A label's first line that cannot end it ("NET INCOME ATTRIBUTABLE TO SHAREOWNERS OF").
 _RUNS_ON = re.compile(r"(?:\b(?:of|to|and|for|in|the|from|on|by)|[&,-])$", re.IGNORECASE)
 
