@@ -125,20 +125,18 @@ class _Parser:
         return self.tokens[self.at] if self.at < len(self.tokens) else None
 
     def _sum(self) -> Expr | None:
-        left = self._product()
-        while left is not None and self._peek() in ("+", "-"):
-            op = self.tokens[self.at]
-            self.at += 1
-            right = self._product()
-            left = Apply(op, (left, right)) if right is not None else None
-        return left
+        return self._chain(("+", "-"), self._product)
 
     def _product(self) -> Expr | None:
-        left = self._atom()
-        while left is not None and self._peek() in ("*", "/"):
+        return self._chain(("*", "/"), self._atom)
+
+    def _chain(self, ops: tuple[str, ...], operand: Callable[[], Expr | None]) -> Expr | None:
+        """Operands joined by `ops`, left to right."""
+        left = operand()
+        while left is not None and self._peek() in ops:
             op = self.tokens[self.at]
             self.at += 1
-            right = self._atom()
+            right = operand()
             left = Apply(op, (left, right)) if right is not None else None
         return left
 
