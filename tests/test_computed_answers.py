@@ -106,3 +106,28 @@ def test_a_figure_comes_only_from_the_named_companys_filing(
         FILING_RATIO_QUESTION.replace("Acme Widgets", "Initech"), mode=AnswerMode.EXTRACTIVE
     ).complete()
     assert answer.figure is None or answer.figure["shown"] is None
+
+
+def test_the_companys_filing_the_search_missed_still_gives_its_figure(
+    services: Services, tmp_path: Path
+) -> None:
+    # Two of Acme's annual reports; the question's words find the 2015 one (its cover
+    # page is about operating cash flow), but the 2016 figures are only in the other.
+    make_pdf(tmp_path / "ACMEWIDGETS_2015_10K.pdf", FILING_PAGES)
+    later = [
+        "Acme Widgets Inc. Annual Report on Form 10-K for fiscal 2016. Widgets.",
+        "ACME WIDGETS INC.\nCONSOLIDATED BALANCE SHEETS\n(In thousands)\n"
+        "November 30, 2016\nNovember 27, 2015\n"
+        "Total current liabilities 3,000,000 2,213,556",
+        "ACME WIDGETS INC.\nCONSOLIDATED STATEMENTS OF CASH FLOWS\n(In thousands)\n"
+        "Years Ended 2016 2015\n"
+        "Net cash provided by operating activities 1,500,000 1,469,502",
+    ]
+    make_pdf(tmp_path / "ACMEWIDGETS_2016_10K.pdf", later)
+    assert len(list(services.ingestor.ingest_paths([tmp_path]))) == 2
+    chat = replace_generator(services.chat, NoModel())
+    question = FILING_RATIO_QUESTION.replace("FY2015", "FY2016")
+    answer = chat.ask(question, mode=AnswerMode.EXTRACTIVE, top_k=1).complete()
+    assert answer.figure is not None and answer.figure["shown"] == "0.50"  # 1.5m / 3m
+    source = answer.sources[answer.figure["operands"][0]["source"] - 1]
+    assert source.title == "ACMEWIDGETS_2016_10K.pdf" and source.page == 3

@@ -15,11 +15,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rag_core.db import Chunk, Database
+from rag_core.db import Chunk, Database, Document
 from rag_core.figures.compute import Figure, Operand, compute
 from rag_core.figures.concepts import Concept
 from rag_core.figures.metrics import Item, read_request, render
-from rag_core.figures.store import documents_naming, read_rows
+from rag_core.figures.store import documents_naming, documents_titled, read_rows
 from rag_core.search.hits import Hit
 
 DOCUMENTS_SEARCHED = 5  # the documents the search ranked first; a figure comes from these
@@ -108,20 +108,43 @@ def computed_figure(db: Database, question: str, hits: Sequence[Hit]) -> Compute
     if request.companies:  # another company's filing never gives the figure
         naming = documents_naming(db, documents, request.companies)
         documents = [d for d in documents if d in naming]
+        # The company's other filings after those the search found: the figure of the
+        # year asked may be in the one filed that year, which the search missed.
+        titled = documents_titled(db, request.companies)
+        documents += [d for d in titled if d not in documents]
     figure = compute(request, documents, read_rows(db, documents))
     if not figure.complete and not all(_known(i) for i in figure.missing):
         return None
     if not figure.complete:
         return Computed(figure, ())
     first = {h.document_id: h for h in reversed(hits)}
-    return Computed(figure, tuple(_source(db, o, first[o.document_id]) for o in figure.operands))
+    return Computed(
+        figure, tuple(_source(db, o, first.get(o.document_id)) for o in figure.operands)
+    )
 
 
-def _source(db: Database, operand: Operand, like: Hit) -> Hit:
+def _source(db: Database, operand: Operand, like: Hit | None) -> Hit:
     """The passage of the operand row's page that holds the row (the page's first when
-    none reads as it), as a source of the document `like` came from."""
+    none reads as it), as a source of its document (`like`: a hit of it, when the
+    search found one)."""
     page = operand.row.page
     with db.session() as session:
+        if like is None:
+            document = session.get(Document, operand.document_id)
+            assert document is not None  # its rows were just read
+            like = Hit(
+                chunk_id=0,
+                document_id=document.id,
+                title=document.title,
+                source=document.source_path,
+                page=page,
+                page_end=page,
+                chunk_index=0,
+                text="",
+                score=1.0,
+                fused_score=1.0,
+                text_match=False,
+            )
         chunks = session.execute(
             sa.select(Chunk.id, Chunk.chunk_index, Chunk.text, Chunk.section)
             .where(

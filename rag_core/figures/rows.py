@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 # Raised when what is read from a page changes, so stores built with the old reading
 # (an evaluation's own database) are built again.
-ROWS_VERSION = 2
+ROWS_VERSION = 3
 UNITS = {"thousands": 1e3, "millions": 1e6, "billions": 1e9}
 MAX_LABEL_CHARS = 300
 

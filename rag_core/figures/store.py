@@ -68,7 +68,7 @@ def documents_naming(db: Database, document_ids: Sequence[int], names: Sequence[
     "GENERALMILLS_2019_10K.pdf" "General Mills")."""
     if not document_ids or not names:
         return set(document_ids)
-    squashed = ["%" + re.sub(r"[^a-z0-9]", "", n.lower()) + "%" for n in names]
+    squashed = _squashed(names)
     patterns = [
         r"\m" + r"[^[:alnum:]]*".join(re.escape(w) for w in re.findall(r"[A-Za-z0-9&]+", n)) + r"\M"
         for n in names
@@ -89,3 +89,28 @@ def documents_naming(db: Database, document_ids: Sequence[int], names: Sequence[
             {"ids": list(document_ids), "squashed": squashed, "patterns": patterns},
         ).scalars()
         return set(found)
+
+
+def _squashed(names: Sequence[str]) -> list[str]:
+    return ["%" + re.sub(r"[^a-z0-9]", "", n.lower()) + "%" for n in names]
+
+
+def documents_titled(db: Database, names: Sequence[str], limit: int = 10) -> list[int]:
+    """Searchable documents whose file name or title names one of the companies
+    ("MGMRESORTS_2018_10K.pdf" for "MGM Resorts"), newest first: where a figure may be
+    when the search found another of the company's filings."""
+    if not names:
+        return []
+    with db.session() as session:
+        return list(
+            session.execute(
+                sa.text("""
+                    SELECT id FROM documents
+                    WHERE is_active AND regexp_replace(
+                        lower(source_path || ' ' || title), '[^a-z0-9]', '', 'g'
+                    ) LIKE ANY(:squashed)
+                    ORDER BY id DESC LIMIT :limit
+                """),
+                {"squashed": _squashed(names), "limit": limit},
+            ).scalars()
+        )
