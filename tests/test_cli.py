@@ -80,9 +80,11 @@ def test_ask_and_status_json(database_url: str, tmp_path: Path, ingested: Path) 
         "sentences_written",
         "sentences_verified",
         "model",
+        "figure",
         "sources",
     }
     assert payload["abstained"] is False and payload["answer"]
+    assert payload["figure"] is None  # no figure asked for
     assert payload["sources"][0]["page"] == 2
     assert all(set(s) == HIT_FIELDS for s in payload["sources"])
     [first, *_] = payload["evidence"]
