@@ -212,16 +212,16 @@ def _definitions(question: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for sentence in re.split(r"(?<=[.?!])\s+(?=[A-Z])", question):
         match = re.match(
-            r"^(?:define\s+)?(.+?)\s+(?:is\s+defined\s+as:?|as)\s+(.+?)[.?!]?$",
+            r"^(?:define\s+(.+?)\s+as|(.+?)\s+is\s+defined\s+as:?)\s+(.+?)[.?!]?$",
             sentence.strip(),
             re.IGNORECASE,
         )
-        if not match or not re.match(r"^(?:define\b|.+\bis defined as\b)", sentence.strip(), re.I):
+        if not match:
             continue
-        name = re.sub(r"\s*\(.*?\)", "", match.group(1).lower()).strip()
-        found[name] = match.group(2)
-        for abbreviation in re.findall(r"\(([A-Za-z&]{2,8})\)", match.group(1)):
-            found[abbreviation.lower()] = match.group(2)
+        named, formula = match.group(1) or match.group(2), match.group(3)
+        found[re.sub(r"\s*\(.*?\)", "", named.lower()).strip()] = formula
+        for abbreviation in re.findall(r"\(([A-Za-z&]{2,8})\)", named):
+            found[abbreviation.lower()] = formula
     return found
 
 
@@ -314,26 +314,33 @@ def _strip(asked: str) -> str:
     return " ".join(text.split())
 
 
+def _two_years(
+    phrase: str, first: int, last: int, names: dict[str, str]
+) -> tuple[Expr, Expr] | None:
+    """A metric in two years, the older first; None when either cannot be read."""
+    old, new = _metric(phrase, first, names), _metric(phrase, last, names)
+    return (old, new) if old is not None and new is not None else None
+
+
 def _change(text: str, names: dict[str, str], years: list[int]) -> tuple[str, Expr | None] | None:
     """ "year-over-year change in X from FYa to FYb": (X b - X a) / X a."""
     match = re.search(rf"year[- ]over[- ]year change in (.+?) from {_FY} to {_FY}", text)
     if not match:
         return None
-    first, last = int(match.group(2)), int(match.group(3))
-    old, new = _metric(match.group(1), first, names), _metric(match.group(1), last, names)
-    formula = Apply("/", (Apply("-", (new, old)), old)) if old and new else None
+    pair = _two_years(match.group(1), int(match.group(2)), int(match.group(3)), names)
+    formula = Apply("/", (Apply("-", (pair[1], pair[0])), pair[0])) if pair else None
     return f"year-over-year change in {match.group(1)}", formula
 
 
 def _growth(text: str, names: dict[str, str], years: list[int]) -> tuple[str, Expr | None] | None:
     """ "N year X CAGR from FYa to FYb": (X b / X a)^(1/(b-a)) - 1."""
-    match = re.search(rf"(?:(\w+) year )?(?:total )?(.+?) cagr from {_FY} to {_FY}", text)
+    match = re.search(rf"(?:\w+ year )?(?:total )?(.+?) cagr from {_FY} to {_FY}", text)
     if not match:
         return None
-    first, last = int(match.group(3)), int(match.group(4))
-    old, new = _metric(match.group(2), first, names), _metric(match.group(2), last, names)
-    formula = Apply("cagr", (old, new, Number(float(last - first)))) if old and new else None
-    return f"{match.group(2)} CAGR", formula
+    first, last = int(match.group(2)), int(match.group(3))
+    pair = _two_years(match.group(1), first, last, names)
+    formula = Apply("cagr", (*pair, Number(float(last - first)))) if pair else None
+    return f"{match.group(1)} CAGR", formula
 
 
 def _average(text: str, names: dict[str, str], years: list[int]) -> tuple[str, Expr | None] | None:
