@@ -131,3 +131,16 @@ def test_the_companys_filing_the_search_missed_still_gives_its_figure(
     assert answer.figure is not None and answer.figure["shown"] == "0.50"  # 1.5m / 3m
     source = answer.sources[answer.figure["operands"][0]["source"] - 1]
     assert source.title == "ACMEWIDGETS_2016_10K.pdf" and source.page == 3
+
+
+def test_operands_on_one_page_share_one_source(filing: Services) -> None:
+    chat = replace_generator(filing.chat, NoModel())
+    answer = chat.ask(
+        "What is the FY2015 return on assets (ROA) for Acme Widgets? ROA is defined as: FY2015 "
+        "net income / (average total assets between FY2014 and FY2015).",
+        mode=AnswerMode.EXTRACTIVE,
+    ).complete()
+    assert answer.figure is not None and answer.figure["shown"] == "0.06"
+    # Net income from page 3; both years' total assets from one row of page 2.
+    assert [(o["page"], o["source"]) for o in answer.figure["operands"]] == [(3, 1), (2, 2), (2, 2)]
+    assert [s.page for s in answer.sources[:2]] == [3, 2]

@@ -274,7 +274,7 @@ class ChatService:
             # passages found follow its rows as sources, for context.
             sources = figure.sources + passages
             self._audit(user, question, sources)
-            return AnswerStream(iter([figure.text(1)]), sources, False, finish(False, sources, ()))
+            return AnswerStream(iter([figure.text()]), sources, False, finish(False, sources, ()))
         evidence, reading = (
             self.selector.select_both(question, vector, passages) if passages else ((), ())
         )
@@ -286,7 +286,7 @@ class ChatService:
             )
         pieces = self._pieces(question, mode, passages, evidence, reading, written)
         if computed is not None:  # a figure asked for that no row holds: said first
-            pieces = itertools.chain([computed.text(1), "\n\n"], pieces)
+            pieces = itertools.chain([computed.text(), "\n\n"], pieces)
         return AnswerStream(pieces, passages, False, finish(False, passages, evidence), evidence)
 
     def _pieces(
@@ -449,7 +449,7 @@ class ChatService:
             if mode != AnswerMode.EXTRACTIVE and not abstained and refusal is not None
             else None,
             refusal=refusal,
-            figure=computed.to_json(1) if computed is not None else None,
+            figure=computed.to_json() if computed is not None else None,
         )
 
 

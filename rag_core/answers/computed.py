@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from rag_core.db import Chunk, Database, Document
 from rag_core.figures.compute import Figure, Operand, compute
@@ -28,11 +29,14 @@ DOCUMENTS_SEARCHED = 5  # the documents the search ranked first; a figure comes 
 @dataclass(frozen=True)
 class Computed:
     figure: Figure
-    sources: tuple[Hit, ...]  # one per operand: the passage of its row's page
+    # The passages of the operands' rows' pages, each page once: the answer's first
+    # sources, [1] to [n]; `numbers[i]` is operand i's.
+    sources: tuple[Hit, ...] = ()
+    numbers: tuple[int, ...] = ()
 
-    def text(self, first_number: int = 1) -> str:
+    def text(self) -> str:
         """The figure, its formula with the operands' values, and each operand's row
-        with its source number (`first_number` is the first operand's)."""
+        with its source number."""
         figure = self.figure
         name = figure.request.name
         if not figure.complete:
@@ -42,7 +46,7 @@ class Computed:
                 f"holds {wanted}."
             )
         values = {o.item: o for o in figure.operands}
-        numbers = {o.item: first_number + n for n, o in enumerate(figure.operands)}
+        numbers = dict(zip(values, self.numbers, strict=True))
         lines = [
             f"{name} = {figure.formatted()} (computed by the appliance from the table rows "
             f"below; no model did the arithmetic)",
@@ -60,7 +64,7 @@ class Computed:
             )
         return "\n\n".join(lines)  # a paragraph each, as the chat's Markdown shows them
 
-    def to_json(self, first_number: int) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         figure = self.figure
         return {
             "name": figure.request.name,
@@ -78,9 +82,9 @@ class Computed:
                     "statement": o.row.statement,
                     "page": o.row.page,
                     "document_id": o.document_id,
-                    "source": first_number + n,
+                    "source": number,
                 }
-                for n, o in enumerate(figure.operands)
+                for o, number in zip(figure.operands, self.numbers, strict=True)
             ],
             "missing": [f"{i.name} FY{i.year}" for i in figure.missing],
         }
@@ -116,56 +120,62 @@ def computed_figure(db: Database, question: str, hits: Sequence[Hit]) -> Compute
     if not figure.complete and not all(_known(i) for i in figure.missing):
         return None
     if not figure.complete:
-        return Computed(figure, ())
+        return Computed(figure)
+    pages = list(dict.fromkeys((o.document_id, o.row.page) for o in figure.operands))
     first = {h.document_id: h for h in reversed(hits)}
-    return Computed(
-        figure, tuple(_source(db, o, first.get(o.document_id)) for o in figure.operands)
-    )
-
-
-def _source(db: Database, operand: Operand, like: Hit | None) -> Hit:
-    """The passage of the operand row's page that holds the row (the page's first when
-    none reads as it), as a source of its document (`like`: a hit of it, when the
-    search found one)."""
-    page = operand.row.page
     with db.session() as session:
-        if like is None:
-            document = session.get(Document, operand.document_id)
-            assert document is not None  # its rows were just read
-            like = Hit(
-                chunk_id=0,
-                document_id=document.id,
-                title=document.title,
-                source=document.source_path,
-                page=page,
-                page_end=page,
-                chunk_index=0,
-                text="",
-                score=1.0,
-                fused_score=1.0,
-                text_match=False,
-            )
-        chunks = session.execute(
-            sa.select(Chunk.id, Chunk.chunk_index, Chunk.text, Chunk.section)
-            .where(
-                Chunk.document_id == operand.document_id,
-                Chunk.page_start <= page if page is not None else sa.true(),
-                Chunk.page_end >= page if page is not None else sa.true(),
-            )
-            .order_by(Chunk.chunk_index)
-        ).all()
-    label = operand.row.label[:40]
-    chosen = next((c for c in chunks if label in c.text), chunks[0] if chunks else None)
+        sources = tuple(
+            _source(session, figure.operands, document_id, page, first.get(document_id))
+            for document_id, page in pages
+        )
+    numbers = tuple(pages.index((o.document_id, o.row.page)) + 1 for o in figure.operands)
+    return Computed(figure, sources, numbers)
+
+
+def _source(
+    session: Session,
+    operands: Sequence[Operand],
+    document_id: int,
+    page: int | None,
+    like: Hit | None,
+) -> Hit:
+    """The passage of a page holding operands' rows (the one that holds the first such
+    row, else the page's first), as a source of its document (`like`: a hit of it, when
+    the search found one)."""
+    if like is None:
+        document = session.get(Document, document_id)
+        assert document is not None  # its rows were just read
+        like = Hit(
+            chunk_id=0,
+            document_id=document.id,
+            title=document.title,
+            source=document.source_path,
+            page=page,
+            page_end=page,
+            chunk_index=0,
+            text="",
+            score=1.0,
+            fused_score=1.0,
+            text_match=False,
+        )
+    on_page = replace(like, page=page, page_end=page, score=1.0, text_match=False)
+    chunks = session.execute(
+        sa.select(Chunk.id, Chunk.chunk_index, Chunk.text, Chunk.section)
+        .where(
+            Chunk.document_id == document_id,
+            Chunk.page_start <= page if page is not None else sa.true(),
+            Chunk.page_end >= page if page is not None else sa.true(),
+        )
+        .order_by(Chunk.chunk_index)
+    ).all()
+    row = next(o.row for o in operands if (o.document_id, o.row.page) == (document_id, page))
+    chosen = next((c for c in chunks if row.label[:40] in c.text), chunks[0] if chunks else None)
     if chosen is None:  # replaced by a new version since: quote the row itself
-        return replace(like, text=operand.row.quote(), page=page, page_end=page, score=1.0)
+        return replace(on_page, text=row.quote())
     return replace(
-        like,
+        on_page,
         chunk_id=chosen.id,
         chunk_index=chosen.chunk_index,
         text=chosen.text,
         section=chosen.section,
-        page=page,
-        page_end=page,
-        score=1.0,
-        text_match=False,
     )
