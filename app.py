@@ -1,5 +1,5 @@
 """The staff app: Chat, Documents, History, Insights, and for administrators Users,
-Audit and Settings.  Nobody sees more than the sign-in page until they have signed
+Audit, Quality and Settings.  Nobody sees more than the sign-in page until they have signed
 in (unless sign-in is off, which is allowed only on 127.0.0.1).  Thin on purpose:
 every decision is made in rag_core; the pages render.  Run with `make run` (or
 `streamlit run app.py`)."""
@@ -35,6 +35,7 @@ PAGES = [
 ADMIN_PAGES = [
     st.Page("app_pages/users.py", title="Users", icon=":material/group:"),
     st.Page("app_pages/audit.py", title="Audit", icon=":material/policy:"),
+    st.Page("app_pages/quality.py", title="Quality", icon=":material/fact_check:"),
     st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:"),
 ]
 

@@ -33,6 +33,8 @@ from rag_core.library.actions import Library
 from rag_core.library.catalog import Catalog
 from rag_core.library.history import History, PastQuestion
 from rag_core.library.insights import Insights, insights
+from rag_core.quality.cases import Cases
+from rag_core.quality.runs import Runs
 from rag_core.search.embedding import Embedder
 from rag_core.search.onnx_embedding import export_dir_for
 from rag_core.search.reranking import Reranker
@@ -62,6 +64,8 @@ class Services:
     page_images: PageImages
     liveness: Liveness
     backlog: Backlog
+    cases: Cases
+    runs: Runs
     rewrite: Rewrite | None = None  # follow-ups made stand-alone by the answer model
 
     def close(self) -> None:
@@ -214,6 +218,8 @@ def build_services(
         page_images=PageImages(settings.data_dir / "page-images"),
         liveness=Liveness(db),
         backlog=Backlog(db),
+        cases=Cases(db, audit),
+        runs=Runs(db, audit),
         rewrite=ModelRewriter(generator)
         if settings.rewrite_follow_ups and settings.answer_mode != "extractive"
         else None,

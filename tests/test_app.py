@@ -25,6 +25,7 @@ DOCUMENTS = "app_pages/documents.py"
 HISTORY = "app_pages/history.py"
 INSIGHTS = "app_pages/insights.py"
 SETTINGS = "app_pages/settings.py"
+QUALITY = "app_pages/quality.py"
 
 
 ADMIN = ("boss", "admin password 1")
@@ -562,3 +563,71 @@ def test_admin_makes_and_revokes_an_api_token_on_the_users_page(
     assert not app.exception
     with pytest.raises(InvalidToken, match="revoked"):
         services.tokens.authenticate(shown)
+
+
+# --- Quality ----------------------------------------------------------------------------
+
+
+def test_quality_page_shows_the_latest_check_what_fails_and_the_to_fix_list(
+    app: AppTest, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_core.answers.chat import AnswerMode
+    from rag_core.eval import site
+    from rag_core.quality import runs as quality_runs
+    from rag_core.quality.generation import Generated, Passage
+
+    good = services.chat.ask(
+        "What is the notice period for termination?", user="boss", mode=AnswerMode.EXTRACTIVE
+    ).complete()
+    services.history.rate(good.query_id or 0, 5)
+    bad = services.chat.ask(
+        "How much is the monthly fee?", user="nurse", mode=AnswerMode.EXTRACTIVE
+    ).complete()
+    services.history.rate(bad.query_id or 0, 1)
+    services.history.comment(bad.query_id or 0, "It quoted the wrong section")
+    # A question the library answers, wrongly marked as one it cannot: it fails.
+    passage = Passage(0, 0, "contract.pdf", "contract.pdf", 2, 2, CONTRACT_PAGES[1])
+    services.cases.add_generated(
+        [], [("Can either party end the agreement?", Generated("q", "a", passage))], 0
+    )
+    for _ in range(2):
+        services.runs.queue("check", "boss", {"mode": "extractive"})
+        site.work(services, quiet_seconds=0)
+
+    app.switch_page(QUALITY).run()
+    assert not app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Right page in top 5"] == "100%"
+    assert metrics["Abstained when it should"] == "0%"
+    assert any(s.value == "Failing cases (1)" for s in app.subheader)
+    failing = app.dataframe[-1].value
+    assert failing["Question"].tolist() == ["Can either party end the agreement?"]
+    assert any("Since run" in i.value for i in app.info)
+    assert any(s.value == "To fix (1)" for s in app.subheader)
+    assert app.expander[0].label == "★ How much is the monthly fee?"
+
+    labelled(app.selectbox, "The answer is in").set_value(
+        next(o for o in labelled(app.selectbox, "The answer is in").options if "contract" in o)
+    )
+    labelled(app.number_input, "on page (0: anywhere in it)").set_value(3)
+    labelled(app.button, "Make it a case").click().run()
+    assert not app.exception
+    assert services.cases.to_fix() == []
+    assert [c.origin for c in services.cases.active()].count("fixed") == 1
+
+    started: list[Path] = []
+    monkeypatch.setattr(quality_runs, "start_worker", started.append)
+    labelled(app.button, "Run the check").click().run()
+    assert not app.exception
+    (queued,) = services.runs.pending()
+    assert queued.kind == "check" and queued.started_by == "boss"
+    assert queued.request == {"mode": "extractive"}
+    assert len(started) == 1
+
+
+def test_staff_have_no_quality_page(
+    app: AppTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    nurse = start(tmp_path, monkeypatch, database_url, account=STAFF)
+    with pytest.raises(ValueError, match=r"quality\.py"):  # not in a staff member's navigation
+        nurse.switch_page(QUALITY).run()

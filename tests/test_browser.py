@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from rag_core.db import Chunk, Document
 from rag_core.db.models import Role
 from rag_core.services import Services
 from tests.browsing import (
@@ -37,6 +39,7 @@ PAGES = [
     ("insights", "Insights"),
     ("users", "Users"),
     ("audit", "Audit"),
+    ("quality", "Quality"),
     ("settings", "Settings"),
 ]
 WAIT = 180  # seconds: the first question also loads the models
@@ -69,6 +72,7 @@ def served(services: Services, database_url: str, tmp_path: Path) -> Iterator[st
     make_pdf(drop / "filings" / "acme-10k.pdf", FILING_PAGES)
     list(services.ingestor.ingest_paths([drop]))
     services.accounts.add(*ACCOUNT, Role.ADMIN, by=None)
+    quality_checked(services)
     port = free_port()
     env = {
         **os.environ,
@@ -105,6 +109,40 @@ def served(services: Services, database_url: str, tmp_path: Path) -> Iterator[st
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def quality_checked(services: Services) -> None:
+    """Two checks of a few cases, one failing, and a low-rated answer to fix: what the
+    Quality page shows."""
+    from rag_core.answers.chat import AnswerMode
+    from rag_core.eval import site
+    from rag_core.quality.generation import Generated
+    from rag_core.quality.questions import passage
+
+    with services.db.session() as session:
+        chunks = session.execute(
+            sa.select(Chunk.id, Chunk.page_start)
+            .join(Document)
+            .where(Document.title == "contract.pdf")
+        ).all()
+    pages = {page: passage(services.db, chunk) for chunk, page in chunks}
+    services.cases.add_generated(
+        [
+            Generated("How much warning ends the Globex agreement?", "ninety days", pages[2]),
+            Generated("What does Acme pay Globex each month?", "12,500 euros", pages[3]),
+            Generated("How long do secrets stay secret after it ends?", "five years", pages[4]),
+        ],
+        [("Can either party end the Whitfield lease?", Generated("q", "a", pages[2]))],
+        0,
+    )
+    low = services.chat.ask(
+        "Who pays the invoices?", user="manager", mode=AnswerMode.EXTRACTIVE
+    ).complete()
+    services.history.rate(low.query_id or 0, 1)
+    services.history.comment(low.query_id or 0, "It should say Acme pays monthly")
+    for _ in range(2):
+        services.runs.queue("check", "manager", {"mode": "extractive"})
+        site.work(services, quiet_seconds=0)
 
 
 @pytest.fixture

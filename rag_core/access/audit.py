@@ -50,6 +50,8 @@ class Action(StrEnum):
     TOKEN_REVOKE = "token_revoke"
     TOKEN_REFUSED = "token_refused"  # a call with a wrong, revoked or expired token
     API_CALL = "api_call"  # a call to the HTTP API: method, path, status
+    QUALITY_RUN = "quality_run"  # a quality check or question generation queued
+    QUALITY_CASE = "quality_case"  # a to-fix answer made a case, or dismissed
 
 
 def command_line_user() -> str:

@@ -4,7 +4,8 @@ API follow, so none of them decides on its own.
 - Everyone signed in (staff and administrators) asks, searches, reads the documents
   list, uploads, edits a document's details and has a document read again.
 - Only administrators retire and restore documents, manage accounts and their API
-  tokens, read the audit trail and everyone's question history.
+  tokens, read the audit trail and everyone's question history, and measure the
+  site's answer quality (the Quality page: its cases come from everyone's questions).
 - Staff see their own past questions and answers only; administrators everyone's.
 - The per-person question limit is `ChatService.check_rate`; upload limits are
   `Library.upload`'s: the same for every way in.
@@ -42,6 +43,7 @@ class Permission(StrEnum):
     MANAGE_ACCOUNTS = "manage accounts and tokens"
     READ_AUDIT = "read the audit trail"
     READ_ALL_HISTORY = "read everyone's questions"
+    CHECK_QUALITY = "measure answer quality and review rated answers"
 
 
 ADMIN_ONLY = frozenset(
@@ -51,6 +53,7 @@ ADMIN_ONLY = frozenset(
         Permission.MANAGE_ACCOUNTS,
         Permission.READ_AUDIT,
         Permission.READ_ALL_HISTORY,
+        Permission.CHECK_QUALITY,
     }
 )
 

@@ -18,6 +18,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -221,10 +222,12 @@ class ChatService:
         filters: Filters = Filters(),
         user: str | None = None,
         mode: AnswerMode | None = None,
+        record: bool = True,
     ) -> AnswerStream:
         """Start answering.  Raises QuestionRejected before any work for a bad question
         (RateLimited when `user` asks too often).  The question and the sources shown
-        for it go to the audit trail under `user`."""
+        for it go to the audit trail under `user`, and the answer to the history;
+        `record` False keeps both out (the site's quality check asks its own cases)."""
         started = time.perf_counter()
         question = self.check_question(question)
         if user is not None:
@@ -259,13 +262,14 @@ class ChatService:
                     mode,
                     text,
                     computed,
+                    record,
                 )
 
             return done
 
         if not relevant and figure is None:
             nearest = tuple(hits[:_NEAREST])
-            self._audit(user, question, nearest)
+            self._audit(record, user, question, nearest)
             return AnswerStream(iter([ABSTAIN_MESSAGE]), nearest, True, finish(True, nearest, ()))
         passages = tuple(build_passages(self.db, relevant, self.params.context_neighbours))
         if figure is not None:
@@ -273,13 +277,13 @@ class ChatService:
             # arithmetic.  No model writes about it (it would do sums of its own); the
             # passages found follow its rows as sources, for context.
             sources = figure.sources + passages
-            self._audit(user, question, sources)
+            self._audit(record, user, question, sources)
             return AnswerStream(iter([figure.text()]), sources, False, finish(False, sources, ()))
         evidence, reading = (
             self.selector.select_both(question, vector, passages) if passages else ((), ())
         )
         abstain = decide(question, passages, evidence, self.params.abstention)
-        self._audit(user, question, passages)
+        self._audit(record, user, question, passages)
         if abstain.abstain:  # every passage found is shown: the reader may know better
             return AnswerStream(
                 iter([abstain.message()]), passages, True, finish(True, passages, ())
@@ -382,9 +386,11 @@ class ChatService:
             if verdict := check(body, numbers):
                 yield verdict
 
-    def _audit(self, user: str | None, question: str, sources: Sequence[Hit]) -> None:
+    def _audit(self, record: bool, user: str | None, question: str, sources: Sequence[Hit]) -> None:
         """Recorded when the sources are chosen, so a reader who leaves before the
         answer ends is on record too."""
+        if not record:
+            return
         shown = [
             {"document_id": h.document_id, "title": h.title, "page": h.page, "page_end": h.page_end}
             for h in sources
@@ -406,10 +412,12 @@ class ChatService:
         mode: AnswerMode,
         text: str,
         computed: Computed | None = None,
+        record: bool = True,
     ) -> Answer:
         latency_ms = (time.perf_counter() - started) * 1000
         verified = sum(1 for v in verdicts if v.verified)
-        with self.db.session() as session:
+        query_id = None
+        with self.db.session() if record else nullcontext() as session:
             entry = QueryLog(
                 question=question,
                 embedding=vector,
@@ -423,9 +431,10 @@ class ChatService:
                 sentences_written=len(verdicts),
                 sentences_verified=verified,
             )
-            session.add(entry)
-            session.flush()
-            query_id = entry.id
+            if session is not None:
+                session.add(entry)
+                session.flush()
+                query_id = entry.id
         cited = (
             []
             if abstained

@@ -270,3 +270,63 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(Text, server_default="ok")
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class QualityCase(Base):
+    """A question the site's quality check asks (`rag_core.quality`): generated from a
+    passage, an answer staff rated 4-5 stars, or a low-rated answer an administrator
+    corrected; or a low-rated answer dismissed from the to-fix list."""
+
+    __tablename__ = "quality_cases"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    origin: Mapped[str] = mapped_column(Text)  # generated | rated | fixed
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answerable: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    # [{"source", "title", "page", "page_end"}, ...]: any of them found is a hit
+    expected: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    document_id: Mapped[int | None] = mapped_column(BigInteger)
+    query_log_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    state: Mapped[str] = mapped_column(Text, server_default="active")  # active|retired|dismissed
+    created_by: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+
+
+class QualityRun(Base):
+    """One generation of questions or one check of the cases, queued, running or ended,
+    with the settings it ran under and its figures."""
+
+    __tablename__ = "quality_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    kind: Mapped[str] = mapped_column(Text)  # generate | check
+    state: Mapped[str] = mapped_column(Text, server_default="queued")
+    started_by: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    request: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    total: Mapped[int] = mapped_column(Integer, server_default="0")
+    done: Mapped[int] = mapped_column(Integer, server_default="0")
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class QualityResult(Base):
+    """One case's outcome in one check run: what was found, and at which rank."""
+
+    __tablename__ = "quality_results"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("quality_runs.id", ondelete="CASCADE"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("quality_cases.id", ondelete="CASCADE"))
+    found: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    file_rank: Mapped[int | None] = mapped_column(Integer)
+    page_rank: Mapped[int | None] = mapped_column(Integer)
+    abstained: Mapped[bool] = mapped_column(Boolean)
+    sentences_written: Mapped[int] = mapped_column(Integer, server_default="0")
+    sentences_verified: Mapped[int] = mapped_column(Integer, server_default="0")
+    latency_ms: Mapped[float] = mapped_column(Float)

@@ -4,6 +4,7 @@
                             [--max-queries N] [--floors 0.3] [--json OUT]
     python -m rag_core.eval answers DATASET [...]   (answers: see its --help)
     python -m rag_core.eval library DIR [...]       (page level, real files: see its --help)
+    python -m rag_core.eval site generate|check|... (the site's own library: see its --help)
 
 DATASET_DIR holds `corpus.jsonl` (_id, title, text), `queries.jsonl` (_id, text) and
 `qrels/<split>.tsv` (query-id, corpus-id, score; `test`, else `dev`).  The corpus is
@@ -330,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         from rag_core.eval import followups as eval_followups
 
         return eval_followups.main(argv[1:])
+    if argv[:1] == ["site"]:
+        from rag_core.eval import site as eval_site
+
+        return eval_site.main(argv[1:])
     if argv[:1] == ["library"]:
         from rag_core.eval import library as eval_library
 

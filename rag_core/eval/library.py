@@ -90,8 +90,10 @@ class Found:
         return any((self.file, p) in pages for p in range(self.page_start, last + 1))
 
 
-def load_questions(folder: Path) -> list[Question]:
-    path = folder / "questions.jsonl"
+def load_questions(path: Path) -> list[Question]:
+    """The questions of a `questions.jsonl` file (or of the one in a folder)."""
+    if path.is_dir():
+        path = path / "questions.jsonl"
     questions = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -430,12 +432,19 @@ def main(argv: list[str] | None = None) -> int:
         "are not read again",
     )
     parser.add_argument("--json", type=Path, help="also write the figures (and every row) here")
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        help="ask these questions instead of DIR/questions.jsonl (e.g. a site's generated "
+        "cases, from `eval site export`)",
+    )
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown := [m for m in modes if m not in MODES]:
         parser.error(f"unknown mode {unknown[0]!r}; --modes takes {', '.join(MODES)}")
-    if not (args.folder / "questions.jsonl").is_file():
-        parser.error(f"{args.folder} has no questions.jsonl")
+    questions_file = args.questions or args.folder / "questions.jsonl"
+    if not questions_file.is_file():
+        parser.error(f"{questions_file} does not exist")
 
     from rag_core.access.phi_logs import configure_logging
     from rag_core.db.engine import drop_side_database
@@ -443,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings()
     configure_logging(settings)
-    questions = load_questions(args.folder)
+    questions = load_questions(questions_file)
     files = dataset_files(args.folder)
     names = {p.name for p in files}
     if missing := sorted({e.file for q in questions for e in q.evidence} - names):
