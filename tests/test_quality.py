@@ -244,6 +244,28 @@ def test_generation_keeps_checkable_questions_and_counts_the_rest(library: Servi
     assert "Acme" not in question and source in made.kept
 
 
+def test_a_generation_run_stores_its_questions_as_cases(library: Services, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    writer = Writer(SCRIPT)
+    writer.model_path = tmp_path / "model.gguf"
+    writer.model_path.write_bytes(b"a model")
+    run_id = library.runs.queue("generate", "boss", {"questions": 5, "unanswerable_share": 0.5})
+    site.work(replace(library, generator=writer), quiet_seconds=0)  # type: ignore[arg-type]
+    run = library.runs.get(run_id)
+    assert run is not None and run.state == "done"
+    assert run.figures["kept"] == 2 and run.figures["unanswerable"] == 1
+    assert run.figures["dropped"] == {"another language": 1, "too vague": 1}
+    assert (
+        run.message
+        == "The library gave 2 checkable questions of the 5 asked for (passages tried: 4)."
+    )
+    cases = library.cases.active()
+    assert [c.answerable for c in cases].count(False) == 1
+    assert {c.expected[0].page for c in cases if c.answerable} == {2, 3}
+    assert library.history.find().total == 0  # never in anyone's history
+
+
 def test_a_check_asks_every_case_and_keeps_them_out_of_history(library: Services) -> None:
     termination, fees = passage_on(library, 2), passage_on(library, 3)
     library.cases.add_generated(

@@ -129,7 +129,7 @@ def work(
             worked.append(run.id)
             try:
                 if run.kind == "generate":
-                    _generate(services, runs, cases, run, report)
+                    _generate(services, runs, cases, run, report, quiet_seconds)
                 else:
                     _check(services, runs, cases, run, report, quiet_seconds)
             except RunStopped as exc:
@@ -149,7 +149,9 @@ def _model_missing(services: Services) -> str | None:
     return None if Path(path).is_file() else str(path)
 
 
-def _generate(services: Services, runs: Runs, cases: Cases, run: Run, report: Report) -> None:
+def _generate(
+    services: Services, runs: Runs, cases: Cases, run: Run, report: Report, quiet_seconds: float
+) -> None:
     from rag_core.quality.questions import generate
 
     missing = _model_missing(services)
@@ -181,6 +183,7 @@ def _generate(services: Services, runs: Runs, cases: Cases, run: Run, report: Re
         latest = runs.get(run.id)
         if latest is not None:
             report(latest)
+        _give_way(runs, quiet_seconds)  # the model is the staff's first
 
     result = generate(
         services.db,
