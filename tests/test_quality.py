@@ -266,6 +266,22 @@ def test_a_generation_run_stores_its_questions_as_cases(library: Services, tmp_p
     assert library.history.find().total == 0  # never in anyone's history
 
 
+def test_an_empty_library_gives_no_questions_and_says_why(
+    services: Services, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    writer = Writer(SCRIPT)
+    writer.model_path = tmp_path / "model.gguf"
+    writer.model_path.write_bytes(b"a model")
+    run_id = services.runs.queue("generate", "boss")
+    site.work(replace(services, generator=writer), quiet_seconds=0)  # type: ignore[arg-type]
+    run = services.runs.get(run_id)
+    assert run is not None and run.state == "failed"
+    assert run.message is not None and run.message.startswith("The library has no passages")
+    assert writer.prompts == []
+
+
 def test_a_check_asks_every_case_and_keeps_them_out_of_history(library: Services) -> None:
     termination, fees = passage_on(library, 2), passage_on(library, 3)
     library.cases.add_generated(

@@ -152,13 +152,18 @@ def _model_missing(services: Services) -> str | None:
 def _generate(
     services: Services, runs: Runs, cases: Cases, run: Run, report: Report, quiet_seconds: float
 ) -> None:
-    from rag_core.quality.questions import generate
+    from rag_core.quality.questions import document_spans, generate
 
     missing = _model_missing(services)
     if missing:
         raise RunStopped(
             f"Generating questions needs the answer model, and {missing} is missing "
             "(`make models` fetches it). The staff cases can be checked without it."
+        )
+    if not document_spans(services.db):
+        raise RunStopped(
+            "The library has no passages to ask about yet: add documents (or wait until "
+            "they are read), then generate questions."
         )
     wanted = int(run.request.get("questions", 100))
     share = float(run.request.get("unanswerable_share", 0.2))
