@@ -69,12 +69,31 @@ def test_a_question_in_other_words_with_its_answer_in_the_passage_is_kept() -> N
         ("Who are the parties to this agreement?", "either party", "points at its passage"),
         ("What is the name of the company?", "Globex", "too vague"),
         ("Is the notice period ninety days for Globex?", "ninety days", "answer in the question"),
+        (
+            "Who may end the Globex agreement early?",
+            "either party",
+            "answer does not fit the question",
+        ),
+        (
+            "When can Acme end the Globex deal?",
+            "by giving notice",
+            "answer does not fit the question",
+        ),
+        ("What happens in the situations discussed below?", "notice", "points at its passage"),
     ],
 )
 def test_a_generated_question_that_cannot_be_checked_is_dropped(
     question: str, answer: str, reason: str
 ) -> None:
     assert check(question, answer, TERMINATION) == reason
+
+
+def test_a_figure_from_a_table_row_needs_the_year_it_is_for() -> None:
+    balance = "Total assets 17,475 17,426 16,921 Total liabilities 12,001 11,980 11,002"
+    assert check("What are Amcor's total assets?", "$17,475", balance) == "figure without its year"
+    assert check("What were Amcor's total assets in 2023?", "$17,475", balance) is None
+    prose = "At year end the Company had recorded accruals of $12 million for Brazilian taxes."
+    assert check("How much did Amcor accrue for Brazilian taxes?", "$12 million", prose) is None
 
 
 def test_the_models_two_lines_are_read_and_anything_else_is_not() -> None:

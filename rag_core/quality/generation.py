@@ -55,6 +55,66 @@ STAND_INS = (
 
 _WORD = re.compile(r"[^\W_]+(?:[.,'][^\W_]+)*")
 _FIGURE = re.compile(r"\d[\d,.]*")
+_PERIOD = re.compile(r"\b(?:19|20)\d\d\b|\bFY\s?\d\d|\bQ[1-4]\b|\bfiscal\b", re.IGNORECASE)
+_DATE = re.compile(
+    r"\b(?:19|20)\d\d\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
+    r"|\b(?:days?|weeks?|months?|years?|quarter|annually|monthly|daily)\b",
+    re.IGNORECASE,
+)
+# Capitalised in questions without naming anyone: swapping them makes nonsense.
+_NOT_NAMES = frozenset(
+    [
+        "president",
+        "ceo",
+        "cfo",
+        "chief",
+        "officer",
+        "director",
+        "directors",
+        "board",
+        "chairman",
+        "form",
+        "annual",
+        "meeting",
+        "act",
+        "company",
+        "corporation",
+        "inc",
+        "section",
+        "item",
+        "note",
+        "plan",
+        "agreement",
+        "fiscal",
+        "quarter",
+        "q1",
+        "q2",
+        "q3",
+        "q4",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "i",
+        "u.s",
+        "us",
+        "united",
+        "states",
+    ]
+)
+_NUMBER_WORD = re.compile(
+    r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty"
+    r"|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|half|double)\b",
+    re.IGNORECASE,
+)
 _NAME = re.compile(r"([A-Z][\w&-]*[A-Za-z])(?:'s|’s)?[?,.;:]*$")
 _QUESTION_LINE = re.compile(r"^\W*question\s*\d*\s*[:：]\s*(.+)$", re.IGNORECASE)
 _ANSWER_LINE = re.compile(r"^\W*(?:short\s+)?answer\s*[:：]\s*(.+)$", re.IGNORECASE)
@@ -92,7 +152,8 @@ _VAGUE = frozenset(
 # A question that points at its passage cannot be asked of a library.
 _SELF_REFERENCE = re.compile(
     r"\b(?:(?:the|this|that|above|given) (?:passage|text|excerpt|paragraph|section|document|"
-    r"table|page)|mentioned above|listed above|according to the"
+    r"table|page)|mentioned (?:above|in)|listed (?:above|in)|(?:discussed|described|set forth) "
+    r"below|according to the"
     r"|(?:this|these) (?:\w+ )?(?:agreement|indenture|lease|contract|plan|report|filing|form"
     r"|policy|manual|guide|chapter|article|amendment|exhibit|note|statement)s?)\b",
     re.IGNORECASE,
@@ -225,7 +286,36 @@ def _ungrounded(
     q_stems = {stem(w) for w in q_words}
     if all(f in question for f in a_figures) and all(stem(w) in q_stems for w in a_content):
         return "answer in the question"
+    if not _fits(question, answer, a_figures):
+        return "answer does not fit the question"
+    if a_figures and not _PERIOD.search(question) and _in_a_row(a_figures[0], p_words):
+        return "figure without its year"
     return None
+
+
+def _fits(question: str, answer: str, figures: list[str]) -> bool:
+    """The answer is of the kind the question asks for: a name for "who", a date or
+    year for "when", a figure for "how much" / "how many" / "what percentage"."""
+    asks = question.lower()
+    if asks.startswith(("who ", "whom ")):
+        return any(w[:1].isupper() for w in answer.split())
+    if asks.startswith("when "):
+        return bool(_DATE.search(answer))
+    if asks.startswith(("how much ", "how many ", "what percentage ", "what percent ")):
+        return bool(figures or _NUMBER_WORD.search(answer))
+    return True
+
+
+def _in_a_row(figure: str, p_words: list[str]) -> bool:
+    """Whether `figure` stands in a table row of the passage: other figures right
+    beside it (a row has one per year; without a year the question is ambiguous)."""
+    target = words(figure)
+    for i, w in enumerate(p_words):
+        if target and w == target[0]:
+            near = p_words[max(0, i - 4) : i] + p_words[i + 1 : i + 5]
+            if sum(1 for n in near if _FIGURE.fullmatch(n)) >= 2:
+                return True
+    return False
 
 
 def _copied(q_words: list[str], p_words: list[str]) -> str | None:
@@ -246,7 +336,12 @@ def unanswerable(question: str, absent: Callable[[str], bool], rng: random.Rando
     tokens = question.split()
     names = [_NAME.match(t) if i else None for i, t in enumerate(tokens)]
     start = next(
-        (i for i, m in enumerate(names) if m and m.group(1).lower() not in STOPWORDS), None
+        (
+            i
+            for i, m in enumerate(names)
+            if m and m.group(1).lower() not in STOPWORDS and m.group(1).lower() not in _NOT_NAMES
+        ),
+        None,
     )
     if start is None:
         return None
