@@ -91,7 +91,7 @@ def test_a_generated_question_that_cannot_be_checked_is_dropped(
 def test_a_figure_from_a_table_row_needs_the_year_it_is_for() -> None:
     balance = "Total assets 17,475 17,426 16,921 Total liabilities 12,001 11,980 11,002"
     assert check("What are Amcor's total assets?", "$17,475", balance) == "figure without its year"
-    assert check("What were Amcor's total assets in 2023?", "$17,475", balance) is None
+    assert check("What was Amcor's asset base in 2023?", "$17,475", balance) is None
     prose = "At year end the Company had recorded accruals of $12 million for Brazilian taxes."
     assert check("How much did Amcor accrue for Brazilian taxes?", "$12 million", prose) is None
 
@@ -242,7 +242,8 @@ class Writer:
 SCRIPT = {
     "terminate": "Question: How much warning must Acme give to end the Globex deal?\n"
     "Answer: ninety (90) days",
-    "monthly fee": "Question: How much does Acme pay Globex every month?\nAnswer: 12,500 euros",
+    "monthly fee": "Question: How much is Acme charged by Globex for each month of work?\n"
+    "Answer: 12,500 euros",
     "confidential": "Question: Wie lange bleibt alles bei Globex geheim?\nAnswer: five years",
 }
 
@@ -253,7 +254,7 @@ def test_generation_keeps_checkable_questions_and_counts_the_rest(library: Servi
     assert len(writer.prompts) == 4  # every passage of the contract, once
     assert "Document: contract" in writer.prompts[0].user
     assert sorted(g.question for g in made.kept) == [
-        "How much does Acme pay Globex every month?",
+        "How much is Acme charged by Globex for each month of work?",
         "How much warning must Acme give to end the Globex deal?",
     ]
     assert made.dropped == {"another language": 1, "too vague": 1}
