@@ -496,3 +496,15 @@ def test_runs_table_lists_queued_runs_oldest_first(services: Services) -> None:
         assert session.scalar(sa.select(QualityRun.request).where(QualityRun.id == second)) == {
             "questions": 5
         }
+
+
+def test_the_worker_waits_while_a_person_is_being_answered(library: Services) -> None:
+    from rag_core.access.audit import Action
+
+    runs = library.runs
+    assert not runs.staff_asking(10)
+    library.audit.record("nurse", Action.QUESTION, {"question": "q"})  # answer under way
+    assert runs.staff_asking(0)
+    library.chat.ask("What is the notice period?", user="nurse", mode=EXTRACTIVE).complete()
+    assert runs.staff_asking(3600)  # answered just now: a next question may follow
+    assert not runs.staff_asking(0)

@@ -454,8 +454,8 @@ def _command(services: Services, args: argparse.Namespace) -> int:
         print(f"{count} cases written to {args.file}")
         return 0
     report = (lambda run: None) if getattr(args, "quiet", False) else _reporter()
+    os.nice(10)  # staff questions first
     if args.command == "work":
-        os.nice(10)  # staff questions first
         work(services, report=report, waiting=_waiting)
         return 0
     return _queue_and_work(services, args, report)

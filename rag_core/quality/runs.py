@@ -8,7 +8,7 @@ and models they ran under, and compared with each other.
   counted half.
 - One worker at a time holds the database lock `_WORKER_LOCK`; a second one waits for it.
 - The worker gives way to staff: it runs at a lower CPU priority and waits while a
-  person has asked a question in the last few seconds (`QUIET_SECONDS`).
+  person's question is being answered and for a few seconds after (`QUIET_SECONDS`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,29 @@ import sqlalchemy as sa
 
 from rag_core.access.audit import Action, AuditTrail
 from rag_core.db import Database
-from rag_core.db.models import AuditEntry, QualityCase, QualityResult, QualityRun
+from rag_core.db.models import QualityCase, QualityResult, QualityRun
 from rag_core.errors import QuestionRejected, RagError
 from rag_core.quality.cases import Case, Expected
 
 log = logging.getLogger(__name__)
 
 _WORKER_LOCK = 0x5247_5143  # any constant; the same in every process
-QUIET_SECONDS = 10.0  # after a staff question starts, the worker waits this long
+QUIET_SECONDS = 10.0  # after a staff answer ends, the worker waits this long
+# A question on record (at the start of its answer) with no answer logged after it for
+# the same person: being answered (within the longest an answer takes).
+_STAFF_ASKING = sa.text("""
+    SELECT EXISTS (
+        SELECT 1 FROM audit_log a
+        WHERE a.action = 'question' AND a.at >= now() - interval '3 minutes'
+          AND NOT EXISTS (
+              SELECT 1 FROM query_log q
+              WHERE q.user_name IS NOT DISTINCT FROM a.username AND q.created_at >= a.at
+          )
+    ) OR EXISTS (
+        SELECT 1 FROM query_log q
+        WHERE q.created_at >= now() - make_interval(secs => :quiet)
+    )
+""")
 TOP = 5
 # The figures a check reports, in the order they are shown; higher is better except
 # where named in LOWER_IS_BETTER.
@@ -386,18 +401,11 @@ class Runs:
             )
 
     def staff_asking(self, seconds: float = QUIET_SECONDS) -> bool:
-        """Whether a person asked a question in the last `seconds`."""
-        since = datetime.now(UTC) - timedelta(seconds=seconds)
+        """Whether a person is being answered now (a question on record with no answer
+        logged after it yet) or was answered in the last `seconds` (a next question
+        often follows)."""
         with self.db.session() as session:
-            return bool(
-                session.scalar(
-                    sa.select(
-                        sa.exists().where(
-                            AuditEntry.action == Action.QUESTION.value, AuditEntry.at >= since
-                        )
-                    )
-                )
-            )
+            return bool(session.scalar(_STAFF_ASKING, {"quiet": seconds}))
 
 
 def _outcome(result: QualityResult, case: QualityCase) -> Outcome:
