@@ -31,7 +31,6 @@ import sqlalchemy as sa
 
 from rag_core.access.audit import command_line_user
 from rag_core.answers.chat import AnswerMode
-from rag_core.db import Chunk, Document
 from rag_core.db.models import QualityCase
 from rag_core.errors import ModelNotFound, QuestionRejected, RagError
 from rag_core.quality.cases import Case, Cases, Expected
@@ -77,6 +76,17 @@ _SETTINGS_RECORDED = (
 )
 
 
+# The library a run searched: its size, and which contents, in 12 characters (equal
+# means the same documents; a re-index that changes nothing keeps it).
+_LIBRARY = sa.text("""
+    SELECT count(*) AS documents,
+           (SELECT count(*) FROM chunks c JOIN documents d ON d.id = c.document_id
+            WHERE d.is_active) AS passages,
+           left(md5(string_agg(content_hash, ',' ORDER BY content_hash)), 12) AS contents
+    FROM documents WHERE is_active
+""")
+
+
 def snapshot(services: Services, mode: str) -> dict[str, Any]:
     """What a run ran under: the settings that change answers, the models, the
     pipeline's versions and the library's size and last change."""
@@ -87,24 +97,15 @@ def snapshot(services: Services, mode: str) -> dict[str, Any]:
     recorded = settings.model_dump(mode="json", include=set(_SETTINGS_RECORDED))
     recorded["answer_mode"] = mode
     recorded["answer_model_file"] = services.generator.model_path.name
-    recorded["embedding_model"] = services.embedder.model_path.name
+    recorded["embedding_model"] = "/".join(services.embedder.model_path.parts[-2:])
     recorded["pipeline_version"] = PIPELINE_VERSION
     recorded["rows_version"] = ROWS_VERSION
     with services.db.session() as session:
-        documents, last = session.execute(
-            sa.select(sa.func.count(Document.id), sa.func.max(Document.updated_at)).where(
-                Document.is_active
-            )
-        ).one()
-        passages = session.scalar(
-            sa.select(sa.func.count(Chunk.id))
-            .join(Document, Document.id == Chunk.document_id)
-            .where(Document.is_active)
-        )
+        documents, passages, contents = session.execute(_LIBRARY).one()
     recorded["library"] = {
         "documents": int(documents or 0),
         "passages": int(passages or 0),
-        "last_change": last.isoformat(timespec="seconds") if last else None,
+        "contents": contents,
     }
     return recorded
 
