@@ -24,15 +24,35 @@ from rag_core.quality.cases import ToFix
 from rag_core.quality.runs import Comparison, Outcome, Run
 from rag_core.services import Services
 
-# Shown as metrics: (figure, label, as a percentage)
+# Shown as metrics: (figure, label, as a percentage, what it means)
 HEADLINE = (
-    ("page@5", "Right page in top 5", True),
-    ("file@5", "Right document in top 5", True),
-    ("mrr", "MRR", False),
-    ("abstention", "Abstained when it should", True),
-    ("false_abstention", "Abstained wrongly", True),
-    ("verified", "Written answers verified", True),
-    ("latency_p50_ms", "Answer time, median", False),
+    (
+        "page@5",
+        "Page in top 5",
+        True,
+        "Answerable cases whose right page was among the first 5 passages found.",
+    ),
+    (
+        "file@5",
+        "File in top 5",
+        True,
+        "Answerable cases whose right document was among the first 5.",
+    ),
+    ("mrr", "MRR", False, "Mean of 1 / the rank of the right page (0 when not in the first 10)."),
+    (
+        "abstention",
+        "Abstained rightly",
+        True,
+        "Cases the library cannot answer that the appliance declined.",
+    ),
+    ("false_abstention", "Abstained wrongly", True, "Answerable cases the appliance declined."),
+    (
+        "verified",
+        "Verified",
+        True,
+        "Written answers whose every sentence was found in the sources.",
+    ),
+    ("latency_p50_ms", "Answer time", False, "Median time to a complete answer, search included."),
 )
 
 
@@ -108,18 +128,21 @@ def progress(services: Services) -> None:
 
 def headline(run: Run, before: Run | None) -> None:
     st.subheader(f"Latest check: run {run.id}, {stamp(run.finished_at or run.created_at)}")
-    columns = st.columns(len(HEADLINE))
-    for column, (key, label, percent) in zip(columns, HEADLINE, strict=True):
+    # Finding first, then answering: four to a row, so no label is cut short.
+    columns = [*st.columns(4), *st.columns(4)[:3]]
+    for column, (key, label, percent, meaning) in zip(columns, HEADLINE, strict=True):
         value = run.figures.get(key)
         delta = None
         if before is not None and value is not None and before.figures.get(key) is not None:
-            change = value - before.figures[key]
-            delta = shown(key, change, percent) if abs(change) > 1e-9 else None
+            delta = shown(key, value - before.figures[key], percent)
+            if not any(c in "123456789" for c in delta):  # rounds to nothing
+                delta = None
         column.metric(
             label,
             shown(key, value, percent),
             delta,
             delta_color="inverse" if key in quality_runs.LOWER_IS_BETTER else "normal",
+            help=meaning,
         )
     f = run.figures
     st.caption(

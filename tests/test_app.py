@@ -597,8 +597,8 @@ def test_quality_page_shows_the_latest_check_what_fails_and_the_to_fix_list(
     app.switch_page(QUALITY).run()
     assert not app.exception
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Right page in top 5"] == "100%"
-    assert metrics["Abstained when it should"] == "0%"
+    assert metrics["Page in top 5"] == "100%"
+    assert metrics["Abstained rightly"] == "0%"
     assert any(s.value == "Failing cases (1)" for s in app.subheader)
     failing = app.dataframe[-1].value
     assert failing["Question"].tolist() == ["Can either party end the agreement?"]

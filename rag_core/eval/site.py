@@ -547,7 +547,18 @@ def _write_json(services: Services, run: Run, path: Path) -> None:
 
 
 def _reporter() -> Callable[[Run], None]:
+    """Progress on one line at a terminal; into a log, a line per tenth and per change of
+    state."""
+    last: dict[int, tuple[str, int]] = {}
+
     def report(run: Run) -> None:
-        print(f"\r{_line(run):<78}", end="", file=sys.stderr, flush=True)
+        if sys.stderr.isatty():
+            print(f"\r{_line(run):<78}", end="", file=sys.stderr, flush=True)
+            return
+        step = max(1, run.total // 10)
+        state, done = last.get(run.id, ("", -step))
+        if run.state != state or run.done >= done + step or run.done == run.total:
+            last[run.id] = (run.state, run.done)
+            print(_line(run), file=sys.stderr, flush=True)
 
     return report
