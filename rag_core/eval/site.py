@@ -31,7 +31,6 @@ import sqlalchemy as sa
 
 from rag_core.access.audit import command_line_user
 from rag_core.answers.chat import AnswerMode
-from rag_core.db.models import QualityCase
 from rag_core.errors import ModelNotFound, QuestionRejected, RagError
 from rag_core.quality.cases import Case, Cases, Expected
 from rag_core.quality.runs import (
@@ -139,15 +138,20 @@ def work(
                 log.error("quality run %s stopped: %s", run.id, exc)
                 runs.end(run.id, "failed", f"The run stopped: {exc}")
             finally:
-                latest = runs.get(run.id)
-                if latest is not None:
-                    report(latest)
+                _report(runs, run.id, report)
     return worked
+
+
+def _report(runs: Runs, run_id: int, report: Report) -> None:
+    """`report` the run as it stands now."""
+    latest = runs.get(run_id)
+    if latest is not None:
+        report(latest)
 
 
 def _model_missing(services: Services) -> str | None:
     path = services.generator.model_path
-    return None if Path(path).is_file() else str(path)
+    return None if path.is_file() else str(path)
 
 
 def _generate(
@@ -170,15 +174,7 @@ def _generate(
     share = float(run.request.get("unanswerable_share", 0.2))
     if run.request.get("replace") and run.state == "queued":
         cases.retire_generated()
-    with services.db.session() as session:
-        made = (
-            session.scalar(
-                sa.select(sa.func.count(QualityCase.id)).where(
-                    QualityCase.details["run_id"].as_integer() == run.id, QualityCase.answerable
-                )
-            )
-            or 0
-        )
+    made = cases.generated_in(run.id)
     runs.start(run.id, wanted, snapshot(services, services.settings.answer_mode), run.request)
     stored = [0, 0]  # kept, unanswerable already stored
 
@@ -186,9 +182,7 @@ def _generate(
         cases.add_generated(result.kept[stored[0] :], result.unanswerable[stored[1] :], run.id)
         stored[0], stored[1] = len(result.kept), len(result.unanswerable)
         runs.progress(run.id, made + stored[0])
-        latest = runs.get(run.id)
-        if latest is not None:
-            report(latest)
+        _report(runs, run.id, report)
         _give_way(runs, quiet_seconds)  # the model is the staff's first
 
     result = generate(
@@ -223,20 +217,13 @@ def _check(
     report: Report,
     quiet_seconds: float,
 ) -> None:
-    from rag_core.answers.chat import AnswerMode
-
     request = dict(run.request)
     mode = str(request.get("mode") or services.settings.answer_mode)
     if mode != AnswerMode.EXTRACTIVE.value and _model_missing(services):
         mode = AnswerMode.EXTRACTIVE.value  # quoted answers still show abstention
     if "case_ids" not in request:
         request["case_ids"] = [c.id for c in cases.active()]
-    wanted = set(request["case_ids"])
-    with services.db.session() as session:
-        rows = session.scalars(sa.select(QualityCase).where(QualityCase.id.in_(wanted))).all()
-        from rag_core.quality.cases import _case
-
-        todo = sorted((_case(r) for r in rows), key=lambda c: c.id)
+    todo = cases.with_ids(request["case_ids"])
     if not todo:
         runs.end(
             run.id,
@@ -254,9 +241,7 @@ def _check(
         runs.store(run.id, ask(services, case, AnswerMode(mode)))
         done.add(case.id)
         runs.progress(run.id, len(done))
-        latest = runs.get(run.id)
-        if latest is not None:
-            report(latest)
+        _report(runs, run.id, report)
     runs.end(run.id, "done", None, figures(runs.outcomes(run.id)))
 
 
@@ -273,7 +258,7 @@ def _found(hit: Hit) -> Expected:
     return Expected(hit.source, hit.title, hit.page, hit.page_end)
 
 
-def ask(services: Services, case: Case, mode: Any) -> Outcome:
+def ask(services: Services, case: Case, mode: AnswerMode) -> Outcome:
     """One case through the live pipeline: the search's ranking, then the answer, which
     goes to no history and no audit record (a check is not a person asking)."""
     started = time.perf_counter()
@@ -283,8 +268,6 @@ def ask(services: Services, case: Case, mode: Any) -> Outcome:
     except QuestionRejected:
         hits, answer = [], None
     except ModelNotFound:  # removed while the run was going: quoted answers
-        from rag_core.answers.chat import AnswerMode
-
         answer = services.chat.ask(
             case.question, mode=AnswerMode.EXTRACTIVE, record=False
         ).complete()

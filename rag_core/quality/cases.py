@@ -71,6 +71,18 @@ class Case:
     expected: tuple[Expected, ...]
     document_id: int | None
 
+    @classmethod
+    def from_row(cls, row: QualityCase) -> Case:
+        return cls(
+            row.id,
+            row.origin,
+            row.question,
+            row.answer,
+            row.answerable,
+            tuple(Expected.from_json(e) for e in row.expected),
+            row.document_id,
+        )
+
 
 @dataclass(frozen=True)
 class ToFix:
@@ -84,18 +96,6 @@ class ToFix:
     note: str
     asked_by: str | None
     shown: tuple[Expected, ...]
-
-
-def _case(row: QualityCase) -> Case:
-    return Case(
-        row.id,
-        row.origin,
-        row.question,
-        row.answer,
-        row.answerable,
-        tuple(Expected.from_json(e) for e in row.expected),
-        row.document_id,
-    )
 
 
 def _shown(sources: Sequence[dict[str, Any]]) -> tuple[Expected, ...]:
@@ -203,7 +203,28 @@ class Cases:
             rows = session.scalars(
                 sa.select(QualityCase).where(QualityCase.state == "active").order_by(QualityCase.id)
             ).all()
-            return [_case(r) for r in rows]
+            return [Case.from_row(r) for r in rows]
+
+    def with_ids(self, ids: Sequence[int]) -> list[Case]:
+        """The cases of `ids` that still exist, whatever their state, oldest first."""
+        with self.db.session() as session:
+            rows = session.scalars(
+                sa.select(QualityCase).where(QualityCase.id.in_(ids)).order_by(QualityCase.id)
+            ).all()
+            return [Case.from_row(r) for r in rows]
+
+    def generated_in(self, run_id: int) -> int:
+        """How many answerable questions generation run `run_id` has stored so far."""
+        with self.db.session() as session:
+            return (
+                session.scalar(
+                    sa.select(sa.func.count(QualityCase.id)).where(
+                        QualityCase.details["run_id"].as_integer() == run_id,
+                        QualityCase.answerable,
+                    )
+                )
+                or 0
+            )
 
     def counts(self) -> dict[str, int]:
         """Active cases by origin, and how many expect an abstention."""

@@ -14,10 +14,10 @@ and models they ran under, and compared with each other.
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,10 +88,6 @@ class Run:
     figures: dict[str, Any]
     message: str | None
 
-    @property
-    def active(self) -> bool:
-        return self.state in ("queued", "running")
-
     def eta_seconds(self, now: datetime | None = None) -> float | None:
         """Seconds left at the pace so far; None before the first result."""
         if self.state != "running" or self.started_at is None or not self.done:
@@ -132,10 +128,18 @@ class Outcome:
     latency_ms: float
 
     @property
+    def file_in_top(self) -> bool:
+        return self.file_rank is not None and self.file_rank <= TOP
+
+    @property
+    def page_in_top(self) -> bool:
+        return self.page_rank is not None and self.page_rank <= TOP
+
+    @property
     def passed(self) -> bool:
         if not self.case.answerable:
             return self.abstained
-        return self.page_rank is not None and self.page_rank <= TOP and not self.abstained
+        return self.page_in_top and not self.abstained
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,6 @@ def figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     """A check's figures over its outcomes (None where no case counts)."""
     answerable = [o for o in outcomes if o.case.answerable]
     unanswerable = [o for o in outcomes if not o.case.answerable]
-    paged = answerable  # every answerable case has an expected document
 
     def share(items: Sequence[Outcome], test: Callable[[Outcome], bool]) -> float | None:
         return sum(1 for o in items if test(o)) / len(items) if items else None
@@ -212,9 +215,11 @@ def figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
         "passed": sum(1 for o in outcomes if o.passed),
-        "file@5": share(answerable, lambda o: o.file_rank is not None and o.file_rank <= TOP),
-        "page@5": share(paged, lambda o: o.page_rank is not None and o.page_rank <= TOP),
-        "mrr": sum(1 / o.page_rank for o in paged if o.page_rank) / len(paged) if paged else None,
+        "file@5": share(answerable, lambda o: o.file_in_top),
+        "page@5": share(answerable, lambda o: o.page_in_top),
+        "mrr": sum(1 / o.page_rank for o in answerable if o.page_rank) / len(answerable)
+        if answerable
+        else None,
         "abstention": share(unanswerable, lambda o: o.abstained),
         "false_abstention": share(answerable, lambda o: o.abstained),
         "verified": share(written, lambda o: o.sentences_verified == o.sentences_written),
@@ -225,9 +230,7 @@ def figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     }
     for origin in ("generated", "rated", "fixed"):
         mine = [o for o in answerable if o.case.origin == origin]
-        out[f"page@5 {origin}"] = share(
-            mine, lambda o: o.page_rank is not None and o.page_rank <= TOP
-        )
+        out[f"page@5 {origin}"] = share(mine, lambda o: o.page_in_top)
     return out
 
 
@@ -323,16 +326,21 @@ class Runs:
         """Documents whose generated questions fail most in a run: (title, source,
         cases, failed), worst share first; documents with fewer than `least` cases are
         left out (one miss says little)."""
-        tally: dict[str, list[Any]] = {}
+        titles: dict[str, str] = {}
+        asked: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
         for outcome in self.outcomes(run_id):
-            if outcome.case.origin != "generated" or not outcome.case.answerable:
-                continue
-            where = outcome.case.expected[0]
-            entry = tally.setdefault(where.source, [where.title, where.source, 0, 0])
-            entry[2] += 1
-            entry[3] += 0 if outcome.passed else 1
-        rows = [tuple(v) for v in tally.values() if v[2] >= least and v[3]]
-        return sorted(rows, key=lambda r: (-r[3] / r[2], -r[3], r[0]))  # type: ignore[return-value]
+            if outcome.case.origin == "generated" and outcome.case.answerable:
+                where = outcome.case.expected[0]
+                titles[where.source] = where.title
+                asked[where.source] += 1
+                failed[where.source] += not outcome.passed
+        rows = [
+            (titles[source], source, asked[source], failed[source])
+            for source in asked
+            if asked[source] >= least and failed[source]
+        ]
+        return sorted(rows, key=lambda r: (-r[3] / r[2], -r[3], r[0]))
 
     # --- the worker's side (`rag_core.eval.site`) -------------------------------------------
 
@@ -352,12 +360,9 @@ class Runs:
                 )
             )
 
-    def progress(self, run_id: int, done: int, total: int | None = None) -> None:
-        values: dict[str, Any] = {"done": done}
-        if total is not None:
-            values["total"] = total
+    def progress(self, run_id: int, done: int) -> None:
         with self.db.session() as session:
-            session.execute(sa.update(QualityRun).where(QualityRun.id == run_id).values(**values))
+            session.execute(sa.update(QualityRun).where(QualityRun.id == run_id).values(done=done))
 
     def end(
         self, run_id: int, state: str, message: str | None, figures_: dict[str, Any] | None = None
@@ -409,10 +414,8 @@ class Runs:
 
 
 def _outcome(result: QualityResult, case: QualityCase) -> Outcome:
-    from rag_core.quality.cases import _case
-
     return Outcome(
-        _case(case),
+        Case.from_row(case),
         tuple(Expected.from_json(f) for f in result.found),
         result.file_rank,
         result.page_rank,
@@ -452,5 +455,4 @@ def start_worker(log_file: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # it outlives the page that started it
-            env={**os.environ},
         )
