@@ -252,6 +252,7 @@ def retrieval_params(settings: Settings) -> RetrievalParams:
         bm25_b=settings.bm25_b,
         near_copies_allowed=settings.near_copies_allowed,
         rerank_candidates=settings.rerank_candidates,
+        statement_weight=settings.statement_weight,
         index=hnsw_index(settings),
     )
 

@@ -220,6 +220,13 @@ class Settings(BaseSettings):
     rrf_text_weight: float = Field(
         default=1.0, ge=0.0, description="Weight of the full-text ranking in the fusion."
     )
+    statement_weight: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="A passage on the page of a financial statement the question asks "
+        "about (names it, or asks for a figure read from it) counts as if it had ranked "
+        "first in this many more lists of the fusion (0: off).",
+    )
     full_text_words: int = Field(
         default=6,
         ge=0,

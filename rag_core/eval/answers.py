@@ -24,7 +24,6 @@ answers with a runaway repetition, and time to first text and to the full answer
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import re
@@ -41,7 +40,7 @@ from rag_core.answers.generation import Generator
 from rag_core.answers.loops import LoopGuard
 from rag_core.answers.terms import figures
 from rag_core.bench.common import percentile
-from rag_core.eval.sides import side_name, vectors_key
+from rag_core.eval.sides import half_of, side_name, vectors_key
 from rag_core.figures.metrics import Item, read_request
 from rag_core.figures.rows import ROWS_VERSION
 from rag_core.settings import Settings
@@ -115,8 +114,7 @@ def half(questions: Sequence[Question], which: str | None) -> list[Question]:
     one and report the other; None: all."""
     if which is None:
         return list(questions)
-    wanted = "ab".index(which)
-    return [q for q in questions if hashlib.sha1(q.id.encode()).digest()[0] % 2 == wanted]
+    return [q for q in questions if half_of(q.id) == which]
 
 
 def sample(questions: Sequence[Question], answerable: int, unanswerable: int) -> list[Question]:

@@ -43,7 +43,7 @@ import numpy as np
 
 from rag_core.answers.terms import STOPWORDS
 from rag_core.bench.common import percentile
-from rag_core.eval.sides import side_name, side_settings, vectors_key
+from rag_core.eval.sides import half_of, side_name, side_settings, vectors_key
 from rag_core.settings import Settings
 
 CUTOFFS = (1, 5, 10)
@@ -394,8 +394,26 @@ def evaluate(
     results = {}
     for mode_name in modes:
         rows = run(questions, searches[mode_name], mode_name)
-        results[mode_name] = {"summary": summarise(rows), "rows": rows}
+        halves = {h: summarise([r for r in rows if half_of(r["id"]) == h]) for h in "ab"}
+        results[mode_name] = {"summary": summarise(rows), "halves": halves, "rows": rows}
     return results
+
+
+def by_half(results: dict[str, dict[str, Any]]) -> str:
+    """File@5, page@5 and page MRR on each fixed half (`sides.half_of`): a change is kept
+    only if it helps both."""
+    keys = ("file@5", "page@5", "page_mrr")
+    header = "".join(f"{f'{key} {h}':>13}" for key in keys for h in "ab")
+    lines = ["by fixed half (tune on a, keep a change only if b agrees)", f"{'mode':<12}{header}"]
+    for mode_name, result in results.items():
+        halves = result["halves"]
+        cells = "".join(
+            f"{'–':>13}" if halves[h][key] is None else f"{halves[h][key]:>13.3f}"
+            for key in keys
+            for h in "ab"
+        )
+        lines.append(f"{mode_name:<12}{cells}")
+    return "\n".join(lines)
 
 
 def by_type(questions: Sequence[Question], results: dict[str, dict[str, Any]]) -> str:
@@ -473,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{args.folder.resolve().name}: {len(files)} files, {len(questions)} questions")
     print(format_table({m: r["summary"] for m, r in results.items()}))
+    print("\n" + by_half(results))
     if len({q.kind for q in questions}) > 1:
         print("\n" + by_type(questions, results))
     if args.json:

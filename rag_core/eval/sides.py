@@ -15,6 +15,12 @@ def side_name(prefix: str, label: str, key: str, width: int = 24) -> str:
     return f"{prefix}_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
+def half_of(question_id: str) -> str:
+    """Which of a set's two fixed halves a question is in ("a" or "b"), by a hash of its
+    id: tune on a, report both, keep a change only if it helps both."""
+    return "ab"[hashlib.sha1(question_id.encode()).digest()[0] % 2]
+
+
 def side_settings(settings: Settings, name: str) -> Settings:
     """`settings` for database `name`, on the embedded server or on DATABASE_URL's (made
     if missing): an evaluation that ingests never writes into the library."""

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
-from rag_core.figures.concepts import Concept, concept_for
+from rag_core.figures.concepts import BALANCE, CASH, INCOME, Concept, concept_for
 
 # --- the formula ---------------------------------------------------------------------
 
@@ -404,6 +404,28 @@ def read_request(question: str) -> Request | None:
     return Request(
         name, formula, percent, money, _unit(question), _decimals(question), companies(question)
     )
+
+
+_STATEMENT_NAMES = {
+    BALANCE: r"balance sheets?|statements? of financial (?:position|condition)",
+    INCOME: r"income statements?|statements? of (?:income|operations|earnings)"
+    r"|p&l|profit and loss statement",
+    CASH: r"cash ?flows? statements?|statements? of cash flows?"
+    r"|(?:operating|investing|financing) activities",
+}
+
+
+def asked_statements(question: str) -> frozenset[str]:
+    """The financial statements (BALANCE, INCOME, CASH) whose page answers `question`:
+    those it names ("according to the balance sheet", "investing activities"), and
+    those the line items of a figure it asks for are read from ("FY2019 inventories":
+    the balance sheet)."""
+    named = {k for k, pattern in _STATEMENT_NAMES.items() if re.search(pattern, question, re.I)}
+    if request := read_request(question):
+        named |= {
+            i.concept.statement for i in items(request.formula) if isinstance(i.concept, Concept)
+        }
+    return frozenset(named)
 
 
 def _is_amount(expr: Expr) -> bool:

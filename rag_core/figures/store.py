@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from rag_core.db import Database, TableRowRecord
+from rag_core.figures.concepts import statement_kind
 from rag_core.figures.rows import Cell, TableRow, parse_figure
 
 
@@ -60,6 +61,28 @@ def read_rows(db: Database, document_ids: Sequence[int]) -> dict[int, list[Table
                 )
             )
     return found
+
+
+def statement_pages(db: Database, document_ids: Sequence[int]) -> set[tuple[int, int, str]]:
+    """(document, page, BALANCE/INCOME/CASH) for each page of `document_ids` that holds
+    rows of a financial statement, as read at ingest."""
+    if not document_ids:
+        return set()
+    with db.session() as session:
+        found = session.execute(
+            sa.select(TableRowRecord.document_id, TableRowRecord.page, TableRowRecord.statement)
+            .distinct()
+            .where(
+                TableRowRecord.document_id.in_(list(document_ids)),
+                TableRowRecord.page.is_not(None),
+                TableRowRecord.statement != "",
+            )
+        ).all()
+    return {
+        (document_id, page, kind)
+        for document_id, page, statement in found
+        if (kind := statement_kind(statement))
+    }
 
 
 def documents_naming(db: Database, document_ids: Sequence[int], names: Sequence[str]) -> set[int]:

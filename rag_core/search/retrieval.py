@@ -26,10 +26,12 @@ from rag_core.db.models import EMBEDDING_DIM
 from rag_core.db.textsearch import DEFAULT_CONFIG
 from rag_core.db.vectorindex import DEFAULT_INDEX, HnswIndex
 from rag_core.errors import ConfigurationError
+from rag_core.figures.metrics import asked_statements
 from rag_core.search.diversity import diversify
 from rag_core.search.embedding import Embedder
 from rag_core.search.hits import Filters, Hit
 from rag_core.search.reranking import Reranker
+from rag_core.search.statements import prefer_statements
 from rag_core.search.textsearch import EMPTY_CTE as EMPTY_TEXT_CTE
 from rag_core.search.textsearch import TextRanking, text_cte
 
@@ -59,6 +61,7 @@ class RetrievalParams:
     bm25_common: float = 0.05  # lexemes in more passages than this share find no candidates
     near_copies_allowed: int = 2  # near-identical passages ranked above a further copy (0: any)
     rerank_candidates: int = 20  # fused passages the cross-encoder re-orders, if any
+    statement_weight: float = 1.0  # an asked statement's page: one more first place (0: off)
     index: HnswIndex = DEFAULT_INDEX  # the index the database was opened with
 
 
@@ -178,6 +181,12 @@ class Retriever:
         text_hits = (
             text_cte(self.params.text_ranking, where) if mode != Mode.VECTOR else EMPTY_TEXT_CTE
         )
+        wanted = asked_statements(query) if self.params.statement_weight else frozenset()
+        # Room for near-copies to move down (`diversity`) without leaving gaps, and for
+        # an asked statement's page to move up from among the candidates.
+        limit = 2 * top_k if self.params.near_copies_allowed else top_k
+        if wanted:
+            limit = max(limit, self.params.candidates)
         statement = sa.text(f"WITH {vector_cte},\n{text_hits}\n{_FUSED}").bindparams(
             sa.bindparam("qvec", type_=Vector(EMBEDDING_DIM))
         )
@@ -195,8 +204,7 @@ class Retriever:
             "vector_weight": self.params.vector_weight,
             "text_weight": self.params.text_weight,
             "full_text_words": self.params.full_text_words or 1_000_000,
-            # Room for near-copies to move down (`diversity`) without leaving gaps.
-            "top_k": 2 * top_k if self.params.near_copies_allowed else top_k,
+            "top_k": limit,
         }
         with self.db.session() as session:
             # Per transaction only: the pooled connection keeps no state of this call.
@@ -225,6 +233,9 @@ class Retriever:
             )
             for row in rows
         ]
+        if wanted:
+            bonus = self.params.statement_weight / (self.params.rrf_k + 1)
+            hits = prefer_statements(self.db, hits, wanted, bonus)
         if self.params.near_copies_allowed:
             hits = diversify(hits, self.params.near_copies_allowed)
         return hits[:top_k]
