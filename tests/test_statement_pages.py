@@ -28,7 +28,7 @@ _QUESTION = "What were Acme's total current assets at the end of FY2015?"
         ("What is the FY2018 capital expenditure for MGM? Use the cash flow statement.", {CASH}),
         ("According to the income statement, what drove the change in margin?", {INCOME}),
         (
-            "Which activities brought in the most cash: operating, investing or financing activities?",
+            "Which brought in the most cash: operating, investing or financing activities?",
             {CASH},
         ),
         (

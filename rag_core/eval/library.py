@@ -391,12 +391,16 @@ def evaluate(
     searches = {m: _appliance_search(services, m, k) for m in modes if m in APPLIANCE_MODES}
     if wanted := [m for m in modes if m in BASELINES]:
         searches |= _baseline_searches(services, files, cache, wanted, k)
-    results = {}
-    for mode_name in modes:
-        rows = run(questions, searches[mode_name], mode_name)
-        halves = {h: summarise([r for r in rows if half_of(r["id"]) == h]) for h in "ab"}
-        results[mode_name] = {"summary": summarise(rows), "halves": halves, "rows": rows}
-    return results
+    return {m: scored(questions, searches[m], m) for m in modes}
+
+
+def scored(
+    questions: Sequence[Question], search: Callable[[str], list[Found]], label: str
+) -> dict[str, Any]:
+    """Each question's row, the summary over all, and the summary of each fixed half."""
+    rows = run(questions, search, label)
+    halves = {h: summarise([r for r in rows if half_of(r["id"]) == h]) for h in "ab"}
+    return {"summary": summarise(rows), "halves": halves, "rows": rows}
 
 
 def by_half(results: dict[str, dict[str, Any]]) -> str:
