@@ -36,7 +36,7 @@ import sqlalchemy as sa
 
 from rag_core.db import Chunk, Database, Document, DocumentStatus, open_side_database
 from rag_core.db.textsearch import searchable_title
-from rag_core.eval.sides import side_name, vectors_key
+from rag_core.eval.sides import half_of, side_name, vectors_key
 from rag_core.extract import Page
 from rag_core.ingestion.chunking import chunk_pages
 from rag_core.search.embedding import Embedder
@@ -238,6 +238,7 @@ def evaluate(
     for name in modes:
         mode, rerank = (Mode.HYBRID, True) if name == RERANKED else (Mode(name), False)
         totals: dict[str, float] = {}
+        halves: dict[str, list[float]] = {"a": [], "b": []}
         latencies = []
         for query_id in judged:
             started = time.perf_counter()
@@ -247,9 +248,13 @@ def evaluate(
             )
             latencies.append(time.perf_counter() - started)
             ranking = document_ranking([corpus_of[hit.document_id] for hit in hits], k)
-            for metric, value in query_metrics(ranking, dataset.qrels[query_id]).items():
+            metrics = query_metrics(ranking, dataset.qrels[query_id])
+            for metric, value in metrics.items():
                 totals[metric] = totals.get(metric, 0.0) + value
+            halves[half_of(query_id)].append(metrics["ndcg@10"])
         row = {metric: value / len(judged) for metric, value in totals.items()}
+        for half, values in halves.items():  # tune on a, keep a change only if b agrees
+            row[f"ndcg@10 {half}"] = sum(values) / len(values) if values else 0.0
         row["latency_p50_ms"] = 1000 * statistics.median(latencies)
         row["latency_p95_ms"] = 1000 * percentile(latencies, 0.95)
         row["queries"] = len(judged)
@@ -310,7 +315,7 @@ def _abstains(outcomes: Sequence[tuple[float, bool]], floor: float) -> float:
 
 
 def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
-    columns = [f"recall@{n}" for n in CUTOFFS] + ["mrr@10", "ndcg@10"]
+    columns = [f"recall@{n}" for n in CUTOFFS] + ["mrr@10", "ndcg@10", "ndcg@10 a", "ndcg@10 b"]
     lines = [f"{'mode':<10}" + "".join(f"{c:>10}" for c in columns) + f"{'p50 ms':>9}{'p95 ms':>9}"]
     for mode, row in results.items():
         lines.append(
