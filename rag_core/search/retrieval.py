@@ -4,7 +4,8 @@ Vector search (HNSW, cosine) and PostgreSQL full-text search run as two CTEs of 
 statement and are fused by reciprocal rank fusion.  Filters apply inside both CTEs;
 pgvector's iterative index scan keeps filtered vector search from coming back short.
 Each hit carries its cosine similarity, which the relevance floor is judged on: fused
-RRF scores are ranks, not a measure of how related a passage is.  Near-copies of
+RRF scores are ranks, not a measure of how related a passage is.  A question about a
+financial statement moves that statement's pages up (`statements`); near-copies of
 passages ranked above them move down (`diversity`).
 """
 
