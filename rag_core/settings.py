@@ -224,8 +224,9 @@ class Settings(BaseSettings):
         default=1.0,
         ge=0.0,
         description="A passage on the page of a financial statement the question asks "
-        "about (names it, or asks for a figure read from it) counts as if it had ranked "
-        "first in this many more lists of the fusion (0: off).",
+        "about (names it, or asks for a figure read from it; with a column for the year "
+        "it names, if any) counts as if it had ranked first in this many more lists of "
+        "the fusion (0: off).",
     )
     full_text_words: int = Field(
         default=6,

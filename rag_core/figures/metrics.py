@@ -428,6 +428,11 @@ def asked_statements(question: str) -> frozenset[str]:
     return frozenset(named)
 
 
+def asked_years(question: str) -> frozenset[int]:
+    """The years a question names ("FY2023", "in 2022"), for the columns of a page."""
+    return frozenset(_years(question))
+
+
 def _is_amount(expr: Expr) -> bool:
     """Whether a formula gives an amount of money: line items added, subtracted or
     averaged (a ratio, a count of days or a growth rate is not)."""

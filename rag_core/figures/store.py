@@ -63,26 +63,28 @@ def read_rows(db: Database, document_ids: Sequence[int]) -> dict[int, list[Table
     return found
 
 
-def statement_pages(db: Database, document_ids: Sequence[int]) -> set[tuple[int, int, str]]:
-    """(document, page, BALANCE/INCOME/CASH) for each page of `document_ids` that holds
-    rows of a financial statement, as read at ingest."""
+def statement_pages(
+    db: Database, document_ids: Sequence[int]
+) -> dict[tuple[int, int, str], set[int]]:
+    """(document, page, BALANCE/INCOME/CASH) -> the years of its columns, for each page
+    of `document_ids` that holds rows of a financial statement, as read at ingest."""
     if not document_ids:
-        return set()
+        return {}
     with db.session() as session:
         found = session.execute(
-            sa.select(TableRowRecord.document_id, TableRowRecord.page, TableRowRecord.statement)
-            .distinct()
-            .where(
-                TableRowRecord.document_id.in_(list(document_ids)),
-                TableRowRecord.page.is_not(None),
-                TableRowRecord.statement != "",
-            )
+            sa.text("""
+                SELECT r.document_id, r.page, r.statement, array_agg(DISTINCT y.year)
+                FROM table_rows r LEFT JOIN LATERAL unnest(r.periods) AS y(year) ON true
+                WHERE r.document_id = ANY(:ids) AND r.page IS NOT NULL AND r.statement <> ''
+                GROUP BY r.document_id, r.page, r.statement
+            """),
+            {"ids": list(document_ids)},
         ).all()
-    return {
-        (document_id, page, kind)
-        for document_id, page, statement in found
-        if (kind := statement_kind(statement))
-    }
+    pages: dict[tuple[int, int, str], set[int]] = {}
+    for document_id, page, statement, years in found:
+        if kind := statement_kind(statement):
+            pages.setdefault((document_id, page, kind), set()).update(years or ())
+    return pages
 
 
 def documents_naming(db: Database, document_ids: Sequence[int], names: Sequence[str]) -> set[int]:

@@ -27,7 +27,7 @@ from rag_core.db.models import EMBEDDING_DIM
 from rag_core.db.textsearch import DEFAULT_CONFIG
 from rag_core.db.vectorindex import DEFAULT_INDEX, HnswIndex
 from rag_core.errors import ConfigurationError
-from rag_core.figures.metrics import asked_statements
+from rag_core.figures.metrics import asked_statements, asked_years
 from rag_core.search.diversity import diversify
 from rag_core.search.embedding import Embedder
 from rag_core.search.hits import Filters, Hit
@@ -236,7 +236,7 @@ class Retriever:
         ]
         if wanted:
             bonus = self.params.statement_weight / (self.params.rrf_k + 1)
-            hits = prefer_statements(self.db, hits, wanted, bonus)
+            hits = prefer_statements(self.db, hits, wanted, bonus, asked_years(query))
         if self.params.near_copies_allowed:
             hits = diversify(hits, self.params.near_copies_allowed)
         return hits[:top_k]
