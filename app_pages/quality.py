@@ -129,7 +129,12 @@ def progress(services: Services) -> None:
 def headline(run: Run, before: Run | None) -> None:
     st.subheader(f"Latest check: run {run.id}, {stamp(run.finished_at or run.created_at)}")
     # Finding first, then answering: four to a row, so no label is cut short.
-    columns = [*st.columns(4), *st.columns(4)[:3]]
+    per_row = 4
+    columns = [
+        column
+        for start in range(0, len(HEADLINE), per_row)
+        for column in st.columns(per_row)[: len(HEADLINE) - start]
+    ]
     for column, (key, label, percent, meaning) in zip(columns, HEADLINE, strict=True):
         value = run.figures.get(key)
         delta = None

@@ -42,7 +42,7 @@ QUIET_SECONDS = 10.0  # after a staff answer ends, the worker waits this long
 _STAFF_ASKING = sa.text("""
     SELECT EXISTS (
         SELECT 1 FROM audit_log a
-        WHERE a.action = 'question' AND a.at >= now() - interval '3 minutes'
+        WHERE a.action = :question AND a.at >= now() - interval '3 minutes'
           AND NOT EXISTS (
               SELECT 1 FROM query_log q
               WHERE q.user_name IS NOT DISTINCT FROM a.username AND q.created_at >= a.at
@@ -410,7 +410,9 @@ class Runs:
         logged after it yet) or was answered in the last `seconds` (a next question
         often follows)."""
         with self.db.session() as session:
-            return bool(session.scalar(_STAFF_ASKING, {"quiet": seconds}))
+            return bool(
+                session.scalar(_STAFF_ASKING, {"quiet": seconds, "question": Action.QUESTION.value})
+            )
 
 
 def _outcome(result: QualityResult, case: QualityCase) -> Outcome:
