@@ -224,6 +224,27 @@ def test_only_verified_sentences_are_written_under_the_quotes(
         assert "left out: not found in the sources" in answer.text
 
 
+def test_the_answer_evaluation_records_each_written_sentence_and_why_one_was_left_out(
+    library: Services, tmp_path: Path
+) -> None:
+    from rag_core.eval.answers import Dataset, Question, run_mode
+
+    writer = Writes("Termination needs ninety days of notice. The fee is paid in Lyon.")
+    asking = replace(library, chat=replace_generator(library.chat, writer))
+    question = Question("q1", NOTICE, ("ninety days",), "contract.pdf")
+    dataset = Dataset("tiny", tmp_path, [question], figures_only=False)
+    (row,) = run_mode(asking, dataset, [question], AnswerMode.AUTO.value, None)["rows"]
+    assert row["written"] == 2 and row["verified"] == 1 and row["written_gold"]
+    shown, left_out = row["sentences"]
+    assert shown == {
+        "text": "Termination needs ninety days of notice.",
+        "verified": True,
+        "reason": "",
+    }
+    assert left_out["text"] == "The fee is paid in Lyon." and not left_out["verified"]
+    assert left_out["reason"]  # in words, e.g. "“Lyon” is not in the sources it cites"
+
+
 def test_a_model_likely_to_refuse_abstains_without_writing(library: Services) -> None:
     model = Writes("NOT IN THE DOCUMENTS", refusal=0.9)
     chat = replace_generator(library.chat, model)

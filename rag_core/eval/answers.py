@@ -19,6 +19,8 @@ FinanceBench the gold figure), the right document among the cited sources and am
 all sources, the evidence page among the sources, abstention on unanswerable questions
 and false abstention on answerable ones, the share of the model's sentences verified,
 answers with a runaway repetition, and time to first text and to the full answer.
+`--json` writes these and every answer, with each sentence the model wrote and, for
+one left out, why it did not verify.
 """
 
 from __future__ import annotations
@@ -281,6 +283,10 @@ def run_mode(
                 "refusal": answer.refusal if answer else None,
                 "written": len(verdicts),
                 "verified": sum(1 for v in verdicts if v.verified),
+                # Each sentence the model wrote, shown or left out, and why not.
+                "sentences": [
+                    {"text": v.text, "verified": v.verified, "reason": v.reason} for v in verdicts
+                ],
                 # The model's own text (the quotes above a written echo would look
                 # like a repetition); the whole answer where no model wrote.
                 # A computed figure's formula repeats its words by design, and no model
