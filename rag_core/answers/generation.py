@@ -34,7 +34,7 @@ _BANNED = -100.0  # a logit bias no token overcomes
 class GenerationParams:
     context_tokens: int = 4096
     max_answer_tokens: int = 160
-    temperature: float = 0.1
+    temperature: float = 0.0  # the same answer to the same question (RAG_LLM_TEMPERATURE)
     repeat_penalty: float = 1.15  # llama.cpp's penalty on tokens already written
     frequency_penalty: float = 0.2
     loop_guard: bool = True  # end the stream when the text starts repeating itself
