@@ -73,7 +73,8 @@ def statement_pages(
     with db.session() as session:
         found = session.execute(
             sa.text("""
-                SELECT r.document_id, r.page, r.statement, array_agg(DISTINCT y.year)
+                SELECT r.document_id, r.page, r.statement,
+                       array_agg(DISTINCT y.year) FILTER (WHERE y.year IS NOT NULL)
                 FROM table_rows r LEFT JOIN LATERAL unnest(r.periods) AS y(year) ON true
                 WHERE r.document_id = ANY(:ids) AND r.page IS NOT NULL AND r.statement <> ''
                 GROUP BY r.document_id, r.page, r.statement

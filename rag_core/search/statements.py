@@ -34,20 +34,21 @@ def prefer_statements(
     """`hits` with `bonus` added to the fused score of those on a page of a `wanted`
     statement (with a column for one of `years`, when the question names any),
     re-ordered (ties keep their order)."""
-    pages = statement_pages(db, sorted({h.document_id for h in hits}))
-    if not pages:
+    chosen = {
+        (document_id, page)
+        for (document_id, page, kind), columns in statement_pages(
+            db, sorted({h.document_id for h in hits})
+        ).items()
+        if kind in wanted and (not years or years & columns)
+    }
+    if not chosen:
         return list(hits)
 
     def on_statement(hit: Hit) -> bool:
         if hit.page is None:
             return False
         last = max(hit.page, hit.page_end or hit.page)
-        return any(
-            (key := (hit.document_id, page, kind)) in pages
-            and (not years or bool(years & pages[key]))
-            for page in range(hit.page, last + 1)
-            for kind in wanted
-        )
+        return any((hit.document_id, page) in chosen for page in range(hit.page, last + 1))
 
     moved = [replace(h, fused_score=h.fused_score + bonus) if on_statement(h) else h for h in hits]
     return sorted(moved, key=lambda h: h.fused_score, reverse=True)
