@@ -28,6 +28,8 @@ def main() -> None:
         f"· {settings.embedding_backend} backend"
     )
     embedding.caption(f"`{settings.embedding_path}`")
+    if (change := services.model_change.progress()) is not None:
+        embedding.info(change.line())
     answer.markdown(f"**Answer model**  \n{settings.llm_path.name}")
     answer.caption(f"`{settings.llm_path}`")
     if not settings.llm_path.exists():

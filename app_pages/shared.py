@@ -189,6 +189,7 @@ def library_status(services: Services) -> None:
         counts = services.catalog.status_counts()
         rows = services.catalog.documents()
         outlook = services.backlog.outlook()
+        change = services.model_change.progress()
     except RagError as exc:
         log.warning("library status: %s", exc)
         st.warning(str(exc))
@@ -208,6 +209,8 @@ def library_status(services: Services) -> None:
     waiting = outlook.summary()
     if waiting:
         st.caption(waiting)
+    if change is not None:
+        st.progress(change.done / max(change.total, 1), text=change.line())
     for row in rows:
         if row.progress is not None:
             done, total, unit = row.progress

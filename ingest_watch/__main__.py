@@ -94,7 +94,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if any(r.outcome == Outcome.FAILED for r in results) else 0
         watches = not args.no_watch
         with alive(services.liveness, worker.name, watches, settings.drop_dir):
-            serve(watcher if watches else None, worker, stop, settings.watch_poll_seconds)
+            serve(
+                watcher if watches else None,
+                worker,
+                stop,
+                settings.watch_poll_seconds,
+                services.model_change if watches else None,
+            )
         return 0
     finally:
         stop_helpers(helpers)

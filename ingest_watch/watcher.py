@@ -22,12 +22,12 @@ from watchdog.observers import Observer
 
 from ingest_watch.stability import StabilityTracker, is_ignored
 from ingest_watch.worker import Worker
-from rag_core.errors import DatabaseUnavailable, DiskFull
+from rag_core.errors import DatabaseUnavailable, DiskFull, RagError
 from rag_core.ingestion.files import walk_files
 from rag_core.ingestion.folders import document_of_sidecar, is_sidecar, sidecar_path
 from rag_core.ingestion.jobs import JobQueue
-from rag_core.ingestion.results import IngestResult
 from rag_core.library.catalog import Catalog
+from rag_core.search.model_change import EmbedderChange
 
 log = logging.getLogger("ingest_watch")
 
@@ -163,12 +163,39 @@ def backoff(first: float = 1.0, most: float = 30.0) -> Iterator[float]:
         wait = min(wait * 2, most)
 
 
+class _ModelChange:
+    """A change of embedding model, worked on when no file waits (`EmbedderChange`)."""
+
+    def __init__(self, change: EmbedderChange | None) -> None:
+        self.change = change
+
+    def step(self) -> bool:
+        """One batch; False when there is nothing to do, or it cannot go on (the new
+        model is missing or unusable: said once, in the log)."""
+        if self.change is None:
+            return False
+        try:
+            return self.change.step()
+        except (DatabaseUnavailable, DiskFull):
+            raise
+        except RagError as exc:
+            log.error("embedding the library again with the new model stopped: %s", exc)
+            self.change = None
+            return False
+
+
 def serve(
-    watcher: Watcher | None, worker: Worker, stop: threading.Event, poll_seconds: float
+    watcher: Watcher | None,
+    worker: Worker,
+    stop: threading.Event,
+    poll_seconds: float,
+    change: EmbedderChange | None = None,
 ) -> None:
     """The watcher process's loop: watch (unless `watcher` is None) and work until
     `stop` is set.  While the database is away it waits, longer each time, and says
-    so in one line a try; files that change meanwhile are caught by the next rescan."""
+    so in one line a try; files that change meanwhile are caught by the next rescan.
+    When no file waits, it embeds the library again with a newly configured embedding
+    model, a batch at a time (`change`)."""
     observer = None
     if watcher is not None:
         watcher.drop_dir.mkdir(parents=True, exist_ok=True)
@@ -180,13 +207,14 @@ def serve(
         log.info("working through the job queue")
     waits = backoff()
     down_since: float | None = None
+    changing = _ModelChange(change)
     try:
         while not stop.is_set():
-            result: IngestResult | None = None
+            idle = True
             try:
                 if watcher is not None:
                     watcher.tick()
-                result = worker.run_one()
+                idle = worker.run_one() is None and not changing.step()
             except (DatabaseUnavailable, DiskFull) as exc:
                 down_since = down_since or time.monotonic()
                 if watcher is not None:  # what settled meanwhile was not queued
@@ -207,7 +235,7 @@ def serve(
             if down_since is not None:
                 log.warning("the database works again, after %.0f s", time.monotonic() - down_since)
                 down_since, waits = None, backoff()
-            if result is None:
+            if idle:
                 stop.wait(poll_seconds)
     finally:
         if observer is not None:

@@ -12,12 +12,20 @@ Output contract (checks depend on it):
                              workers, watcher_last_seen}}), the files still to read
                              and the time they will take ({"backlog": {files, bytes,
                              bytes_per_second, pages_per_second, seconds_left}}),
-                             documents by status, chunks, and the answer model
-                             ({"answer_model": {file, mode, usable, problem}})
+                             documents by status, chunks, the answer model
+                             ({"answer_model": {file, mode, usable, problem}}) and
+                             the embedding model ({"embedding_model": {in_use,
+                             configured, passages_done, passages_total}})
   retry [PATH...]           queue failed files (all, or these) for another try
+  reembed                   embed every passage again with RAG_EMBEDDING_MODEL when
+                            the library's vectors come from another model (progress
+                            on stderr; search keeps working meanwhile); the watcher
+                            does the same when no file waits
   models [--fetch NAME] [--list]
                             place the models (the answer model's slices fetched,
-                            joined and hash-checked), then list the answer models
+                            joined and hash-checked; the embedding model's too when
+                            it ships in slices), then list the answer and embedding
+                            models
   users add|list|disable|enable|reset-password|first-admin
                             accounts that may sign in to the app
   backup PATH / restore PATH [--replace]
@@ -40,7 +48,11 @@ from typing import Any
 from rag_core.cli_admin import add_commands as add_admin_commands
 from rag_core.cli_admin import run as run_admin
 from rag_core.errors import RagError
-from rag_core.modelfiles.catalog import ANSWER_MODELS, by_file
+from rag_core.modelfiles.catalog import (
+    ANSWER_MODELS,
+    EMBEDDING_MODELS,
+    by_file,
+)
 from rag_core.settings import Settings
 
 log = logging.getLogger("rag_core")
@@ -84,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
         )
         cmd.add_argument("--json", action="store_true", help="print JSON")
 
+    sub.add_parser(
+        "reembed",
+        help="embed every passage again with RAG_EMBEDDING_MODEL, when the library's "
+        "vectors come from another model (search keeps working on them meanwhile)",
+    )
     status = sub.add_parser("status", help="documents by status and chunk count")
     status.add_argument("--json", action="store_true", help="print JSON")
 
@@ -113,19 +130,21 @@ def _parser() -> argparse.ArgumentParser:
     models = sub.add_parser(
         "models",
         help="place the models in models_cache/ (link the packaged ones, fetch, join and "
-        "check the sliced answer model named by RAG_ANSWER_MODEL, export the embedding "
-        "model to int8 ONNX), then list the answer models",
+        "check the sliced answer model named by RAG_ANSWER_MODEL and the embedding model "
+        "named by RAG_EMBEDDING_MODEL, export the embedding model to int8 ONNX), then list "
+        "the answer and embedding models",
     )
     models.add_argument(
         "--fetch",
         action="append",
         default=[],
-        choices=sorted(name for name, m in ANSWER_MODELS.items() if m.slices),
-        help="also fetch and check this answer model (repeatable)",
+        choices=sorted(
+            [name for name, m in ANSWER_MODELS.items() if m.slices]
+            + [name for name, m in EMBEDDING_MODELS.items() if m.archive]
+        ),
+        help="also fetch and check this answer or embedding model (repeatable)",
     )
-    models.add_argument(
-        "--list", action="store_true", help="only list the answer models; place nothing"
-    )
+    models.add_argument("--list", action="store_true", help="only list the models; place nothing")
     return parser
 
 
@@ -157,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "status": _status,
                 "retry": _retry,
                 "reindex": _reindex,
+                "reembed": _reembed,
             }
             return handler[args.command](services, args)
         finally:
@@ -184,16 +204,35 @@ def _models(settings: Settings, args: argparse.Namespace) -> int:
             state = f"{row.check.size / 1e6:,.0f} MB, not hash-pinned"
         licence = f", licence {row.licence.name}" if row.licence else ""
         print(f"{mark} {row.name:<20} {row.file.name}  {state}{licence}")
+    print("embedding models (* configured; RAG_EMBEDDING_MODEL):")
+    for model in EMBEDDING_MODELS.values():
+        mark = "*" if model.name == settings.embedding_space else " "
+        folder = settings.models_dir / model.folder
+        if model.archive is not None:
+            from rag_core.modelfiles.assemble import check_archive
+
+            found = check_archive(model, settings.models_dir)
+            state = "sha256 verified" if found.verified else found.problem or "not fetched"
+        else:
+            state = "linked from its package" if folder.exists() else "not linked"
+        print(f"{mark} {model.name:<20} {model.folder}/  {state}, licence {model.licence}")
     return 0
 
 
 def _place_models(settings: Settings, also: Sequence[str]) -> None:
-    from rag_core.modelfiles.assemble import assemble, place_licence
+    from rag_core.modelfiles.assemble import assemble, assemble_archive, place_licence
     from rag_core.modelfiles.packaged import link_packaged_models
 
     for path in link_packaged_models(settings.models_dir):
         print(f"ready     {path} -> {path.resolve()}")
-    wanted = [by_file(settings.llm_path), *(ANSWER_MODELS[name] for name in also)]
+    wanted = [by_file(settings.llm_path), *(ANSWER_MODELS[n] for n in also if n in ANSWER_MODELS)]
+    for embedding in dict.fromkeys(
+        m
+        for m in (EMBEDDING_MODELS.get(settings.embedding_space), *map(EMBEDDING_MODELS.get, also))
+        if m is not None and m.archive is not None
+    ):
+        print(f"checking  {embedding.title} (fetched and unpacked if needed: 1.2 GB)", flush=True)
+        print(f"ready     {assemble_archive(embedding, settings.models_dir)} (sha256 verified)")
     for model in dict.fromkeys(m for m in wanted if m is not None):
         if model.slices is None:
             place_licence(model, settings.models_dir)
@@ -294,6 +333,7 @@ def _status(services: Any, args: argparse.Namespace) -> int:
                 },
                 "chunks": counts.chunks,
                 "answer_model": _answer_model(services.settings),
+                "embedding_model": _embedding_model(services),
                 "failed": [
                     {
                         "source": doc.source,
@@ -324,6 +364,8 @@ def _status(services: Any, args: argparse.Namespace) -> int:
         f"answer model: {model['file']} ({model['mode']} mode)"
         + ("" if model["usable"] else f"; NOT USABLE: {model['problem']}")
     )
+    if (change := services.model_change.progress()) is not None:
+        print(change.line())
     if waiting := outlook.summary():
         print(waiting)
     for doc in running:
@@ -331,6 +373,28 @@ def _status(services: Any, args: argparse.Namespace) -> int:
         print(f"  processing  {doc.source}: {done}/{total} chunks embedded")
     for doc in failed:
         print(f"  failed      {doc.source}: {doc.error}; {doc.next_step()}")
+    return 0
+
+
+def _embedding_model(services: Any) -> dict[str, Any]:
+    """The model the library's vectors come from, and a change to another under way."""
+    configured = services.embedder.configured.space
+    change = services.model_change.progress()
+    return {
+        "in_use": change.from_space if change else configured,
+        "configured": configured,
+        "passages_done": change.done if change else None,
+        "passages_total": change.total if change else None,
+    }
+
+
+def _reembed(services: Any, _args: argparse.Namespace) -> int:
+    change = services.model_change
+    if change.progress() is None:
+        print(f"the library's passages are embedded with {services.embedder.current().space}")
+        return 0
+    change.run(lambda now: print(now.line(), file=sys.stderr, flush=True))
+    print(f"the library's passages are embedded with {services.embedder.current().space} now")
     return 0
 
 

@@ -33,9 +33,11 @@ from rag_core.library.actions import Library
 from rag_core.library.catalog import Catalog
 from rag_core.library.history import History, PastQuestion
 from rag_core.library.insights import Insights, insights
+from rag_core.modelfiles.catalog import EMBEDDING_MODELS
 from rag_core.quality.cases import Cases
 from rag_core.quality.runs import Runs
 from rag_core.search.embedding import Embedder
+from rag_core.search.model_change import EmbedderChange, LibraryEmbedder, settle_space
 from rag_core.search.onnx_embedding import export_dir_for
 from rag_core.search.reranking import Reranker
 from rag_core.search.retrieval import RetrievalParams, Retriever
@@ -49,7 +51,7 @@ log = logging.getLogger(__name__)
 class Services:
     settings: Settings
     db: Database
-    embedder: Embedder
+    embedder: LibraryEmbedder
     generator: AnswerWriter
     ingestor: Ingestor
     retriever: Retriever
@@ -66,6 +68,7 @@ class Services:
     backlog: Backlog
     cases: Cases
     runs: Runs
+    model_change: EmbedderChange  # the library's vectors moved to another embedding model
     rewrite: Rewrite | None = None  # follow-ups made stand-alone by the answer model
 
     def close(self) -> None:
@@ -137,7 +140,11 @@ def build_services(
         as_app_role=True,
         hide_parameters=not settings.log_content,
     )
-    embedder = embedder or build_embedder(settings)
+    configured = embedder or build_embedder(settings)
+    settle_space(db, configured.space)
+    embedder = LibraryEmbedder(
+        configured, db, lambda space: build_embedder(settings.for_embedding_space(space))
+    )
     generator = generator or build_generator(settings)
     retriever = Retriever(db, embedder, retrieval_params(settings), build_reranker(settings))
     ingestor = Ingestor(
@@ -200,6 +207,7 @@ def build_services(
             ),
         ),
     )
+    runs = Runs(db, audit)
     return Services(
         settings=settings,
         db=db,
@@ -219,7 +227,8 @@ def build_services(
         liveness=Liveness(db),
         backlog=Backlog(db),
         cases=Cases(db, audit),
-        runs=Runs(db, audit),
+        runs=runs,
+        model_change=EmbedderChange(db, embedder, staff_asking=runs.staff_asking),
         rewrite=ModelRewriter(generator)
         if settings.rewrite_follow_ups and settings.answer_mode != "extractive"
         else None,
@@ -274,11 +283,14 @@ def build_reranker(settings: Settings) -> Reranker | None:
 
 
 def build_embedder(settings: Settings) -> Embedder:
+    catalogued = EMBEDDING_MODELS.get(settings.embedding_space)
     return Embedder(
         settings.embedding_path,
         batch_size=settings.embedding_batch_size,
         backend=settings.embedding_backend,
         export_dir=export_dir_for(settings.embedding_path, settings.models_dir),
+        truncate=catalogued is not None and catalogued.truncate,
+        space=settings.embedding_space,
     )
 
 

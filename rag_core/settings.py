@@ -13,7 +13,12 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag_core.modelfiles.catalog import ANSWER_MODELS, DEFAULT_ANSWER_MODEL, DEFAULT_EMBEDDING_DIR
+from rag_core.modelfiles.catalog import (
+    ANSWER_MODELS,
+    DEFAULT_ANSWER_MODEL,
+    DEFAULT_EMBEDDING_MODEL,
+    EMBEDDING_MODELS,
+)
 
 
 class Settings(BaseSettings):
@@ -46,10 +51,19 @@ class Settings(BaseSettings):
     models_dir: Path = Field(
         default=Path("models_cache"), description="Folder the model files live in."
     )
+    embedding_model: Literal["all-minilm-l6-v2", "embeddinggemma-300m"] = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description="The embedding model, by name: all-minilm-l6-v2 (the default: 90 MB, "
+        "about 180 passages a second on 2 cores) or embeddinggemma-300m (1.2 GB to fetch, "
+        "finds more pages asked in other words, about 6 times slower to ingest; Gemma "
+        "Terms of Use). `make models` fetches and checks the one named. A library's "
+        "passages must be embedded again when it changes (`python -m rag_core reembed`). "
+        "RAG_EMBEDDING_MODEL_PATH overrides it.",
+    )
     embedding_model_path: Path | None = Field(
         default=None,
-        description="sentence-transformers model folder. Default: "
-        f"<models_dir>/{DEFAULT_EMBEDDING_DIR}.",
+        description="sentence-transformers model folder. Default: the folder of "
+        "RAG_EMBEDDING_MODEL in <models_dir>.",
     )
     embedding_backend: Literal["onnx-int8", "torch"] = Field(
         default="onnx-int8",
@@ -462,7 +476,9 @@ class Settings(BaseSettings):
         self.drop_dir = self.drop_dir.expanduser().resolve()
         self.models_dir = self.models_dir.expanduser().resolve()
         if self.embedding_model_path is None:
-            self.embedding_model_path = self.models_dir / DEFAULT_EMBEDDING_DIR
+            self.embedding_model_path = (
+                self.models_dir / EMBEDDING_MODELS[self.embedding_model].folder
+            )
         if self.llm_model_path is None:
             self.llm_model_path = self.models_dir / ANSWER_MODELS[self.answer_model].file
         self.embedding_model_path = self.embedding_model_path.expanduser().resolve()
@@ -485,6 +501,28 @@ class Settings(BaseSettings):
     def embedding_path(self) -> Path:
         assert self.embedding_model_path is not None  # set by the validator
         return self.embedding_model_path
+
+    @property
+    def embedding_space(self) -> str:
+        """What the library records its vectors as made by: the catalogue's name of
+        RAG_EMBEDDING_MODEL, or the folder RAG_EMBEDDING_MODEL_PATH names instead."""
+        catalogued = self.models_dir / EMBEDDING_MODELS[self.embedding_model].folder
+        if catalogued.resolve() == self.embedding_path:
+            return self.embedding_model
+        return str(self.embedding_path)
+
+    def for_embedding_space(self, space: str) -> Settings:
+        """These settings with the embedding model that made `space`'s vectors."""
+        if space in EMBEDDING_MODELS:
+            return self.model_copy(
+                update={
+                    "embedding_model": space,
+                    "embedding_model_path": (self.models_dir / EMBEDDING_MODELS[space].folder)
+                    .expanduser()
+                    .resolve(),
+                }
+            )
+        return self.model_copy(update={"embedding_model_path": Path(space)})
 
     @property
     def llm_path(self) -> Path:

@@ -105,6 +105,55 @@ def test_export_is_reused_and_redone_when_stale(embedder: Embedder, tmp_path: Pa
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
 
 
+@pytest.mark.models
+def test_a_pipeline_with_dense_layers_and_prompts_is_exported_whole_and_cut_to_384(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    """EmbeddingGemma's layout (pooling, then dense layers, then normalisation; prompts
+    for questions and passages; longer vectors cut to the database's 384), built here
+    on MiniLM's transformer with a dense layer of 512 outputs.  The whole pipeline is
+    exported and agrees with sentence-transformers on torch."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Dense,
+        Normalize,
+        Pooling,
+        Transformer,
+    )
+
+    torch.manual_seed(7)
+    transformer = Transformer(str(embedder.model_path), max_seq_length=256)
+    size = transformer.get_embedding_dimension()
+    dense = Dense(size, 512, bias=False, activation_function=torch.nn.Identity())
+    model = SentenceTransformer(modules=[transformer, Pooling(size, "mean"), dense, Normalize()])
+    model.prompts = {"query": "query: ", "document": "passage: "}
+    folder = tmp_path / "dense-model"
+    model.save(str(folder))
+    assert ModelLayout.read(folder).pipeline
+
+    fast = Embedder(folder, backend="onnx-int8", export_dir=tmp_path / "export", truncate=True)
+    assert fast.prompts.query == "query: " and fast.prompts.document == "passage: "
+    passages = fast.embed(TEXTS[:4])
+    question = fast.embed_one(TEXTS[0])
+    assert passages.shape == (4, 384) and question.shape == (384,)
+    np.testing.assert_allclose(np.linalg.norm(passages, axis=1), 1.0, rtol=1e-5)
+
+    def reference(texts: list[str]) -> np.ndarray:
+        full = model.encode(texts, convert_to_numpy=True, normalize_embeddings=True)[:, :384]
+        cut: np.ndarray = full / np.linalg.norm(full, axis=1, keepdims=True)
+        return cut
+
+    agreement = np.sum(passages * reference(["passage: " + t for t in TEXTS[:4]]), axis=1)
+    assert agreement.min() > 0.97, agreement
+    assert float(question @ reference(["query: " + TEXTS[0]])[0]) > 0.97
+    # The prompt is part of the input: the question's vector is not the passage's.
+    assert float(question @ passages[0]) < 0.999
+    # Without `truncate`, a model of other dimensions is refused, not silently cut.
+    with pytest.raises(ModelMismatch, match="512-dimensional"):
+        Embedder(folder, backend="onnx-int8", export_dir=tmp_path / "export").embed(["x"])
+
+
 def test_unsupported_pooling_is_refused_with_the_way_out(tmp_path: Path) -> None:
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "modules.json").write_text(

@@ -97,9 +97,14 @@ def test_top_k_limits_the_hits(services: Services, tmp_path: Path) -> None:
 class CountingEmbedder:
     """The real embedder, counting the texts it is asked to embed."""
 
+    space = "counting"
+
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
         self.calls: list[str] = []
+
+    def current(self) -> "CountingEmbedder":
+        return self
 
     def embed_one(self, text: str) -> np.ndarray:
         self.calls.append(text)

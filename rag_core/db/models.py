@@ -91,6 +91,8 @@ class Chunk(Base):
     page_end: Mapped[int | None] = mapped_column(Integer)
     token_count: Mapped[int] = mapped_column(Integer)
     embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM))
+    # While the library changes embedding model: this passage's vector from the new one.
+    embedding_next: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM), nullable=True)
     # The document's title as words (`textsearch.searchable_title`), weighted above
     # the text in `tsv`, whose language RAG_TEXT_SEARCH_CONFIG sets (`db.textsearch`).
     heading: Mapped[str] = mapped_column(Text, server_default="")

@@ -31,10 +31,11 @@ def side_settings(settings: Settings, name: str) -> Settings:
 
 
 def vectors_key(settings: Settings) -> str:
-    """What the stored vectors depend on beyond the model: the backend, and for int8
+    """What the stored vectors depend on: the model's folder, the backend, and for int8
     ONNX the batch size too (its activations are quantized per batch, so a passage's
     vector moves with the passages beside it: cosine 0.995 on average between batches
     of 8 and 16)."""
+    model = settings.embedding_path.name
     if settings.embedding_backend == "torch":
-        return "torch"
-    return f"{settings.embedding_backend}:batch{settings.embedding_batch_size}"
+        return f"{model}:torch"
+    return f"{model}:{settings.embedding_backend}:batch{settings.embedding_batch_size}"

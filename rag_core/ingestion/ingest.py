@@ -53,6 +53,7 @@ from rag_core.ingestion.reading import PassageReader, Prepared, ReadAhead
 from rag_core.ingestion.records import Records
 from rag_core.ingestion.results import IngestOptions, IngestResult, Outcome, Progress
 from rag_core.search.embedding import Embedder, passage_in_context
+from rag_core.search.model_change import Embedded, EmbedderChanged
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ class Ingestor:
             pipeline.this_file_has_work()
         stages: dict[str, float] = {}
 
-        def prepare() -> tuple[Prepared, str, np.ndarray]:
+        def prepare() -> tuple[Prepared, str, Embedded]:
             if size > self.options.max_file_bytes:
                 limit_mb = self.options.max_file_bytes / 1_000_000
                 raise FileRefused(f"file is larger than the {limit_mb:g} MB limit")
@@ -333,9 +334,34 @@ class Ingestor:
             files = self._save_attachments(
                 path, content_hash, document_id, extracted.attachments, title, meta
             )
-            self.records.commit(
-                document_id, path, extracted, chunks, vectors, meta, title, files, started=started
-            )
+            embedded = vectors
+            try:
+                self.records.commit(
+                    document_id,
+                    path,
+                    extracted,
+                    chunks,
+                    embedded,
+                    meta,
+                    title,
+                    files,
+                    started=started,
+                )
+            except EmbedderChanged:
+                # The library moved to another embedding model while this file was
+                # embedded: its passages are embedded again with that one.
+                embedded = self._embed(indexed_title(title, path), chunks, None)
+                self.records.commit(
+                    document_id,
+                    path,
+                    extracted,
+                    chunks,
+                    embedded,
+                    meta,
+                    title,
+                    files,
+                    started=started,
+                )
             stages["write"] = time.perf_counter() - clock
             seconds = time.perf_counter() - started
             pages = f"{extracted.page_count} pages, " if extracted.page_count else ""
@@ -422,14 +448,16 @@ class Ingestor:
             raise
         return IngestResult(path, Outcome.FAILED, reason, document_id, retry_after=delay)
 
-    def _embed(self, title: str, chunks: list[TextChunk], progress: Progress | None) -> np.ndarray:
+    def _embed(self, title: str, chunks: list[TextChunk], progress: Progress | None) -> Embedded:
+        """The passages' vectors, all from the model the library's vectors come from now."""
+        embedder = self.embedder.current()
         texts = [passage_in_context(title, c.section, c.text) for c in chunks]
         parts = []
         for start in range(0, len(texts), _EMBED_SLICE):
-            parts.append(self.embedder.embed(texts[start : start + _EMBED_SLICE]))
+            parts.append(embedder.embed(texts[start : start + _EMBED_SLICE]))
             if progress is not None:
                 progress(min(start + _EMBED_SLICE, len(texts)), len(texts))
-        return np.concatenate(parts)
+        return Embedded(np.concatenate(parts), embedder.space)
 
     def _save_attachments(
         self,

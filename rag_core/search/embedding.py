@@ -5,14 +5,22 @@ ONNX Runtime, see onnx_embedding.py) and `torch` (sentence-transformers itself).
 model is loaded once, lazily, on first use (never at import time), and only from
 disk: HF_HUB_OFFLINE is forced so a missing file fails at once instead of hanging on
 a hub that the appliance must never reach.
+
+A model that was trained with prompts (EmbeddingGemma: "task: search result | query: "
+before a question, "title: none | text: " before a passage, in its
+config_sentence_transformers.json) gets them here: `embed` is for passages, `embed_one`
+for questions.  A Matryoshka model whose vectors are longer than the database's keeps
+their first EMBEDDING_DIM components, normalised again (`truncate`).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,15 +53,39 @@ def passage_in_context(title: str, section: str, text: str) -> str:
     before it ("acme msa 2026 pdf | Termination > Notice"), so a question that names
     the document or the section finds its passages; the line is cut to CONTEXT_CHARS,
     so the passage itself is never cut by the model's input limit."""
-    context = " | ".join(part for part in (searchable_title(title), section) if part)
+    return stored_passage_in_context(searchable_title(title), section, text)
+
+
+def stored_passage_in_context(heading: str, section: str, text: str) -> str:
+    """The same, from a stored passage (its `heading` is the title as words)."""
+    context = " | ".join(part for part in (heading, section) if part)
     return f"{context[:CONTEXT_CHARS]}\n{text}" if context else text
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """What the model was trained to see before a question and before a passage."""
+
+    query: str = ""
+    document: str = ""
+
+    @classmethod
+    def read(cls, model_path: Path) -> Prompts:
+        config = model_path / "config_sentence_transformers.json"
+        if not config.is_file():
+            return cls()
+        prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts") or {}
+        return cls(str(prompts.get("query", "")), str(prompts.get("document", "")))
 
 
 class Embedder:
     """Thread-safe, lazily loaded embedding model.
 
     `export_dir` is where the onnx-int8 backend keeps its export (made on first use
-    when missing); the torch backend ignores it."""
+    when missing); the torch backend ignores it.  `truncate`: the model is a Matryoshka
+    model, whose longer vectors may be cut to the database's EMBEDDING_DIM.  `space`
+    names the vectors it makes, as the library records it (`model_change`): the
+    catalogue's name of the model, or its folder."""
 
     def __init__(
         self,
@@ -61,11 +93,16 @@ class Embedder:
         batch_size: int = 32,
         backend: Backend = "torch",
         export_dir: Path | None = None,
+        truncate: bool = False,
+        space: str | None = None,
     ) -> None:
         self.model_path = model_path
+        self.space = space or str(model_path)
         self.batch_size = batch_size
         self.backend: Backend = backend
         self.export_dir = export_dir or export_dir_for(model_path, model_path.parent)
+        self.truncate = truncate
+        self.prompts = Prompts.read(model_path)
         self._model: SentenceTransformer | None = None
         self._onnx: OnnxEncoder | None = None
         self._counting_tokenizer: Any = None
@@ -105,14 +142,21 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
-        dimension = model.get_embedding_dimension()
-        if dimension != EMBEDDING_DIM:
-            raise ModelMismatch(
-                f"The embedding model at {self.model_path} makes {dimension}-dimensional "
-                f"vectors, but the database stores {EMBEDDING_DIM}."
-            )
+        self._check_dimension(model.get_embedding_dimension() or 0)
         log.info("loaded embedding model %s", self.model_path)
         return model
+
+    def current(self) -> Embedder:
+        """The embedder whose vectors the library holds now (`model_change`)."""
+        return self
+
+    def _check_dimension(self, dimension: int) -> None:
+        if dimension == EMBEDDING_DIM or (self.truncate and dimension > EMBEDDING_DIM):
+            return
+        raise ModelMismatch(
+            f"The embedding model at {self.model_path} makes {dimension}-dimensional "
+            f"vectors, but the database stores {EMBEDDING_DIM}."
+        )
 
     @property
     def max_tokens(self) -> int:
@@ -141,27 +185,31 @@ class Embedder:
             return self._counting_tokenizer
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
-        if not texts:
-            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-        if self.backend == "onnx-int8":
-            vectors = self.onnx.encode(texts, self.batch_size)
-            if vectors.shape[1] != EMBEDDING_DIM:
-                raise ModelMismatch(
-                    f"The embedding model at {self.model_path} makes {vectors.shape[1]}-"
-                    f"dimensional vectors, but the database stores {EMBEDDING_DIM}."
-                )
-            return vectors
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        result: np.ndarray = np.asarray(vectors, dtype=np.float32)
-        return result
+        """Unit-length float32 vectors of passages, one row per text."""
+        return self._vectors(texts, self.prompts.document)
 
     def embed_one(self, text: str) -> np.ndarray:
-        vector: np.ndarray = self.embed([text])[0]
+        """The unit-length vector of a question."""
+        vector: np.ndarray = self._vectors([text], self.prompts.query)[0]
         return vector
+
+    def _vectors(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        prompted = [prompt + text for text in texts] if prompt else list(texts)
+        if self.backend == "onnx-int8":
+            vectors = self.onnx.encode(prompted, self.batch_size)
+        else:
+            vectors = self.model.encode(
+                prompted,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        self._check_dimension(vectors.shape[1])
+        if vectors.shape[1] > EMBEDDING_DIM:
+            vectors = vectors[:, :EMBEDDING_DIM]
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        result: np.ndarray = np.asarray(vectors, dtype=np.float32)
+        return result

@@ -5,8 +5,15 @@ plain CPU (`python -m rag_core.bench embed`).
 The ONNX file is exported offline, from the local model folder, by `python -m rag_core
 models` (or on first use): torch traces the transformer, ONNX Runtime quantizes its
 weights to int8 per channel (dynamic quantization: activations are quantized on the
-fly, so no calibration data is needed).  Pooling and normalisation stay in numpy, read
-from the model's own sentence-transformers configuration.
+fly, so no calibration data is needed).  Two recipes:
+
+- an encoder whose sentence-transformers pipeline ends in pooling (MiniLM): the
+  transformer alone is exported; pooling and normalisation stay in numpy;
+- a pipeline with layers after the pooling (EmbeddingGemma: mean pooling, two dense
+  layers, normalisation): the whole pipeline is exported and gives the sentence vector.
+  A decoder made bidirectional (Gemma 3's `use_bidirectional_attention`) gets its
+  attention masks built here from the padding mask: transformers builds them with
+  `vmap`, which the tracer cannot follow.  Such a model takes no `token_type_ids`.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ ONNX_FILE = "model.int8.onnx"
 MANIFEST = "export.json"
 # Bump when the export recipe changes, so an older export is redone.
 RECIPE = 1
+PIPELINE_RECIPE = "pipeline-1"
 
 
 @dataclass(frozen=True)
@@ -46,17 +54,20 @@ class ModelLayout:
     pooling: str  # "mean" or "cls"
     normalize: bool
     max_tokens: int
+    # Layers after the pooling (dense projections): the whole pipeline is exported.
+    pipeline: bool = False
 
     @classmethod
     def read(cls, model_dir: Path) -> ModelLayout:
         modules = _json(model_dir / "modules.json") or []
         pooling = "mean"
+        pipeline = any(m.get("type", "").endswith("Dense") for m in modules)
         for module in modules:
             if module.get("type", "").endswith("Pooling"):
                 config = _json(model_dir / module.get("path", "") / "config.json") or {}
                 if config.get("pooling_mode_cls_token"):
                     pooling = "cls"
-                elif not config.get("pooling_mode_mean_tokens", True):
+                elif not config.get("pooling_mode_mean_tokens", True) and not pipeline:
                     raise ModelMismatch(
                         f"The embedding model at {model_dir} pools in a way the ONNX backend "
                         "does not reproduce (only mean and CLS pooling). Set "
@@ -65,7 +76,7 @@ class ModelLayout:
         normalize = any(m.get("type", "").endswith("Normalize") for m in modules) or not modules
         config = _json(model_dir / "sentence_bert_config.json") or {}
         max_tokens = int(config.get("max_seq_length", 256))
-        return cls(pooling, normalize, max_tokens)
+        return cls(pooling, normalize, max_tokens, pipeline)
 
 
 def _json(path: Path) -> Any:
@@ -73,6 +84,7 @@ def _json(path: Path) -> Any:
 
 
 def _source_stamp(model_dir: Path) -> dict[str, Any]:
+    pipeline = ModelLayout.read(model_dir).pipeline
     weights = sorted(
         p for p in model_dir.iterdir() if p.suffix in {".safetensors", ".bin"} and p.is_file()
     )
@@ -81,7 +93,7 @@ def _source_stamp(model_dir: Path) -> dict[str, Any]:
     return {
         "source": str(model_dir.resolve()),
         "weights": {p.name: p.stat().st_size for p in weights},
-        "recipe": RECIPE,
+        "recipe": PIPELINE_RECIPE if pipeline else RECIPE,
     }
 
 
@@ -128,15 +140,38 @@ def ensure_export(model_dir: Path, target: Path) -> Path:
 
 
 def _export(model_dir: Path, work: Path) -> None:
-    import torch
-    from transformers import AutoModel
-
     tokenizer = model_dir / "tokenizer.json"
     if not tokenizer.is_file():
         raise ModelMismatch(
             f"The embedding model at {model_dir} has no tokenizer.json, which the ONNX "
             "backend needs. Set RAG_EMBEDDING_BACKEND=torch."
         )
+    if ModelLayout.read(model_dir).pipeline:
+        model, names, output = _whole_pipeline(model_dir), ["input_ids", "attention_mask"], 1
+    else:
+        model, names, output = _transformer(model_dir), _BERT_INPUTS, 2
+    # The tracer and the quantizer narrate every step (on the root logger); the export is
+    # checked by its outcome instead.
+    root = logging.getLogger()
+    level = root.level
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        root.setLevel(logging.ERROR)
+        try:
+            _trace_and_quantize(model, names, output, work)
+        finally:
+            root.setLevel(level)
+    shutil.copyfile(tokenizer, work / "tokenizer.json")
+
+
+_BERT_INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def _transformer(model_dir: Path) -> Any:
+    """The transformer alone, giving the last hidden state."""
+    import torch
+    from transformers import AutoModel
+
     # Eager attention traces into plain MatMul/Softmax, which quantizes and runs well.
     model = AutoModel.from_pretrained(
         str(model_dir), local_files_only=True, attn_implementation="eager"
@@ -159,37 +194,80 @@ def _export(model_dir: Path, work: Path) -> None:
             hidden: torch.Tensor = out.last_hidden_state
             return hidden
 
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    # The tracer and the quantizer narrate every step (on the root logger); the export is
-    # checked by its outcome instead.
-    root = logging.getLogger()
-    level = root.level
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        root.setLevel(logging.ERROR)
-        try:
-            _trace_and_quantize(LastHiddenState(model), names, work)
-        finally:
-            root.setLevel(level)
-    shutil.copyfile(tokenizer, work / "tokenizer.json")
+    return LastHiddenState(model)
 
 
-def _trace_and_quantize(model: Any, names: list[str], work: Path) -> None:
+def _whole_pipeline(model_dir: Path) -> Any:
+    """Transformer, pooling, dense layers and normalisation, giving the sentence vector."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(
+        str(model_dir),
+        device="cpu",
+        local_files_only=True,
+        model_kwargs={"attn_implementation": "eager"},
+    ).eval()
+    inner: Any = model[0].auto_model
+    config = inner.config
+    window = getattr(config, "sliding_window", None) or 1 << 30
+    bidirectional = bool(getattr(config, "use_bidirectional_attention", False))
+
+    class SentenceVector(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = inner
+            self.rest = torch.nn.ModuleList(model[i] for i in range(1, len(model)))
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            mask: Any = attention_mask
+            if bidirectional:
+                # Every token sees every other one that is not padding (within the
+                # sliding window on the sliding layers), as an additive float mask.
+                positions = torch.arange(input_ids.shape[1])
+                near = (positions[None, :] - positions[:, None]).abs() < window
+                keep = attention_mask[:, None, None, :].bool()
+                low = torch.finfo(torch.float32).min
+                zero = torch.zeros((), dtype=torch.float32)
+                mask = {
+                    "full_attention": torch.where(keep, zero, low),
+                    "sliding_attention": torch.where(keep & near[None, None], zero, low),
+                }
+            out = self.inner(input_ids=input_ids, attention_mask=mask)
+            features = {
+                "input_ids": input_ids,
+                "attention_mask": attention_mask,
+                "token_embeddings": out.last_hidden_state,
+            }
+            for module in self.rest:
+                features = module(features)
+            vector: torch.Tensor = features["sentence_embedding"]
+            return vector
+
+    return SentenceVector().eval()
+
+
+def _trace_and_quantize(model: Any, names: list[str], output_rank: int, work: Path) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     sample = torch.ones((2, 8), dtype=torch.long)
     fp32 = work / "model.fp32.onnx"
-    torch.onnx.export(
-        model,
-        (sample, sample, torch.zeros_like(sample)),
-        str(fp32),
-        input_names=names,
-        output_names=["last_hidden_state"],
-        dynamic_axes={name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]},
-        opset_version=17,
-        dynamo=False,
-    )
+    inputs = (sample, sample, torch.zeros_like(sample))[: len(names)]
+    output = "last_hidden_state" if output_rank == 2 else "sentence_embedding"
+    axes = {name: {0: "batch", 1: "tokens"} for name in names}
+    axes[output] = {0: "batch", 1: "tokens"} if output_rank == 2 else {0: "batch"}
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            inputs,
+            str(fp32),
+            input_names=names,
+            output_names=[output],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     quantize_dynamic(
         str(fp32), str(work / ONNX_FILE), weight_type=QuantType.QInt8, per_channel=True
     )
@@ -248,7 +326,9 @@ class OnnxEncoder:
         mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0]
-        if self.layout.pooling == "cls":
+        if hidden.ndim == 2:  # the whole pipeline: already the sentence vector
+            pooled = hidden
+        elif self.layout.pooling == "cls":
             pooled = hidden[:, 0]
         else:
             weights = mask[..., None].astype(np.float32)

@@ -116,21 +116,24 @@ class Retriever:
         self.embedder = embedder
         self.params = params
         self.reranker = reranker
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Keyed by the embedding model too: the library may move to another one.
+        self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     def embed_query(self, query: str) -> np.ndarray:
         """The question's embedding, from a bounded in-process cache (least recently
         used out): staff ask the same questions again, and each embedding costs ~10 ms."""
+        embedder = self.embedder.current()
+        key = (embedder.space, query)
         with self._cache_lock:
-            cached = self._cache.get(query)
+            cached = self._cache.get(key)
             if cached is not None:
-                self._cache.move_to_end(query)
+                self._cache.move_to_end(key)
                 return cached
-        vector = self.embedder.embed_one(query)
+        vector = embedder.embed_one(query)
         if self.params.query_cache_size:
             with self._cache_lock:
-                self._cache[query] = vector
+                self._cache[key] = vector
                 while len(self._cache) > self.params.query_cache_size:
                     self._cache.popitem(last=False)
         return vector
