@@ -32,7 +32,7 @@ def test_migrations_create_vector_and_fulltext_indexes(database_url: str) -> Non
         in indexes["ix_chunks_embedding_hnsw"]
     )
     assert "USING gin (tsv)" in indexes["ix_chunks_tsv"]
-    assert version == "0015"
+    assert version == "0016"
     assert extension is not None and extension.startswith("0.8")
 
 

@@ -117,7 +117,7 @@ def test_failed_reindex_keeps_the_old_passages_searchable(
     def broken(texts: list[str]) -> None:
         raise RuntimeError("embedding backend crashed")
 
-    monkeypatch.setattr(services.ingestor.embedder, "embed", broken)
+    monkeypatch.setattr(services.ingestor.embedder.current(), "embed", broken)
     result = services.ingestor.ingest_file(path, reindex=True)
     assert result.outcome.value == "failed"
     monkeypatch.undo()
