@@ -9,6 +9,7 @@ import streamlit as st
 
 from app_pages.shared import permitted_only, services_or_stop
 from rag_core.access.policy import Permission
+from rag_core.modelfiles.catalog import EMBEDDING_MODELS
 from rag_core.settings import redact_url
 
 
@@ -23,8 +24,10 @@ def main() -> None:
     )
     embedding, answer = st.columns(2)
     # Plain text, not metrics: model file names are longer than a metric shows.
+    catalogued = EMBEDDING_MODELS.get(settings.embedding_space)
     embedding.markdown(
-        f"**Embedding model**  \n{model_name(settings.embedding_path)} "
+        f"**Embedding model**  \n"
+        f"{catalogued.title if catalogued else model_name(settings.embedding_path)} "
         f"· {settings.embedding_backend} backend"
     )
     embedding.caption(f"`{settings.embedding_path}`")

@@ -33,7 +33,7 @@ from rag_core.library.actions import Library
 from rag_core.library.catalog import Catalog
 from rag_core.library.history import History, PastQuestion
 from rag_core.library.insights import Insights, insights
-from rag_core.modelfiles.catalog import EMBEDDING_MODELS
+from rag_core.modelfiles.catalog import EMBEDDING_MODELS, MINILM
 from rag_core.quality.cases import Cases
 from rag_core.quality.runs import Runs
 from rag_core.search.embedding import Embedder
@@ -141,7 +141,10 @@ def build_services(
         hide_parameters=not settings.log_content,
     )
     configured = embedder or build_embedder(settings)
-    settle_space(db, configured.space)
+    # A library made before models were recorded: by the default model, unless the
+    # site named a folder of its own (then by that one).
+    before = settings.embedding_space
+    settle_space(db, configured.space, before if before not in EMBEDDING_MODELS else MINILM.name)
     embedder = LibraryEmbedder(
         configured, db, lambda space: build_embedder(settings.for_embedding_space(space))
     )

@@ -24,6 +24,7 @@ from rag_core.ingestion.ingest import Ingestor
 from rag_core.ingestion.results import Outcome
 from rag_core.search.embedding import Embedder, stored_passage_in_context
 from rag_core.search.model_change import (
+    ChangeProgress,
     EmbedderChange,
     EmbedderChanged,
     LibraryEmbedder,
@@ -143,7 +144,9 @@ def test_the_library_moves_to_a_new_model_while_search_keeps_working(
         assert moving.model_change.step(give_way=False)
         partway = moving.model_change.progress()
         assert partway is not None and partway.done == 1 and partway.total == len(rows)
-        moving.model_change.run()
+        reports: list[ChangeProgress] = []
+        moving.model_change.run(reports.append)
+        assert [r.done for r in reports] == [2], "said after its first step"
 
         with moving.db.session() as session:
             assert recorded_space(session) == NEW
@@ -265,5 +268,23 @@ def test_the_watcher_gives_way_to_staff_questions(
         progress = asking.progress()
         assert progress is not None and progress.done == 0
         assert asking.step(give_way=False)
+    finally:
+        moving.close()
+
+
+def test_a_library_made_before_models_were_recorded_counts_as_the_default_models(
+    old_library: Services, embedder: Embedder
+) -> None:
+    """An upgrade that names a new model at once: the vectors there are MiniLM's (the
+    only model before), so a change starts instead of reading them as the new one's."""
+    with old_library.db.session() as session:
+        session.execute(sa.text("DELETE FROM app_state WHERE key = 'embedding_model'"))
+        session.commit()
+    moving = _moved_to_new(old_library, embedder, WordsEmbedder())
+    try:
+        assert moving.embedder.changing
+        assert moving.embedder.current() is embedder
+        with moving.db.session() as session:
+            assert recorded_space(session) == OLD
     finally:
         moving.close()

@@ -114,13 +114,13 @@ class EmbeddingModel:
 
 MINILM = EmbeddingModel(
     name="all-minilm-l6-v2",
-    title="all-MiniLM-L6-v2 (384 dimensions)",
+    title="all-MiniLM-L6-v2",
     folder=DEFAULT_EMBEDDING_DIR,
     licence="Apache-2.0.txt",
 )
 EMBEDDINGGEMMA = EmbeddingModel(
     name="embeddinggemma-300m",
-    title="EmbeddingGemma-300M (768 dimensions, the first 384 kept)",
+    title="EmbeddingGemma-300M (the first 384 of its 768 dimensions)",
     folder="embeddinggemma-300m",
     licence="Gemma-Terms-of-Use.txt",
     truncate=True,

@@ -76,22 +76,24 @@ def _record(conn: Connection | Session, space: str) -> None:
     )
 
 
-def settle_space(db: Database, configured: str) -> str:
-    """At start-up: the model the library's vectors come from.  A library with no
-    passages (or none recorded yet: made before models were recorded, all by the
-    model configured) takes the configured one."""
+def settle_space(db: Database, configured: str, unrecorded: str | None = None) -> str:
+    """At start-up: the model the library's vectors come from.  An empty library takes
+    the configured one.  A library made before models were recorded was embedded by
+    `unrecorded` (the default model, unless the site named its own folder): recorded
+    as such, so that naming a new model in the same upgrade starts a change instead of
+    reading old vectors as new ones."""
     with db.session() as session:
         current = recorded_space(session, lock="FOR UPDATE")
         if current == configured:
             return current
         empty = session.execute(sa.text("SELECT NOT EXISTS (SELECT 1 FROM chunks)")).scalar()
-        if current is None or empty:
-            _record(session, configured)
+        if empty or current is None:
+            current = configured if empty else (unrecorded or configured)
+            _record(session, current)
             session.execute(
                 sa.text("UPDATE chunks SET embedding_next = NULL WHERE embedding_next IS NOT NULL")
             )
             session.commit()
-            return configured
         return current
 
 
