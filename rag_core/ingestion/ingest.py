@@ -334,34 +334,19 @@ class Ingestor:
             files = self._save_attachments(
                 path, content_hash, document_id, extracted.attachments, title, meta
             )
-            embedded = vectors
-            try:
+
+            def commit(embedded: Embedded) -> None:
                 self.records.commit(
-                    document_id,
-                    path,
-                    extracted,
-                    chunks,
-                    embedded,
-                    meta,
-                    title,
-                    files,
+                    document_id, path, extracted, chunks, embedded, meta, title, files,
                     started=started,
-                )
+                )  # fmt: skip
+
+            try:
+                commit(vectors)
             except EmbedderChanged:
                 # The library moved to another embedding model while this file was
                 # embedded: its passages are embedded again with that one.
-                embedded = self._embed(indexed_title(title, path), chunks, None)
-                self.records.commit(
-                    document_id,
-                    path,
-                    extracted,
-                    chunks,
-                    embedded,
-                    meta,
-                    title,
-                    files,
-                    started=started,
-                )
+                commit(self._embed(indexed_title(title, path), chunks, None))
             stages["write"] = time.perf_counter() - clock
             seconds = time.perf_counter() - started
             pages = f"{extracted.page_count} pages, " if extracted.page_count else ""

