@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         default=DEFAULT_EMBEDDING_MODEL,
         description="The embedding model, by name: all-minilm-l6-v2 (the default: 90 MB, "
         "about 180 passages a second on 2 cores) or embeddinggemma-300m (1.2 GB to fetch, "
-        "finds more pages asked in other words, about 6 times slower to ingest; Gemma "
+        "finds more pages asked in other words, about 7 times slower to ingest; Gemma "
         "Terms of Use). `make models` fetches and checks the one named. A library's "
         "passages must be embedded again when it changes (`python -m rag_core reembed`). "
         "RAG_EMBEDDING_MODEL_PATH overrides it.",
