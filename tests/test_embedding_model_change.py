@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +18,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from ingest_watch.watcher import _ModelChange
+from ingest_watch.watcher import Watcher, _ModelChange, serve
+from ingest_watch.worker import Worker
 from rag_core.answers.chat import AnswerMode
 from rag_core.answers.generation import Generator
 from rag_core.db.models import EMBEDDING_DIM, Chunk
@@ -288,3 +291,35 @@ def test_a_library_made_before_models_were_recorded_counts_as_the_default_models
             assert recorded_space(session) == OLD
     finally:
         moving.close()
+
+
+def test_the_watcher_moves_the_library_when_no_file_waits(
+    old_library: Services, embedder: Embedder, tmp_path: Path
+) -> None:
+    """`python -m ingest_watch`'s loop: files first, then the change, a batch at a time,
+    until the library is on the new model; then it rests."""
+    new = WordsEmbedder()
+    moving = _moved_to_new(old_library, embedder, new)
+    change = EmbedderChange(moving.db, moving.embedder, batch=1)
+    drop = moving.settings.drop_dir
+    watcher = Watcher(moving.queue, moving.catalog, drop, stable_seconds=0.5, rescan_seconds=2.0)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=serve, args=(watcher, Worker(moving.queue, moving.ingestor), stop, 0.1, change)
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120  # generous: a busy machine
+        while time.monotonic() < deadline and moving.embedder.changing:
+            time.sleep(0.2)
+        assert not moving.embedder.changing, "the watcher finished the change"
+        rows = _stored(moving)
+        np.testing.assert_allclose(_vectors(rows), _expected(new, rows), atol=1e-6)
+        calls = new.calls
+        time.sleep(1.0)
+        assert new.calls == calls, "nothing is embedded again once the change is done"
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        moving.close()
+    assert not thread.is_alive()
