@@ -48,11 +48,7 @@ from typing import Any
 from rag_core.cli_admin import add_commands as add_admin_commands
 from rag_core.cli_admin import run as run_admin
 from rag_core.errors import RagError
-from rag_core.modelfiles.catalog import (
-    ANSWER_MODELS,
-    EMBEDDING_MODELS,
-    by_file,
-)
+from rag_core.modelfiles.catalog import ANSWER_MODELS, EMBEDDING_MODELS, by_file
 from rag_core.settings import Settings
 
 log = logging.getLogger("rag_core")
@@ -190,6 +186,7 @@ def _models(settings: Settings, args: argparse.Namespace) -> int:
     if not args.list:
         _place_models(settings, args.fetch)
     from rag_core.modelfiles import answer_model_rows
+    from rag_core.modelfiles.assemble import check_archive
 
     print(f"answer models in {settings.models_dir} (* answers; RAG_ANSWER_MODEL):")
     for row in answer_model_rows(settings.models_dir, settings.llm_path):
@@ -209,8 +206,6 @@ def _models(settings: Settings, args: argparse.Namespace) -> int:
         mark = "*" if model.name == settings.embedding_space else " "
         folder = settings.models_dir / model.folder
         if model.archive is not None:
-            from rag_core.modelfiles.assemble import check_archive
-
             found = check_archive(model, settings.models_dir)
             state = "sha256 verified" if found.verified else found.problem or "not fetched"
         else:
@@ -391,10 +386,10 @@ def _embedding_model(services: Any) -> dict[str, Any]:
 def _reembed(services: Any, _args: argparse.Namespace) -> int:
     change = services.model_change
     if change.progress() is None:
-        print(f"the library's passages are embedded with {services.embedder.current().space}")
+        print(f"the library's passages are embedded with {services.embedder.in_use()}")
         return 0
     change.run(lambda now: print(now.line(), file=sys.stderr, flush=True))
-    print(f"the library's passages are embedded with {services.embedder.current().space} now")
+    print(f"the library's passages are embedded with {services.embedder.in_use()} now")
     return 0
 
 

@@ -517,9 +517,9 @@ class Settings(BaseSettings):
             return self.model_copy(
                 update={
                     "embedding_model": space,
-                    "embedding_model_path": (self.models_dir / EMBEDDING_MODELS[space].folder)
-                    .expanduser()
-                    .resolve(),
+                    "embedding_model_path": (
+                        self.models_dir / EMBEDDING_MODELS[space].folder
+                    ).resolve(),
                 }
             )
         return self.model_copy(update={"embedding_model_path": Path(space)})

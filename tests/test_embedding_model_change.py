@@ -11,7 +11,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -111,21 +112,24 @@ def old_library(services: Services, tmp_path: Path) -> Services:
     return services
 
 
-def _moved_to_new(services: Services, embedder: Embedder, new: Embedder) -> Services:
+@contextmanager
+def _moved_to_new(services: Services, embedder: Embedder, new: Embedder) -> Iterator[Services]:
     """The same library opened by a process configured for the new model (the old one
     as loaded by the test session stands in for loading it again)."""
     built = build_services(services.settings, embedder=new, generator=services.generator)
     assert isinstance(built.embedder, LibraryEmbedder)
     built.embedder.load_space = lambda space: embedder
-    return built
+    try:
+        yield built
+    finally:
+        built.close()
 
 
 def test_the_library_moves_to_a_new_model_while_search_keeps_working(
     old_library: Services, settings: Settings, embedder: Embedder, tmp_path: Path
 ) -> None:
     new = WordsEmbedder()
-    moving = _moved_to_new(old_library, embedder, new)
-    try:
+    with _moved_to_new(old_library, embedder, new) as moving:
         assert moving.embedder.changing
         assert moving.embedder.current() is embedder, "questions meet the vectors there are"
         hits = moving.retriever.search("paid annual leave days", top_k=1, mode=Mode.VECTOR)
@@ -166,8 +170,6 @@ def test_the_library_moves_to_a_new_model_while_search_keeps_working(
         assert old_library.embedder.current() is new
         hits = moving.retriever.search("assembly point gate", top_k=1, mode=Mode.VECTOR)
         assert hits and hits[0].title.startswith("fire")
-    finally:
-        moving.close()
 
 
 def test_a_file_embedded_with_the_old_model_after_the_switch_is_embedded_again(
@@ -176,8 +178,6 @@ def test_a_file_embedded_with_the_old_model_after_the_switch_is_embedded_again(
     """The switch lands while a file is being embedded with the old model: its passages
     are refused by the database and embedded again with the new one."""
     new = WordsEmbedder()
-    moving = _moved_to_new(old_library, embedder, new)
-    change = moving.model_change
 
     class SwitchedMeanwhile(Embedder):
         """The old model; while it embeds the file, another process ends the change."""
@@ -187,13 +187,13 @@ def test_a_file_embedded_with_the_old_model_after_the_switch_is_embedded_again(
 
         def _vectors(self, texts: Sequence[str], prompt: str) -> np.ndarray:
             vectors = embedder.embed(texts)
-            change.run()
+            moving.model_change.run()
             return vectors
 
         def count_tokens(self, texts: Sequence[str]) -> list[int]:
             return embedder.count_tokens(texts)
 
-    try:
+    with _moved_to_new(old_library, embedder, new) as moving:
         moving.embedder.load_space = lambda space: SwitchedMeanwhile()
         ingestor = Ingestor(moving.db, moving.embedder, moving.ingestor.options)
         late = _drop(tmp_path / "drop", {"fire.txt": "Fire drill. The assembly point is gate B."})
@@ -203,22 +203,17 @@ def test_a_file_embedded_with_the_old_model_after_the_switch_is_embedded_again(
         rows = _stored(moving)
         assert len(rows) == 3
         np.testing.assert_allclose(_vectors(rows), _expected(new, rows), atol=1e-6)
-    finally:
-        moving.close()
 
 
 def test_passages_of_the_old_model_are_refused_once_the_library_moved(
     old_library: Services, settings: Settings, embedder: Embedder
 ) -> None:
-    moving = _moved_to_new(old_library, embedder, WordsEmbedder())
-    try:
+    with _moved_to_new(old_library, embedder, WordsEmbedder()) as moving:
         moving.model_change.run()
         with moving.db.session() as session:
             check_space(session, NEW)
             with pytest.raises(EmbedderChanged, match="embedded with test-words now"):
                 check_space(session, OLD)
-    finally:
-        moving.close()
 
 
 def test_an_empty_library_takes_the_configured_model_at_once(
@@ -246,8 +241,7 @@ def test_the_watcher_says_once_when_the_new_model_is_missing_and_leaves_search_a
     missing = build_embedder(
         settings.model_copy(update={"embedding_model_path": tmp_path / "gone"})
     )
-    moving = _moved_to_new(old_library, embedder, missing)
-    try:
+    with _moved_to_new(old_library, embedder, missing) as moving:
         watcher_side = _ModelChange(EmbedderChange(moving.db, moving.embedder))
         with caplog.at_level(logging.ERROR):
             assert not watcher_side.step()
@@ -257,22 +251,17 @@ def test_the_watcher_says_once_when_the_new_model_is_missing_and_leaves_search_a
         assert moving.embedder.current() is embedder
         hits = moving.retriever.search("paid annual leave days", top_k=1, mode=Mode.VECTOR)
         assert hits and hits[0].title.startswith("leave")
-    finally:
-        moving.close()
 
 
 def test_the_watcher_gives_way_to_staff_questions(
     old_library: Services, settings: Settings, embedder: Embedder
 ) -> None:
-    moving = _moved_to_new(old_library, embedder, WordsEmbedder())
-    try:
+    with _moved_to_new(old_library, embedder, WordsEmbedder()) as moving:
         asking = EmbedderChange(moving.db, moving.embedder, staff_asking=lambda: True)
         assert not asking.step(), "a person is being answered: no batch now"
         progress = asking.progress()
         assert progress is not None and progress.done == 0
         assert asking.step(give_way=False)
-    finally:
-        moving.close()
 
 
 def test_a_library_made_before_models_were_recorded_counts_as_the_default_models(
@@ -283,14 +272,11 @@ def test_a_library_made_before_models_were_recorded_counts_as_the_default_models
     with old_library.db.session() as session:
         session.execute(sa.text("DELETE FROM app_state WHERE key = 'embedding_model'"))
         session.commit()
-    moving = _moved_to_new(old_library, embedder, WordsEmbedder())
-    try:
+    with _moved_to_new(old_library, embedder, WordsEmbedder()) as moving:
         assert moving.embedder.changing
         assert moving.embedder.current() is embedder
         with moving.db.session() as session:
             assert recorded_space(session) == OLD
-    finally:
-        moving.close()
 
 
 def test_the_watcher_moves_the_library_when_no_file_waits(
@@ -299,27 +285,28 @@ def test_the_watcher_moves_the_library_when_no_file_waits(
     """`python -m ingest_watch`'s loop: files first, then the change, a batch at a time,
     until the library is on the new model; then it rests."""
     new = WordsEmbedder()
-    moving = _moved_to_new(old_library, embedder, new)
-    change = EmbedderChange(moving.db, moving.embedder, batch=1)
-    drop = moving.settings.drop_dir
-    watcher = Watcher(moving.queue, moving.catalog, drop, stable_seconds=0.5, rescan_seconds=2.0)
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=serve, args=(watcher, Worker(moving.queue, moving.ingestor), stop, 0.1, change)
-    )
-    thread.start()
-    try:
-        deadline = time.monotonic() + 120  # generous: a busy machine
-        while time.monotonic() < deadline and moving.embedder.changing:
-            time.sleep(0.2)
-        assert not moving.embedder.changing, "the watcher finished the change"
-        rows = _stored(moving)
-        np.testing.assert_allclose(_vectors(rows), _expected(new, rows), atol=1e-6)
-        calls = new.calls
-        time.sleep(1.0)
-        assert new.calls == calls, "nothing is embedded again once the change is done"
-    finally:
-        stop.set()
-        thread.join(timeout=30)
-        moving.close()
+    with _moved_to_new(old_library, embedder, new) as moving:
+        change = EmbedderChange(moving.db, moving.embedder, batch=1)
+        drop = moving.settings.drop_dir
+        watcher = Watcher(
+            moving.queue, moving.catalog, drop, stable_seconds=0.5, rescan_seconds=2.0
+        )
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=serve, args=(watcher, Worker(moving.queue, moving.ingestor), stop, 0.1, change)
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + 120  # generous: a busy machine
+            while time.monotonic() < deadline and moving.embedder.changing:
+                time.sleep(0.2)
+            assert not moving.embedder.changing, "the watcher finished the change"
+            rows = _stored(moving)
+            np.testing.assert_allclose(_vectors(rows), _expected(new, rows), atol=1e-6)
+            calls = new.calls
+            time.sleep(1.0)
+            assert new.calls == calls, "nothing is embedded again once the change is done"
+        finally:
+            stop.set()
+            thread.join(timeout=30)
     assert not thread.is_alive()

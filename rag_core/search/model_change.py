@@ -231,8 +231,6 @@ class EmbedderChange:
         if not self.embedder.changing or (give_way and self.staff_asking()):
             return False
         with self._lock:
-            if self.embedder.current() is self.embedder.configured:
-                return False
             with self.db.session() as session:
                 rows = session.execute(
                     sa.text(

@@ -147,9 +147,9 @@ def _export(model_dir: Path, work: Path) -> None:
             "backend needs. Set RAG_EMBEDDING_BACKEND=torch."
         )
     if ModelLayout.read(model_dir).pipeline:
-        model, names, output = _whole_pipeline(model_dir), ["input_ids", "attention_mask"], 1
+        model, names, output = _whole_pipeline(model_dir), _PIPELINE_INPUTS, "sentence_embedding"
     else:
-        model, names, output = _transformer(model_dir), _BERT_INPUTS, 2
+        model, names, output = _transformer(model_dir), _BERT_INPUTS, "last_hidden_state"
     # The tracer and the quantizer narrate every step (on the root logger); the export is
     # checked by its outcome instead.
     root = logging.getLogger()
@@ -165,6 +165,7 @@ def _export(model_dir: Path, work: Path) -> None:
 
 
 _BERT_INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
+_PIPELINE_INPUTS = ["input_ids", "attention_mask"]
 
 
 def _transformer(model_dir: Path) -> Any:
@@ -247,16 +248,17 @@ def _whole_pipeline(model_dir: Path) -> Any:
     return SentenceVector().eval()
 
 
-def _trace_and_quantize(model: Any, names: list[str], output_rank: int, work: Path) -> None:
+def _trace_and_quantize(model: Any, names: list[str], output: str, work: Path) -> None:
+    """`output`: last_hidden_state (per token) or sentence_embedding (per text)."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     sample = torch.ones((2, 8), dtype=torch.long)
     fp32 = work / "model.fp32.onnx"
     inputs = (sample, sample, torch.zeros_like(sample))[: len(names)]
-    output = "last_hidden_state" if output_rank == 2 else "sentence_embedding"
+    per_token = output == "last_hidden_state"
     axes = {name: {0: "batch", 1: "tokens"} for name in names}
-    axes[output] = {0: "batch", 1: "tokens"} if output_rank == 2 else {0: "batch"}
+    axes[output] = {0: "batch", 1: "tokens"} if per_token else {0: "batch"}
     with torch.no_grad():
         torch.onnx.export(
             model,
