@@ -20,7 +20,7 @@ from app_pages.shared import (
     user,
 )
 from rag_core.access import policy
-from rag_core.answers.chat import Answer
+from rag_core.answers.chat import Answer, searched_with
 from rag_core.answers.conversation import Turn, next_turn
 from rag_core.answers.evidence import Evidence
 from rag_core.answers.highlight import highlight
@@ -252,9 +252,20 @@ def render_checks(answer: Answer) -> None:
                 st.markdown(f"~~{escape(verdict.text)}~~ — {escape(verdict.reason)}")
 
 
-def render_answer(services: Services, turn: Turn, answer: Answer, *, latest: bool) -> None:
+def render_searched(turn: Turn, words: str | None) -> None:
+    """What was searched for, when it was more than the words asked; `words`: the answer
+    model's, for a weak question."""
     if turn.rewritten:
         st.caption(f"Searched for: {escape(turn.standalone)}")
+    if words:
+        st.caption(
+            "No passage was close to your words, so the answer model's words for the "
+            f"question were searched for too: {escape(words)}"
+        )
+
+
+def render_answer(services: Services, turn: Turn, answer: Answer, *, latest: bool) -> None:
+    render_searched(turn, answer.searched_with)
     render_checks(answer)
     render_sources(services, turn, answer)
     render_feedback(services, answer)
@@ -268,8 +279,7 @@ def ask(services: Services, turn: Turn, filters: Filters, top_k: int) -> Answer 
         stream = services.chat.ask(
             turn.standalone, top_k=top_k, filters=filters, user=user().username
         )
-        if turn.rewritten:
-            st.caption(f"Searched for: {escape(turn.standalone)}")
+        render_searched(turn, searched_with(stream.sources))
         st.write_stream(escape(piece) for piece in stream)
         return stream.answer
     except QuestionRejected as exc:

@@ -17,6 +17,7 @@ from rag_core.answers.abstention import AbstentionParams
 from rag_core.answers.chat import AnswerMode, ChatParams, ChatService
 from rag_core.answers.conversation import ModelRewriter, Rewrite
 from rag_core.answers.evidence import EvidenceParams, EvidenceSelector
+from rag_core.answers.expansion import ModelExpander
 from rag_core.answers.generation import AnswerWriter, GenerationParams, Generator
 from rag_core.answers.page_images import PageImage, PageImages
 from rag_core.db import Database, open_database
@@ -149,7 +150,15 @@ def build_services(
         configured, db, lambda space: build_embedder(settings.for_embedding_space(space))
     )
     generator = generator or build_generator(settings)
-    retriever = Retriever(db, embedder, retrieval_params(settings), build_reranker(settings))
+    retriever = Retriever(
+        db,
+        embedder,
+        retrieval_params(settings),
+        build_reranker(settings),
+        ModelExpander(generator)
+        if settings.expand_weak_questions and settings.answer_mode != "extractive"
+        else None,
+    )
     ingestor = Ingestor(
         db,
         embedder,
@@ -265,6 +274,7 @@ def retrieval_params(settings: Settings) -> RetrievalParams:
         near_copies_allowed=settings.near_copies_allowed,
         rerank_candidates=settings.rerank_candidates,
         statement_weight=settings.statement_weight,
+        weak_similarity=settings.weak_similarity,
         index=hnsw_index(settings),
     )
 

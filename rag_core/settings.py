@@ -172,6 +172,14 @@ class Settings(BaseSettings):
         "by default: on 18 follow-up pairs (`eval followups`) it found the gold answer "
         "as often as the rule (78 %) and cost 1.4 s.",
     )
+    expand_weak_questions: bool = Field(
+        default=True,
+        description="When no passage is close to a question (RAG_WEAK_SIMILARITY), the "
+        "answer model answers it briefly in the documents' own terms and those words are "
+        "searched for beside the question: staff say 'sideways', the manual 'landscape'. "
+        "About 2 s, for weak questions only; relevance and abstention are still judged on "
+        "the question alone. Needs an answer model (not in extractive mode).",
+    )
     evidence_sentences: int = Field(
         default=3, ge=1, le=6, description="Evidence sentences quoted per answer at most."
     )
@@ -295,6 +303,14 @@ class Settings(BaseSettings):
         ge=-1.0,
         le=1.0,
         description="Cosine similarity from which a past question counts as similar to a new one.",
+    )
+    weak_similarity: float = Field(
+        default=0.40,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity below which a question's best passage counts as a "
+        "weak match, one RAG_EXPAND_WEAK_QUESTIONS searches again with the model's words "
+        "(measured for all-MiniLM-L6-v2).",
     )
     relevance_floor: float = Field(
         default=0.35,

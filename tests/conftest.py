@@ -81,6 +81,9 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         models_dir=MODELS_DIR,
         watch_stable_seconds=0.5,
         watch_poll_seconds=0.1,
+        # A weak question would ask the answer model for words to search with: tests of
+        # other things keep their searches model-free (test_expansion turns it on).
+        expand_weak_questions=False,
     )
 
 

@@ -81,10 +81,12 @@ def test_ask_and_status_json(database_url: str, tmp_path: Path, ingested: Path) 
         "sentences_verified",
         "model",
         "figure",
+        "searched_with",
         "sources",
     }
     assert payload["abstained"] is False and payload["answer"]
     assert payload["figure"] is None  # no figure asked for
+    assert payload["searched_with"] is None  # a close question: no model words
     assert payload["sources"][0]["page"] == 2
     assert all(set(s) == HIT_FIELDS for s in payload["sources"])
     [first, *_] = payload["evidence"]

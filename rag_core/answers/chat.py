@@ -60,6 +60,11 @@ class AnswerMode(StrEnum):
     AUTO = "auto"
 
 
+def searched_with(sources: Sequence[Hit]) -> str | None:
+    """The answer model's words searched for beside a weak question, if any."""
+    return next((hit.found_with for hit in sources if hit.found_with), None)
+
+
 @dataclass(frozen=True)
 class Answer:
     question: str
@@ -82,6 +87,10 @@ class Answer:
     def sentences_verified(self) -> int:
         return sum(1 for v in self.verdicts if v.verified)
 
+    @property
+    def searched_with(self) -> str | None:
+        return searched_with(self.sources)
+
     def to_json(self) -> dict[str, Any]:
         """The answer's JSON contract (`ask --json`; the HTTP API adds to it)."""
         return {
@@ -96,6 +105,7 @@ class Answer:
             "sentences_verified": self.sentences_verified,
             "model": self.model,
             "figure": self.figure,
+            "searched_with": self.searched_with,
             "sources": [hit.to_json() for hit in self.sources],
         }
 

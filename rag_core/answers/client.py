@@ -218,10 +218,13 @@ class ServiceGenerator:
             )
         return self._template
 
-    def stream(self, prompt: Prompt, *, answer: bool = False) -> Iterator[str]:
+    def stream(
+        self, prompt: Prompt, *, answer: bool = False, max_tokens: int | None = None
+    ) -> Iterator[str]:
         """Answer text, piece by piece, as the service streams it (loop-guarded);
-        `answer`: the refusal's first token is kept out."""
-        return guarded_stream(self._stream(prompt, answer), self.params.loop_guard)
+        `answer`: the refusal's first token is kept out; `max_tokens`: at most this
+        many (None: the answer's length cap)."""
+        return guarded_stream(self._stream(prompt, answer, max_tokens), self.params.loop_guard)
 
     def refusal(self, prompt: Prompt) -> float:
         chat = self.uses_chat_template
@@ -253,10 +256,12 @@ class ServiceGenerator:
             f"{self.socket.parent / 'logs' / 'generation.log'}."
         )
 
-    def _body(self, prompt: Prompt, answer: bool) -> tuple[str, dict[str, Any]]:
+    def _body(
+        self, prompt: Prompt, answer: bool, max_tokens: int | None
+    ) -> tuple[str, dict[str, Any]]:
         chat = self.uses_chat_template  # asks the service once: also learns the bias
         sampling: dict[str, Any] = {
-            "max_tokens": self.params.max_answer_tokens,
+            "max_tokens": max_tokens or self.params.max_answer_tokens,
             "temperature": self.params.temperature,
             "repeat_penalty": self.params.repeat_penalty,
             "frequency_penalty": self.params.frequency_penalty,
@@ -269,8 +274,8 @@ class ServiceGenerator:
         body = {"prompt": prompt.as_completion(), "stop": COMPLETION_STOPS, **sampling}
         return "/v1/completions", body
 
-    def _stream(self, prompt: Prompt, answer: bool) -> Iterator[str]:
-        path, body = self._body(prompt, answer)
+    def _stream(self, prompt: Prompt, answer: bool, max_tokens: int | None) -> Iterator[str]:
+        path, body = self._body(prompt, answer, max_tokens)
         for attempt in (1, 2):
             self.ensure_running()
             try:

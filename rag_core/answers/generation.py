@@ -48,8 +48,11 @@ class AnswerWriter(Protocol):
 
     model_path: Path
 
-    def stream(self, prompt: Prompt, *, answer: bool = False) -> Iterator[str]:
-        """The model's text; `answer`: it may not open with the refusal (`NO_ANSWER`)."""
+    def stream(
+        self, prompt: Prompt, *, answer: bool = False, max_tokens: int | None = None
+    ) -> Iterator[str]:
+        """The model's text; `answer`: it may not open with the refusal (`NO_ANSWER`);
+        `max_tokens`: at most this many (None: the answer's length cap)."""
         ...
 
     def refusal(self, prompt: Prompt) -> float:
@@ -166,20 +169,22 @@ class Generator:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def stream(self, prompt: Prompt, *, answer: bool = False) -> Iterator[str]:
+    def stream(
+        self, prompt: Prompt, *, answer: bool = False, max_tokens: int | None = None
+    ) -> Iterator[str]:
         """Answer text, piece by piece, as the model writes it; it ends at the length
-        cap or as soon as the text starts repeating itself (`loops.LoopGuard`).
-        `answer`: the refusal's first token is kept out."""
-        return guarded_stream(self._stream(prompt, answer), self.params.loop_guard)
+        cap (`max_tokens`, else the answer's) or as soon as the text starts repeating
+        itself (`loops.LoopGuard`).  `answer`: the refusal's first token is kept out."""
+        return guarded_stream(self._stream(prompt, answer, max_tokens), self.params.loop_guard)
 
     def refusal(self, prompt: Prompt) -> float:
         llm = self.llm
         with self._run_lock:
             return refusal_probability(llm, prompt, self._uses_template(llm))
 
-    def _sampling(self, llm: Llama, answer: bool) -> dict[str, Any]:
+    def _sampling(self, llm: Llama, answer: bool, max_tokens: int | None) -> dict[str, Any]:
         sampling: dict[str, Any] = {
-            "max_tokens": self.params.max_answer_tokens,
+            "max_tokens": max_tokens or self.params.max_answer_tokens,
             "temperature": self.params.temperature,
             "repeat_penalty": self.params.repeat_penalty,
             "frequency_penalty": self.params.frequency_penalty,
@@ -189,13 +194,13 @@ class Generator:
             sampling["logit_bias"] = answer_bias(llm, self._uses_template(llm))
         return sampling
 
-    def _stream(self, prompt: Prompt, answer: bool) -> Iterator[str]:
+    def _stream(self, prompt: Prompt, answer: bool, max_tokens: int | None) -> Iterator[str]:
         llm = self.llm
         with self._run_lock:
             if self._uses_template(llm):
                 chunks: Iterator[Any] = llm.create_chat_completion(
                     messages=prompt.messages(),  # type: ignore[arg-type]
-                    **self._sampling(llm, answer),
+                    **self._sampling(llm, answer, max_tokens),
                 )  # type: ignore[assignment]
                 for chunk in chunks:
                     piece = chunk["choices"][0]["delta"].get("content")
@@ -205,7 +210,7 @@ class Generator:
                 chunks = llm.create_completion(
                     prompt.as_completion(),
                     stop=COMPLETION_STOPS,
-                    **self._sampling(llm, answer),
+                    **self._sampling(llm, answer, max_tokens),
                 )  # type: ignore[assignment]
                 for chunk in chunks:
                     piece = chunk["choices"][0]["text"]

@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -43,6 +43,9 @@ from rag_core.search.embedding import Embedder
 from rag_core.search.hits import Filters
 from rag_core.search.retrieval import Mode, Retriever
 from rag_core.settings import Settings
+
+if TYPE_CHECKING:
+    from rag_core.answers.expansion import ModelExpander
 
 log = logging.getLogger(__name__)
 
@@ -347,6 +350,31 @@ def main(argv: list[str] | None = None) -> int:
     return retrieval_main(argv)
 
 
+def _print_results(
+    dataset: BeirDataset,
+    results: dict[str, dict[str, float]],
+    abstaining: list[dict[str, float]],
+    off_topic: int,
+    expander: ModelExpander | None,
+) -> None:
+    queries = next(iter(results.values()))["queries"]
+    print(f"{dataset.name}: {len(dataset.corpus)} documents, {queries:.0f} judged queries")
+    print(format_table(results))
+    if expander is not None:
+        print(f"weak queries searched again with the answer model's words: {expander.asked}")
+    if abstaining:
+        print(
+            "\nrelevance floor: abstains on answerable / unanswerable (relevant hidden)"
+            + (f" / off-topic ({off_topic} questions)" if off_topic else "")
+        )
+        for row in abstaining:
+            print(
+                f"  {row['floor']:.2f}: {row['false_abstention']:6.1%} / "
+                f"{row['abstention_unanswerable']:6.1%}"
+                + (f" / {row['abstention_off_topic']:6.1%}" if off_topic else "")
+            )
+
+
 def retrieval_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rag_core.eval",
@@ -372,6 +400,12 @@ def retrieval_main(argv: list[str]) -> int:
         help="queries.jsonl of questions the corpus cannot answer (another dataset's), "
         "for the abstention figures",
     )
+    parser.add_argument(
+        "--expand",
+        action="store_true",
+        help="search weak queries again with the answer model's words, as the chat does "
+        "(RAG_EXPAND_WEAK_QUESTIONS; starts the generation service)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     settings = Settings()
@@ -389,8 +423,10 @@ def retrieval_main(argv: list[str]) -> int:
         parser.error(f"{args.dataset} has no corpus.jsonl (is it in the BEIR layout?)")
 
     from rag_core.access.phi_logs import configure_logging
+    from rag_core.answers.expansion import ModelExpander
     from rag_core.services import (
         build_embedder,
+        build_generator,
         build_reranker,
         build_resources,
         hnsw_index,
@@ -412,7 +448,8 @@ def retrieval_main(argv: list[str]) -> int:
         load_corpus(db, embedder, dataset, settings)
         # No query cache: every mode's latency includes embedding the question.
         params = replace(retrieval_params(settings), query_cache_size=0)
-        retriever = Retriever(db, embedder, params, build_reranker(settings))
+        expander = ModelExpander(build_generator(settings)) if args.expand else None
+        retriever = Retriever(db, embedder, params, build_reranker(settings), expander)
         results = evaluate(retriever, dataset, modes, args.k, args.max_queries)
         floors = [float(f) for f in args.floors.split(",")] if args.floors else []
         off_topic = _read_queries(args.off_topic)[: args.max_queries] if args.off_topic else []
@@ -421,20 +458,7 @@ def retrieval_main(argv: list[str]) -> int:
         )
     finally:
         db.dispose()
-    queries = next(iter(results.values()))["queries"]
-    print(f"{dataset.name}: {len(dataset.corpus)} documents, {queries:.0f} judged queries")
-    print(format_table(results))
-    if abstaining:
-        print(
-            "\nrelevance floor: abstains on answerable / unanswerable (relevant hidden)"
-            + (f" / off-topic ({len(off_topic)} questions)" if off_topic else "")
-        )
-        for row in abstaining:
-            print(
-                f"  {row['floor']:.2f}: {row['false_abstention']:6.1%} / "
-                f"{row['abstention_unanswerable']:6.1%}"
-                + (f" / {row['abstention_off_topic']:6.1%}" if off_topic else "")
-            )
+    _print_results(dataset, results, abstaining, len(off_topic), expander)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {

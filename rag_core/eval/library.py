@@ -82,6 +82,7 @@ class Found:
     file: str
     page_start: int | None
     page_end: int | None
+    found_with: str | None = None  # the answer model's words searched for beside it
 
     def on(self, pages: set[tuple[str, int]]) -> bool:
         if self.page_start is None:
@@ -167,6 +168,10 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     latencies = [r["seconds"] for r in rows] or [0.0]
     out["latency_p50_ms"] = 1000 * statistics.median(latencies)
     out["latency_p95_ms"] = 1000 * percentile(latencies, 0.95)
+    # Weak questions searched again with the answer model's words, and what that took.
+    expanded = [r["seconds"] for r in rows if r.get("expanded_with")]
+    out["expanded"] = len(expanded)
+    out["expanded_p50_ms"] = 1000 * statistics.median(expanded) if expanded else None
     return out
 
 
@@ -314,6 +319,7 @@ def run(
         row: dict[str, Any] = {"id": question.id, "kind": question.kind, "seconds": seconds}
         row |= question_metrics(found, question)
         row["top"] = [[f.file, f.page_start] for f in found[:5]]
+        row["expanded_with"] = next((f.found_with for f in found if f.found_with), None)
         rows.append(row)
         _progress(f"{label}: {number}/{len(questions)}")
     print(file=sys.stderr)
@@ -334,6 +340,13 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
         lines.append(
             f"{mode:<12}{cells}{summary['latency_p50_ms']:>9.1f}{summary['latency_p95_ms']:>9.1f}"
         )
+    for mode, summary in results.items():
+        if summary["expanded"]:
+            lines.append(
+                f"{mode}: {summary['expanded']} of {summary['questions']} weak questions "
+                f"searched again with the answer model's words, "
+                f"p50 {summary['expanded_p50_ms'] / 1000:.1f} s each"
+            )
     return "\n".join(lines)
 
 
@@ -352,7 +365,7 @@ def _appliance_search(services: Any, mode_name: str, k: int) -> Callable[[str], 
 
     def search(text: str) -> list[Found]:
         hits = services.retriever.search(text, top_k=k, mode=Mode(mode_name))
-        return [Found(Path(h.source).name, h.page, h.page_end) for h in hits]
+        return [Found(Path(h.source).name, h.page, h.page_end, h.found_with) for h in hits]
 
     return search
 

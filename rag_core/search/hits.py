@@ -36,6 +36,9 @@ class Hit:
     fused_score: float
     text_match: bool  # the passage contains every word of the question
     section: str = ""  # the headings the passage falls under, "Item 7 > Liquidity"
+    # The answer model's words for the question this passage was found with, beside
+    # it (a weak first search); None: found with the question alone.
+    found_with: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The CLI/JSON contract's fields."""

@@ -7,6 +7,14 @@ Each hit carries its cosine similarity, which the relevance floor is judged on: 
 RRF scores are ranks, not a measure of how related a passage is.  A question about a
 financial statement moves that statement's pages up (`statements`); near-copies of
 passages ranked above them move down (`diversity`).
+
+When the asker's words are not the documents' ("sideways" for "landscape"), the first
+search is weak: its best passage is far from the question.  With an answer model the
+retriever then asks it for the documents' own words (`expand`, a short answer in their
+terms) and searches once more for the question and those words together; the first
+search's best passage keeps first place.  The words move passages, never the bar: each
+hit's similarity, and whether it matches every question word, are still the
+question's own, so relevance and abstention are judged as before.
 """
 
 from __future__ import annotations
@@ -14,7 +22,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +46,11 @@ from rag_core.search.textsearch import EMPTY_CTE as EMPTY_TEXT_CTE
 from rag_core.search.textsearch import TextRanking, text_cte
 
 log = logging.getLogger(__name__)
+
+
+# (question, titles of the documents the first search found) -> the words the documents
+# would use for it, or None: searched for beside a weak question (`Retriever.expand`).
+Expand = Callable[[str, Sequence[str]], "str | None"]
 
 
 class Mode(StrEnum):
@@ -63,6 +77,9 @@ class RetrievalParams:
     near_copies_allowed: int = 2  # near-identical passages ranked above a further copy (0: any)
     rerank_candidates: int = 20  # fused passages the cross-encoder re-orders, if any
     statement_weight: float = 1.0  # an asked statement's page: one more first place (0: off)
+    # A first search whose best passage is less similar than this is weak: the answer
+    # model's words for the question are searched for beside it (with `expand`).
+    weak_similarity: float = 0.40
     index: HnswIndex = DEFAULT_INDEX  # the index the database was opened with
 
 
@@ -80,7 +97,7 @@ _EMPTY_VECTOR = "vector_hits AS (SELECT NULL::bigint AS id, NULL::bigint AS rank
 _FUSED = """
 SELECT c.id AS chunk_id, d.id AS document_id, d.title, d.source_path, c.page_start,
        c.page_end, c.chunk_index, c.text, c.section,
-       1 - (c.embedding <=> :qvec) AS similarity,
+       1 - (c.embedding <=> :svec) AS similarity,
        f.fused_score, m.text_match
 FROM (
     SELECT COALESCE(v.id, t.id) AS id,
@@ -96,7 +113,7 @@ FROM (
 ) f
 JOIN chunks c ON c.id = f.id
 CROSS JOIN LATERAL (
-    SELECT c.tsv @@ websearch_to_tsquery(CAST(:ts_config AS regconfig), :qtext) AS text_match
+    SELECT c.tsv @@ websearch_to_tsquery(CAST(:ts_config AS regconfig), :asked) AS text_match
 ) m
 JOIN documents d ON d.id = c.document_id
 ORDER BY f.fused_score DESC, similarity DESC
@@ -111,11 +128,13 @@ class Retriever:
         embedder: Embedder,
         params: RetrievalParams,
         reranker: Reranker | None = None,
+        expand: Expand | None = None,
     ) -> None:
         self.db = db
         self.embedder = embedder
         self.params = params
         self.reranker = reranker
+        self.expand = expand  # the answer model's words for a weak question; None: never
         # Keyed by the embedding model too: the library may move to another one.
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -146,9 +165,16 @@ class Retriever:
         filters: Filters = Filters(),
         mode: Mode = Mode.HYBRID,
         rerank: bool | None = None,
+        expand: bool = True,
     ) -> list[Hit]:
         return self.search_vector(
-            query, self.embed_query(query), top_k=top_k, filters=filters, mode=mode, rerank=rerank
+            query,
+            self.embed_query(query),
+            top_k=top_k,
+            filters=filters,
+            mode=mode,
+            rerank=rerank,
+            expand=expand,
         )
 
     def search_vector(
@@ -160,9 +186,12 @@ class Retriever:
         filters: Filters = Filters(),
         mode: Mode = Mode.HYBRID,
         rerank: bool | None = None,
+        expand: bool = True,
     ) -> list[Hit]:
         """Top passages for a question whose embedding the caller already has,
-        re-ranked by the cross-encoder if there is one (`rerank`: None) or if asked."""
+        re-ranked by the cross-encoder if there is one (`rerank`: None) or if asked;
+        a weak first search is searched again with the answer model's words for the
+        question (`expand`, when the retriever has a model)."""
         if rerank is None:
             rerank = self.reranker is not None
         if rerank:
@@ -172,9 +201,42 @@ class Retriever:
                 )
             wide = max(top_k, self.params.rerank_candidates)
             hits = self.search_vector(
-                query, query_vector, top_k=wide, filters=filters, mode=mode, rerank=False
+                query,
+                query_vector,
+                top_k=wide,
+                filters=filters,
+                mode=mode,
+                rerank=False,
+                expand=expand,
             )
             return self.reranker.rerank(query, hits, top_k)
+        asked = _Asked(query, query_vector)
+        hits = self._ranked(asked, asked, top_k, filters, mode)
+        if not (expand and self.expand is not None and self.weak(hits)):
+            return hits
+        titles = list(dict.fromkeys(hit.title for hit in hits[:_TITLES_SHOWN]))
+        words = self.expand(query, titles)
+        if not words:
+            return hits
+        wider = f"{query} {words}"
+        found = self._ranked(_Asked(wider, self.embed_query(wider)), asked, top_k, filters, mode)
+        # The question's own first passage keeps first place; the model's words add the
+        # rest (on the R manuals' own questions, letting them displace it lost one).
+        first = hits[0]
+        ranked = [first, *(hit for hit in found if hit.chunk_id != first.chunk_id)][:top_k]
+        return [replace(hit, found_with=words) for hit in ranked]
+
+    def weak(self, hits: Sequence[Hit]) -> bool:
+        """True when the passage ranked first is far from the question: the documents
+        may say it in other words.  (The first, not the closest of all: on the R
+        manuals' paraphrases, a closer passage ranked lower was seldom the answer.)"""
+        return not hits or hits[0].score < self.params.weak_similarity
+
+    def _ranked(
+        self, ranking: _Asked, asked: _Asked, top_k: int, filters: Filters, mode: Mode
+    ) -> list[Hit]:
+        """Passages ranked by `ranking`'s text and vector; each hit's similarity, its
+        text match and the statement it asks for are judged on `asked`, the question."""
         where, params = _filter_sql(filters)
         distance = self.params.index.distance_sql("c.embedding", ":qvec")
         vector_cte = (
@@ -185,18 +247,21 @@ class Retriever:
         text_hits = (
             text_cte(self.params.text_ranking, where) if mode != Mode.VECTOR else EMPTY_TEXT_CTE
         )
-        wanted = asked_statements(query) if self.params.statement_weight else frozenset()
+        wanted = asked_statements(asked.text) if self.params.statement_weight else frozenset()
         # Room for near-copies to move down (`diversity`) without leaving gaps, and for
         # an asked statement's page to move up from among the candidates.
         limit = 2 * top_k if self.params.near_copies_allowed else top_k
         if wanted:
             limit = max(limit, self.params.candidates)
+        vectors = ("qvec", "svec") if mode != Mode.FULLTEXT else ("svec",)
         statement = sa.text(f"WITH {vector_cte},\n{text_hits}\n{_FUSED}").bindparams(
-            sa.bindparam("qvec", type_=Vector(EMBEDDING_DIM))
+            *(sa.bindparam(name, type_=Vector(EMBEDDING_DIM)) for name in vectors)
         )
         params |= {
-            "qvec": query_vector,
-            "qtext": query,
+            "qvec": ranking.vector,
+            "svec": asked.vector,
+            "qtext": ranking.text,
+            "asked": asked.text,
             "ts_config": self.params.text_search_config,
             "body_weight": 1.0 / self.params.title_weight,
             "bm25_k1": self.params.bm25_k1,
@@ -239,10 +304,19 @@ class Retriever:
         ]
         if wanted:
             bonus = self.params.statement_weight / (self.params.rrf_k + 1)
-            hits = prefer_statements(self.db, hits, wanted, bonus, asked_years(query))
+            hits = prefer_statements(self.db, hits, wanted, bonus, asked_years(asked.text))
         if self.params.near_copies_allowed:
             hits = diversify(hits, self.params.near_copies_allowed)
         return hits[:top_k]
+
+
+_TITLES_SHOWN = 5  # passages whose documents' titles tell the model what the library is
+
+
+@dataclass(frozen=True)
+class _Asked:
+    text: str
+    vector: np.ndarray
 
 
 def _filter_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
