@@ -22,6 +22,7 @@ from rag_core.errors import QuestionRejected
 from rag_core.eval import site
 from rag_core.quality.cases import Expected
 from rag_core.quality.generation import (
+    GENERATION_MAX_TOKENS,
     DocumentSpan,
     Generated,
     Passage,
@@ -224,9 +225,13 @@ class Writer:
     def __init__(self, replies: dict[str, str]) -> None:
         self.replies = replies
         self.prompts: list[Prompt] = []
+        self.max_tokens: list[int | None] = []
 
-    def stream(self, prompt: Prompt, *, answer: bool = False) -> Iterator[str]:
+    def stream(
+        self, prompt: Prompt, *, answer: bool = False, max_tokens: int | None = None
+    ) -> Iterator[str]:
         self.prompts.append(prompt)
+        self.max_tokens.append(max_tokens)
         for word, reply in self.replies.items():
             if word in prompt.user:
                 return iter([reply])
@@ -253,6 +258,7 @@ def test_generation_keeps_checkable_questions_and_counts_the_rest(library: Servi
     made = generate(library.db, writer, 10, unanswerable_share=0.5, seed=1)  # type: ignore[arg-type]
     assert len(writer.prompts) == 4  # every passage of the contract, once
     assert "Document: contract" in writer.prompts[0].user
+    assert set(writer.max_tokens) == {GENERATION_MAX_TOKENS}  # two short lines, no essay
     assert sorted(g.question for g in made.kept) == [
         "How much is Acme charged by Globex for each month of work?",
         "How much warning must Acme give to end the Globex deal?",

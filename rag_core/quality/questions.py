@@ -15,6 +15,7 @@ from rag_core.answers.generation import AnswerWriter
 from rag_core.answers.prompting import Prompt
 from rag_core.db import Chunk, Database, Document
 from rag_core.quality.generation import (
+    GENERATION_MAX_TOKENS,
     GENERATION_SYSTEM_PROMPT,
     MIN_PASSAGE_WORDS,
     DocumentSpan,
@@ -122,7 +123,8 @@ def generate(
         if found is None:  # the document was replaced meanwhile
             continue
         result.tried += 1
-        text = "".join(writer.stream(Prompt(GENERATION_SYSTEM_PROMPT, prompt_text(found), ())))
+        prompt = Prompt(GENERATION_SYSTEM_PROMPT, prompt_text(found), ())
+        text = "".join(writer.stream(prompt, max_tokens=GENERATION_MAX_TOKENS))
         parsed = parse(text)
         reason = "unreadable" if parsed is None else check(*parsed, found.text)
         if reason is None and parsed is not None and parsed[0].lower() in known:
