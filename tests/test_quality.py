@@ -81,6 +81,11 @@ def test_a_question_in_other_words_with_its_answer_in_the_passage_is_kept() -> N
             "answer does not fit the question",
         ),
         ("What happens in the situations discussed below?", "notice", "points at its passage"),
+        (
+            "How much warning does globex_msa_2026.pdf require before ending it?",
+            "ninety days",
+            "points at its passage",
+        ),
     ],
 )
 def test_a_generated_question_that_cannot_be_checked_is_dropped(
