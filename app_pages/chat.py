@@ -106,7 +106,10 @@ def render_sources(services: Services, turn: Turn, answer: Answer) -> None:
     if not answer.sources:
         return
     if answer.abstained:
-        st.markdown(f"**Nearest passages ({len(answer.sources)})**, none of which answers it")
+        if answer.searched_with:  # found with the model's words: they may answer it
+            st.markdown(f"**Nearest passages ({len(answer.sources)})**, not vouched for")
+        else:
+            st.markdown(f"**Nearest passages ({len(answer.sources)})**, none of which answers it")
     else:
         st.markdown(f"**Sources ({len(answer.sources)})**")
     tabs = st.tabs([f"[{n}] {hit.title[:28]}" for n, hit in enumerate(answer.sources, start=1)])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_core.answers.chat import AnswerMode
+from rag_core.answers.chat import ABSTAIN_WITH_WORDS_MESSAGE, AnswerMode
 from rag_core.answers.expansion import ModelExpander, usable_words
 from rag_core.answers.prompting import NO_ANSWER, Prompt
 from rag_core.errors import GenerationFailed
@@ -151,6 +151,17 @@ def test_the_chat_shows_what_was_searched_for(layout: Services) -> None:
     stream = layout.chat.ask(SIDEWAYS, mode=AnswerMode.EXTRACTIVE)
     assert stream.sources and stream.sources[0].found_with == MODEL_WORDS
     assert ORIENTATION in [hit.page for hit in stream.sources]
+    assert stream.complete().searched_with == MODEL_WORDS
+
+
+def test_too_far_to_answer_is_not_said_to_hold_no_answer(layout: Services) -> None:
+    """Below the relevance floor the chat abstains, but the passages the model's words
+    found may say it in other words: the message sends the reader to them."""
+    layout.retriever.expand = ModelExpander(_Model())
+    layout.chat.params = replace(layout.chat.params, relevance_floor=0.99)
+    answer = layout.chat.ask(SIDEWAYS, mode=AnswerMode.EXTRACTIVE).complete()
+    assert answer.abstained and answer.text == ABSTAIN_WITH_WORDS_MESSAGE
+    assert ORIENTATION in [hit.page for hit in answer.sources]
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,13 @@ ABSTAIN_MESSAGE = (
     "The documents do not contain an answer to this question: no passage in the "
     "library is close enough to it."
 )
+# The same, when the answer model's words for the question found the passages shown:
+# they may hold what the asker meant in other words, but nothing vouches for them.
+ABSTAIN_WITH_WORDS_MESSAGE = (
+    "No passage in the library is close enough to this question to answer it. The "
+    "passages below were found with the answer model's words for it: read them to see "
+    "whether one says it in other words."
+)
 SUMMARY_HEADING = "In short (checked against the sources):"
 DECLINED_MESSAGE = (
     "The answer model read these passages and found that they do not answer the "
@@ -280,7 +287,8 @@ class ChatService:
         if not relevant and figure is None:
             nearest = tuple(hits[:_NEAREST])
             self._audit(record, user, question, nearest)
-            return AnswerStream(iter([ABSTAIN_MESSAGE]), nearest, True, finish(True, nearest, ()))
+            message = ABSTAIN_WITH_WORDS_MESSAGE if searched_with(nearest) else ABSTAIN_MESSAGE
+            return AnswerStream(iter([message]), nearest, True, finish(True, nearest, ()))
         passages = tuple(build_passages(self.db, relevant, self.params.context_neighbours))
         if figure is not None:
             # The figure is the answer: its rows are the evidence and the code did the
