@@ -304,13 +304,14 @@ class Settings(BaseSettings):
         le=1.0,
         description="Cosine similarity from which a past question counts as similar to a new one.",
     )
-    weak_similarity: float = Field(
-        default=0.40,
+    weak_similarity: float | None = Field(
+        default=None,
         ge=-1.0,
         le=1.0,
         description="Cosine similarity below which a question's best passage counts as a "
-        "weak match, one RAG_EXPAND_WEAK_QUESTIONS searches again with the model's words "
-        "(measured for all-MiniLM-L6-v2).",
+        "weak match, one RAG_EXPAND_WEAK_QUESTIONS searches again with the model's words. "
+        "Default: the embedding model's own (all-minilm-l6-v2 0.40, embeddinggemma-300m "
+        "0.48; 0.40 for a folder of the site's own).",
     )
     relevance_floor: float = Field(
         default=0.35,

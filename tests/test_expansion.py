@@ -13,6 +13,8 @@ from rag_core.answers.chat import ABSTAIN_WITH_WORDS_MESSAGE, AnswerMode
 from rag_core.answers.expansion import ModelExpander, usable_words
 from rag_core.answers.prompting import NO_ANSWER, Prompt
 from rag_core.errors import GenerationFailed
+from rag_core.modelfiles.catalog import EMBEDDINGGEMMA, MINILM
+from rag_core.search.retrieval import RetrievalParams, Retriever
 from rag_core.services import Services
 from tests.helpers import make_pdf
 
@@ -162,6 +164,33 @@ def test_too_far_to_answer_is_not_said_to_hold_no_answer(layout: Services) -> No
     answer = layout.chat.ask(SIDEWAYS, mode=AnswerMode.EXTRACTIVE).complete()
     assert answer.abstained and answer.text == ABSTAIN_WITH_WORDS_MESSAGE
     assert ORIENTATION in [hit.page for hit in answer.sources]
+
+
+class _InUse:
+    """The library's embedder as the retriever sees it: the model in use, by name."""
+
+    def __init__(self, space: str) -> None:
+        self.space = space
+
+    def current(self) -> _InUse:
+        return self
+
+
+@pytest.mark.parametrize(
+    ("space", "bar"),
+    [
+        (MINILM.name, 0.40),
+        (EMBEDDINGGEMMA.name, 0.48),  # its cosines run higher
+        ("/site/own-model", 0.40),
+    ],
+)
+def test_the_weak_bar_is_the_embedding_models_own(
+    services: Services, space: str, bar: float
+) -> None:
+    retriever = Retriever(services.db, _InUse(space), RetrievalParams())  # type: ignore[arg-type]
+    assert retriever.weak_similarity() == bar
+    retriever.params = replace(retriever.params, weak_similarity=0.3)  # a site's own bar
+    assert retriever.weak_similarity() == 0.3
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from rag_core.db.textsearch import DEFAULT_CONFIG
 from rag_core.db.vectorindex import DEFAULT_INDEX, HnswIndex
 from rag_core.errors import ConfigurationError
 from rag_core.figures.metrics import asked_statements, asked_years
+from rag_core.modelfiles.catalog import EMBEDDING_MODELS, MINILM
 from rag_core.search.diversity import diversify
 from rag_core.search.embedding import Embedder
 from rag_core.search.hits import Filters, Hit
@@ -79,7 +80,8 @@ class RetrievalParams:
     statement_weight: float = 1.0  # an asked statement's page: one more first place (0: off)
     # A first search whose best passage is less similar than this is weak: the answer
     # model's words for the question are searched for beside it (with `expand`).
-    weak_similarity: float = 0.40
+    # None: the bar of the embedding model in use (`EmbeddingModel.weak_similarity`).
+    weak_similarity: float | None = None
     index: HnswIndex = DEFAULT_INDEX  # the index the database was opened with
 
 
@@ -230,7 +232,12 @@ class Retriever:
         """True when the passage ranked first is far from the question: the documents
         may say it in other words.  (The first, not the closest of all: on the R
         manuals' paraphrases, a closer passage ranked lower was seldom the answer.)"""
-        return not hits or hits[0].score < self.params.weak_similarity
+        return not hits or hits[0].score < self.weak_similarity()
+
+    def weak_similarity(self) -> float:
+        if self.params.weak_similarity is not None:
+            return self.params.weak_similarity
+        return EMBEDDING_MODELS.get(self.embedder.current().space, MINILM).weak_similarity
 
     def _ranked(
         self, ranking: _Asked, asked: _Asked, top_k: int, filters: Filters, mode: Mode
