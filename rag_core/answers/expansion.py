@@ -17,7 +17,7 @@ unchanged, none weak; SciFact dev nDCG@10 0.710 -> 0.711, 21 of 809 weak; SQuAD 
 (first 600) 0.886 -> 0.880, 49 weak: its fragments ("Who bought the rights?") get a
 confident wrong name from the model. A weak question takes about 2.6 s more (p50). Tried
 and not kept: the model's words searched alone, or fused as a list of their own
-(reciprocal rank fusion), lost on every set (FinanceBench 0.891 -> 0.65-0.74); expanding
+(reciprocal rank fusion), lost on every set (FinanceBench 0.891 -> 0.65-0.78); expanding
 every question, not only weak ones, cost FinanceBench 3 questions and the R manuals 1; a
 list of alternative terms instead of a short answer moved little (the model echoed the
 asker's words); letting the model's words displace the question's own first passage cost
