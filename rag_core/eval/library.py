@@ -21,7 +21,10 @@ starts it again).  Each question is searched in each mode for its top k passages
   k1 1.2, b 0.75; MiniLM cosine, exact).  They are what a simple system does.
 Reported per mode: file recall@1/5/10 (a passage of an evidence file in the top n),
 page recall@1/5/10 (a passage on an evidence page), page MRR@10, per question type,
-and latency per question including its embedding.
+and latency per question including its embedding.  As in the chat, a weak question is
+searched again with the answer model's words (`RAG_EXPAND_WEAK_QUESTIONS`; the
+generation service starts for the first one): the table says how many were and their
+p50.  `RAG_EXPAND_WEAK_QUESTIONS=false` measures the search alone.
 """
 
 from __future__ import annotations
