@@ -313,6 +313,7 @@ def test_library_eval_scores_pages_beside_the_plain_baselines(
     hybrid = results["hybrid"]["rows"]
     assert [row["page@1"] for row in hybrid] == [1.0, 1.0, 1.0, None]  # a text file: no page
     assert results["hybrid"]["summary"]["page_mrr"] == 1.0
+    assert results["hybrid"]["summary"]["expanded"] == 0  # close questions ask no model
 
     # Evidence naming a file the folder does not hold is refused with the file's name.
     with (tmp_path / "tiny-library" / "questions.jsonl").open("a") as handle:
