@@ -43,6 +43,9 @@ def start(
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("RAG_MODELS_DIR", str(MODELS_DIR))
     monkeypatch.setenv("RAG_LLM_TEMPERATURE", "0")
+    # As in conftest: a weak question would ask the answer model for words to search
+    # with; the pages' tests keep their searches model-free (test_expansion covers it).
+    monkeypatch.setenv("RAG_EXPAND_WEAK_QUESTIONS", "false")
     st.cache_resource.clear()
     st.cache_data.clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
