@@ -174,10 +174,11 @@ class Settings(BaseSettings):
     )
     expand_weak_questions: bool = Field(
         default=True,
-        description="When no passage is close to a question (RAG_WEAK_SIMILARITY), the "
-        "answer model answers it briefly in the documents' own terms and those words are "
+        description="When the first passage found is far from a question "
+        "(RAG_WEAK_SIMILARITY), the answer model answers it briefly in the documents' own "
+        "terms and those words are "
         "searched for beside the question: staff say 'sideways', the manual 'landscape'. "
-        "About 2 s, for weak questions only; relevance and abstention are still judged on "
+        "About 2.5 s, for weak questions only; relevance and abstention are still judged on "
         "the question alone. Needs an answer model (not in extractive mode).",
     )
     evidence_sentences: int = Field(

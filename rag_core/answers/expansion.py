@@ -45,7 +45,7 @@ EXPAND_SYSTEM_PROMPT = (
     "Answer the question in one or two sentences the way these documents would, naming "
     "the exact commands, functions, options, sections or terms they use. Documents: {titles}."
 )
-MAX_TOKENS = 80  # about two sentences: the documents' terms come first (1.8 s p50 here)
+MAX_TOKENS = 80  # about two sentences: the second one often names the term that finds the page
 _MAX_TITLES_CHARS = 300
 _WORD = re.compile(r"\w+")
 
