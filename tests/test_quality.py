@@ -5,6 +5,7 @@ resumed, one at a time, compared), and who may see them."""
 from __future__ import annotations
 
 import random
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from rag_core.quality.generation import (
     Passage,
     check,
     parse,
+    question_written,
     spread,
     unanswerable,
 )
@@ -110,6 +112,9 @@ def test_the_models_two_lines_are_read_and_anything_else_is_not() -> None:
     assert parse("**Question 1:** Who pays?\n**Answer:** Acme") == ("Who pays?", "Acme")
     assert parse("I cannot write a question about this.") is None
     assert parse("Question: Who pays?") is None
+    # While the model writes: the question once its line is complete.
+    assert question_written("Question: Who pays the") is None
+    assert question_written("**Question:** Who pays the  fee?\nAns") == "Who pays the fee?"
 
 
 def test_an_unanswerable_question_swaps_a_name_for_one_the_library_lacks() -> None:
@@ -231,16 +236,21 @@ class Writer:
         self.replies = replies
         self.prompts: list[Prompt] = []
         self.max_tokens: list[int | None] = []
+        self.written: list[str] = []  # what each reply got to before it was stopped
 
     def stream(
         self, prompt: Prompt, *, answer: bool = False, max_tokens: int | None = None
     ) -> Iterator[str]:
         self.prompts.append(prompt)
         self.max_tokens.append(max_tokens)
-        for word, reply in self.replies.items():
-            if word in prompt.user:
-                return iter([reply])
-        return iter(["Question: What is the name of the company?\nAnswer: Acme"])
+        reply = next(
+            (reply for word, reply in self.replies.items() if word in prompt.user),
+            "Question: What is the name of the company?\nAnswer: Acme",
+        )
+        self.written.append("")
+        for piece in re.findall(r"\S+\s*", reply):  # word by word, as a model streams
+            self.written[-1] += piece
+            yield piece
 
     def refusal(self, prompt: Prompt) -> float:
         return 0.0
@@ -269,6 +279,12 @@ def test_generation_keeps_checkable_questions_and_counts_the_rest(library: Servi
         "How much warning must Acme give to end the Globex deal?",
     ]
     assert made.dropped == {"another language": 1, "too vague": 1}
+    # A question dropped for itself stops the model before it writes the answer.
+    stopped = [w for w in writer.written if "Answer:" not in w]
+    assert sorted(w.split("?")[0] for w in stopped) == [
+        "Question: What is the name of the company",
+        "Question: Wie lange bleibt alles bei Globex geheim",
+    ]
     assert {g.passage.page for g in made.kept} == {2, 3}
     assert len(made.unanswerable) == 1
     question, source = made.unanswerable[0]

@@ -249,26 +249,53 @@ def check(question: str, answer: str, passage: str) -> str | None:
     counts a generation reports."""
     q_words, a_words, p_words = words(question), words(answer), words(passage)
     return (
-        _malformed(question, q_words, a_words)
+        _malformed(question, q_words)
+        or _no_short_answer(a_words)
         or _foreign(question, q_words, passage)
         or _ungrounded(question, answer, q_words, a_words, p_words, passage)
         or _copied(q_words, p_words)
     )
 
 
-def _malformed(question: str, q_words: list[str], a_words: list[str]) -> str | None:
+def check_question(question: str, passage: str) -> str | None:
+    """Why a question is dropped whatever its answer, or None: the rules of `check`
+    that read the question alone, so a generation can stop once its question is
+    written (`question_written`).  A question `check` would drop for its answer as
+    well is counted here under the question's reason."""
+    q_words = words(question)
+    return (
+        _malformed(question, q_words)
+        or _foreign(question, q_words, passage)
+        or _copied(q_words, words(passage))
+    )
+
+
+def question_written(text: str) -> str | None:
+    """The question of a generation still being written, once its line is complete
+    (the model has gone on to the next line)."""
+    for line in text.splitlines(keepends=True):
+        if (match := _QUESTION_LINE.match(line.strip())) and line.endswith("\n"):
+            return " ".join(match.group(1).strip(_DECORATION).split())
+    return None
+
+
+def _malformed(question: str, q_words: list[str]) -> str | None:
     if not question.endswith("?") or question.count("?") > 1:
         return "not a question"
     if not _MIN_QUESTION_WORDS <= len(q_words) <= _MAX_QUESTION_WORDS:
         return "not a question"
-    if not a_words or len(a_words) > _MAX_ANSWER_WORDS:
-        return "no short answer"
     if max(Counter(q_words).values()) > 3:
         return "nonsense"
     if _SELF_REFERENCE.search(question) or _FILE_NAME.search(question):
         return "points at its passage"
     if len([w for w in _content(q_words) if w not in _VAGUE]) < 2:
         return "too vague"
+    return None
+
+
+def _no_short_answer(a_words: list[str]) -> str | None:
+    if not a_words or len(a_words) > _MAX_ANSWER_WORDS:
+        return "no short answer"
     return None
 
 
