@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag_core.answers.chat import ABSTAIN_WITH_WORDS_MESSAGE, AnswerMode
+from rag_core.answers.chat import ABSTAIN_MESSAGE, ABSTAIN_WITH_WORDS_MESSAGE, AnswerMode
 from rag_core.answers.expansion import ModelExpander, usable_words
 from rag_core.answers.prompting import NO_ANSWER, Prompt
 from rag_core.errors import GenerationFailed
@@ -164,6 +164,17 @@ def test_too_far_to_answer_is_not_said_to_hold_no_answer(layout: Services) -> No
     answer = layout.chat.ask(SIDEWAYS, mode=AnswerMode.EXTRACTIVE).complete()
     assert answer.abstained and answer.text == ABSTAIN_WITH_WORDS_MESSAGE
     assert ORIENTATION in [hit.page for hit in answer.sources]
+
+
+def test_words_that_found_nothing_close_get_the_plain_abstention(layout: Services) -> None:
+    """The model answers an off-topic question from what it knows; its words find no
+    passage close to them, so the chat says plainly that the documents do not hold it,
+    not that the passages shown may say it in other words."""
+    model = _Model(text="Leonardo da Vinci painted the Mona Lisa in Florence around 1503.")
+    layout.retriever.expand = ModelExpander(model)
+    answer = layout.chat.ask("Who painted the Mona Lisa?", mode=AnswerMode.EXTRACTIVE).complete()
+    assert len(model.prompts) == 1 and answer.searched_with  # weak, and searched again
+    assert answer.abstained and answer.text == ABSTAIN_MESSAGE
 
 
 class _InUse:

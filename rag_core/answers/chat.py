@@ -46,8 +46,10 @@ ABSTAIN_MESSAGE = (
     "The documents do not contain an answer to this question: no passage in the "
     "library is close enough to it."
 )
-# The same, when the answer model's words for the question found the passages shown:
-# they may hold what the asker meant in other words, but nothing vouches for them.
+# The same, when the answer model's words for the question found passages close to
+# them (as close as a search that is not weak): they may hold what the asker meant in
+# other words, but nothing vouches for them.  Words that found nothing close (an
+# off-topic question the model answered anyway) get the message above.
 ABSTAIN_WITH_WORDS_MESSAGE = (
     "No passage in the library is close enough to this question to answer it. The "
     "passages below were found with the answer model's words for it: read them to see "
@@ -221,6 +223,12 @@ class ChatService:
             )
         return question
 
+    def _words_found(self, nearest: Sequence[Hit]) -> bool:
+        """Whether a passage shown was found with the answer model's words and is as
+        close to them as a first search must be not to be weak."""
+        bar = self.retriever.weak_similarity()
+        return any(hit.found_with and (hit.searched_similarity or -1.0) >= bar for hit in nearest)
+
     def check_rate(self, user: str) -> None:
         """Raises RateLimited when `user` has asked their allowance in the last minute."""
         limit = self.params.questions_per_minute
@@ -287,7 +295,7 @@ class ChatService:
         if not relevant and figure is None:
             nearest = tuple(hits[:_NEAREST])
             self._audit(record, user, question, nearest)
-            message = ABSTAIN_WITH_WORDS_MESSAGE if searched_with(nearest) else ABSTAIN_MESSAGE
+            message = ABSTAIN_WITH_WORDS_MESSAGE if self._words_found(nearest) else ABSTAIN_MESSAGE
             return AnswerStream(iter([message]), nearest, True, finish(True, nearest, ()))
         passages = tuple(build_passages(self.db, relevant, self.params.context_neighbours))
         if figure is not None:

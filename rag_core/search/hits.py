@@ -39,6 +39,9 @@ class Hit:
     # The answer model's words for the question this passage was found with, beside
     # it (a weak first search); None: found with the question alone.
     found_with: str | None = None
+    # Cosine similarity to what was searched for: the question and, with `found_with`,
+    # the model's words (None: not known, as for a passage made up by the code).
+    searched_similarity: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The CLI/JSON contract's fields."""

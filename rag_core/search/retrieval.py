@@ -100,6 +100,7 @@ _FUSED = """
 SELECT c.id AS chunk_id, d.id AS document_id, d.title, d.source_path, c.page_start,
        c.page_end, c.chunk_index, c.text, c.section,
        1 - (c.embedding <=> :svec) AS similarity,
+       1 - (c.embedding <=> :qvec) AS searched_similarity,
        f.fused_score, m.text_match
 FROM (
     SELECT COALESCE(v.id, t.id) AS id,
@@ -260,9 +261,8 @@ class Retriever:
         limit = 2 * top_k if self.params.near_copies_allowed else top_k
         if wanted:
             limit = max(limit, self.params.candidates)
-        vectors = ("qvec", "svec") if mode != Mode.FULLTEXT else ("svec",)
         statement = sa.text(f"WITH {vector_cte},\n{text_hits}\n{_FUSED}").bindparams(
-            *(sa.bindparam(name, type_=Vector(EMBEDDING_DIM)) for name in vectors)
+            *(sa.bindparam(name, type_=Vector(EMBEDDING_DIM)) for name in ("qvec", "svec"))
         )
         params |= {
             "qvec": ranking.vector,
@@ -306,6 +306,7 @@ class Retriever:
                 fused_score=float(row.fused_score),
                 text_match=bool(row.text_match),
                 section=row.section,
+                searched_similarity=float(row.searched_similarity),
             )
             for row in rows
         ]
