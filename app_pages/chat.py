@@ -106,7 +106,7 @@ def render_sources(services: Services, turn: Turn, answer: Answer) -> None:
     if not answer.sources:
         return
     if answer.abstained:
-        if answer.searched_with:  # found with the model's words: they may answer it
+        if answer.words_may_answer:  # found close to the model's words
             st.markdown(f"**Nearest passages ({len(answer.sources)})**, not vouched for")
         else:
             st.markdown(f"**Nearest passages ({len(answer.sources)})**, none of which answers it")

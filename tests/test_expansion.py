@@ -163,6 +163,7 @@ def test_too_far_to_answer_is_not_said_to_hold_no_answer(layout: Services) -> No
     layout.chat.params = replace(layout.chat.params, relevance_floor=0.99)
     answer = layout.chat.ask(SIDEWAYS, mode=AnswerMode.EXTRACTIVE).complete()
     assert answer.abstained and answer.text == ABSTAIN_WITH_WORDS_MESSAGE
+    assert answer.words_may_answer  # the page's heading: "not vouched for"
     assert ORIENTATION in [hit.page for hit in answer.sources]
 
 
@@ -173,8 +174,9 @@ def test_words_that_found_nothing_close_get_the_plain_abstention(layout: Service
     model = _Model(text="Leonardo da Vinci painted the Mona Lisa in Florence around 1503.")
     layout.retriever.expand = ModelExpander(model)
     answer = layout.chat.ask("Who painted the Mona Lisa?", mode=AnswerMode.EXTRACTIVE).complete()
-    assert len(model.prompts) == 1 and answer.searched_with  # weak, and searched again
-    assert answer.abstained and answer.text == ABSTAIN_MESSAGE
+    assert len(model.prompts) == 1  # weak, and searched again
+    assert answer.abstained and answer.text == ABSTAIN_MESSAGE and not answer.words_may_answer
+    assert answer.searched_with is None  # its answer-like words are not shown
 
 
 class _InUse:

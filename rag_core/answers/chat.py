@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -99,6 +99,12 @@ class Answer:
     @property
     def searched_with(self) -> str | None:
         return searched_with(self.sources)
+
+    @property
+    def words_may_answer(self) -> bool:
+        """Abstained, but the passages shown were found close to the answer model's
+        words for the question: they may say it in other words."""
+        return self.abstained and self.text == ABSTAIN_WITH_WORDS_MESSAGE
 
     def to_json(self) -> dict[str, Any]:
         """The answer's JSON contract (`ask --json`; the HTTP API adds to it)."""
@@ -295,7 +301,14 @@ class ChatService:
         if not relevant and figure is None:
             nearest = tuple(hits[:_NEAREST])
             self._audit(record, user, question, nearest)
-            message = ABSTAIN_WITH_WORDS_MESSAGE if self._words_found(nearest) else ABSTAIN_MESSAGE
+            if self._words_found(nearest):
+                message = ABSTAIN_WITH_WORDS_MESSAGE
+            else:
+                # The model's words found nothing close: they are not shown either (a
+                # sentence such as "The Mona Lisa was painted by Leonardo da Vinci"
+                # under "the documents do not contain an answer" reads as an answer).
+                message = ABSTAIN_MESSAGE
+                nearest = tuple(replace(hit, found_with=None) for hit in nearest)
             return AnswerStream(iter([message]), nearest, True, finish(True, nearest, ()))
         passages = tuple(build_passages(self.db, relevant, self.params.context_neighbours))
         if figure is not None:
