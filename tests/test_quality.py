@@ -28,7 +28,6 @@ from rag_core.quality.generation import (
     Generated,
     Passage,
     check,
-    check_question,
     parse,
     question_written,
     spread,
@@ -63,7 +62,7 @@ def test_a_question_in_other_words_with_its_answer_in_the_passage_is_kept() -> N
         ),
         ("How much does Globex charge each month?", "12,500 euros", "answer not in the passage"),
         (
-            "How many days written notice to the other party is needed by Globex?",
+            "How many days written notice to the other party is needed?",
             "ninety",
             "copies the passage",
         ),
@@ -72,9 +71,6 @@ def test_a_question_in_other_words_with_its_answer_in_the_passage_is_kept() -> N
         ("What notice period does the passage give?", "ninety days", "points at its passage"),
         ("Who are the parties to this agreement?", "either party", "points at its passage"),
         ("What is the name of the company?", "Globex", "too vague"),
-        # Which of the library's contracts? (the prompt asks for a name; "the Company"
-        # and titles are not one)
-        ("How much warning must the Company give to end the deal?", "ninety days", "names nothing"),
         ("Is the notice period ninety days for Globex?", "ninety days", "answer in the question"),
         (
             "Who may end the Globex agreement early?",
@@ -98,14 +94,6 @@ def test_a_generated_question_that_cannot_be_checked_is_dropped(
     question: str, answer: str, reason: str
 ) -> None:
     assert check(question, answer, TERMINATION) == reason
-
-
-def test_a_name_from_code_names_what_a_question_is_about() -> None:
-    passage = "rep(x, times = 5) gives five copies of x, one after another."
-    assert check_question("How do I repeat a vector with rep()?", passage) is None
-    assert check_question("How do I repeat a vector several times over?", passage) == (
-        "names nothing"
-    )
 
 
 def test_a_figure_from_a_table_row_needs_the_year_it_is_for() -> None:

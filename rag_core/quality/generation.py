@@ -119,15 +119,11 @@ _NOT_NAMES = frozenset(
         "states",
     ]
 )
-_NOT_A_NAME = _NOT_NAMES | STOPWORDS
 _NUMBER_WORD = re.compile(
     r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty"
     r"|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|half|double)\b",
     re.IGNORECASE,
 )
-_CODE = re.compile(r"`|\w\(|\w_\w")
-_POSSESSIVE = re.compile(r"(?:'s|’s)$")
-_PUNCTUATION = "?!.,;:()[]\"'“”‘’`*"
 _NAME = re.compile(r"([A-Z][\w&-]*[A-Za-z])(?:'s|’s)?[?,.;:]*$")
 _QUESTION_LINE = re.compile(r"^\W*question\s*\d*\s*[:：]\s*(.+)$", re.IGNORECASE)
 _ANSWER_LINE = re.compile(r"^\W*(?:short\s+)?answer\s*[:：]\s*(.+)$", re.IGNORECASE)
@@ -295,27 +291,7 @@ def _malformed(question: str, q_words: list[str]) -> str | None:
         return "points at its passage"
     if len([w for w in _content(q_words) if w not in _VAGUE]) < 2:
         return "too vague"
-    if not _names_something(question):
-        return "names nothing"
     return None
-
-
-def _names_something(question: str) -> bool:
-    """Whether the question names what it is about (the prompt asks for it): a word
-    after the first with a capital letter ("Costco", "ADBE", "iPhone", "R") that is not
-    a title or a month ("the Company", "CEO"), or a name from code (`rep()`).  "What
-    was the company's operating revenue for 2022?" cannot be asked of a library of many
-    companies' filings.  Of 100 generated FinanceBench questions read by hand (two
-    samples of 50), 13 named nothing and none of them was answerable as asked; in a
-    library about one product ("What are the two ways to repeat the elements of a
-    vector?" over the R manuals) such a question can be, and is dropped too."""
-    for token in question.split()[1:]:
-        if _CODE.search(token):  # `rep()`, read_csv: a manual's own names
-            return True
-        word = _POSSESSIVE.sub("", token.strip(_PUNCTUATION))
-        if any(c.isupper() for c in word) and word.lower() not in _NOT_A_NAME:
-            return True
-    return False
 
 
 def _no_short_answer(a_words: list[str]) -> str | None:
