@@ -39,8 +39,10 @@ class Hit:
     # The answer model's words for the question this passage was found with, beside
     # it (a weak first search); None: found with the question alone.
     found_with: str | None = None
-    # Cosine similarity to what was searched for: the question and, with `found_with`,
-    # the model's words (None: not known, as for a passage made up by the code).
+    # Cosine similarity to what this passage was ranked by: the question and, for a
+    # passage the model's words found, those words too (the first search's best
+    # passage, kept first, was ranked by the question alone and keeps that figure;
+    # None: not known, as for a passage made up by the code).
     searched_similarity: float | None = None
 
     def to_json(self) -> dict[str, Any]:
