@@ -25,7 +25,12 @@ from typing import Any
 
 import httpx
 
-from rag_core.answers.generation import COMPLETION_STOPS, GenerationParams, guarded_stream
+from rag_core.answers.generation import (
+    COMPLETION_STOPS,
+    THREAD_WAIT,
+    GenerationParams,
+    guarded_stream,
+)
 from rag_core.answers.prompting import Prompt
 from rag_core.errors import GenerationFailed, ModelNotFound
 from rag_core.modelfiles import require_usable
@@ -61,9 +66,10 @@ def service_environment(settings: Settings) -> dict[str, str]:
             "RAG_LLM_CONTEXT_TOKENS": str(settings.llm_context_tokens),
             "RAG_LLM_PROMPT_LOOKUP": str(settings.llm_prompt_lookup).lower(),
             "RAG_LOG_LEVEL": settings.log_level,
-            "OMP_WAIT_POLICY": env.get("OMP_WAIT_POLICY", "PASSIVE"),
         }
     )
+    for name, value in THREAD_WAIT.items():
+        env.setdefault(name, value)
     if settings.llm_threads:
         env["RAG_LLM_THREADS"] = str(settings.llm_threads)
     return env

@@ -15,7 +15,7 @@ in other words 0.636 (0.667 / 0.600) -> 0.864 (0.833 / 0.900), 10 of them weak; 
 manuals' own 20 questions 0.80 (0.750 / 0.833) unchanged, 1 weak; FinanceBench dev 0.891
 unchanged, none weak; SciFact dev nDCG@10 0.710 -> 0.711, 21 of 809 weak; SQuAD dev
 (first 600) 0.886 -> 0.880, 49 weak: its fragments ("Who bought the rights?") get a
-confident wrong name from the model. A weak question takes about 2.6 s more (p50). Tried
+confident wrong name from the model. A weak question takes about 1.9 s more (p50). Tried
 and not kept: the model's words searched alone, or fused as a list of their own
 (reciprocal rank fusion), lost on every set (FinanceBench 0.891 -> 0.65-0.78); expanding
 every question, not only weak ones, cost FinanceBench 3 questions and the R manuals 1; a

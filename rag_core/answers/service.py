@@ -12,8 +12,9 @@ client that disconnects mid-stream ends its generation at the next token.
 What this module adds to the server:
 - the model file is checked first (`modelfiles.require_usable`: missing, partial or a
   wrong hash is refused in one line);
-- `OMP_WAIT_POLICY=PASSIVE` before llama.cpp loads: its threads sleep instead of
-  spinning against other work;
+- a short spin before llama.cpp loads (`generation.THREAD_WAIT`): a thread waiting for
+  the other spins about 500 rounds, then sleeps, so it neither spins against other
+  work nor pays a wake-up per step when the machine is idle;
 - threads per answer from the cores actually free (`FreeCores`: the runnable tasks
   the kernel counts at that moment), since a thread that waits for a busy core slows
   every token;
@@ -41,7 +42,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from rag_core.answers.generation import answer_bias, refusal_probability
+from rag_core.answers.generation import THREAD_WAIT, answer_bias, refusal_probability
 from rag_core.answers.prompting import EVIDENCE_SYSTEM_PROMPT, Prompt
 from rag_core.errors import RagError
 from rag_core.modelfiles import require_usable
@@ -106,6 +107,7 @@ def _model_settings(settings: Settings, threads: int) -> Any:
         draft_model="prompt-lookup-decoding" if settings.llm_prompt_lookup else None,
         draft_model_num_pred_tokens=10,
         chat_format=None,  # the GGUF's own chat template
+        logits_all=False,  # the server's default keeps every prompt token's logits
         verbose=False,
     )
 
@@ -245,8 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         help="end after this many minutes without a request (default: run until stopped)",
     )
     args = parser.parse_args(argv)
-    # Before llama.cpp loads: waiting threads sleep instead of spinning.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Before llama.cpp loads: waiting threads spin briefly, then sleep.
+    for name, value in THREAD_WAIT.items():
+        os.environ.setdefault(name, value)
     settings = Settings()
     from rag_core.access.phi_logs import configure_logging
 
