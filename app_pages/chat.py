@@ -261,9 +261,12 @@ def render_searched(turn: Turn, words: str | None) -> None:
     if turn.rewritten:
         st.caption(f"Searched for: {escape(turn.standalone)}")
     if words:
+        # Said as search words, unchecked: they read like an answer and may be invented
+        # ("use `options(keep.data = FALSE)`" for R's --no-save).
         st.caption(
-            "No passage was close to your words, so the answer model's words for the "
-            f"question were searched for too: {escape(words)}"
+            "No passage was close to your words, so words the answer model wrote for the "
+            "question were searched for too. They are not checked against the documents "
+            f"and may be wrong: “{escape(words)}”"
         )
 
 
