@@ -48,6 +48,10 @@ class GenerationFailed(RagError):
     """The answer model could not finish an answer (its service ended or refused)."""
 
 
+class GaveWay(GenerationFailed):
+    """A background answer (the quality worker's) stopped so a person's is served first."""
+
+
 class ModelMismatch(RagError):
     pass
 

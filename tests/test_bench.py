@@ -71,3 +71,16 @@ def test_quick_api_benchmark_serves_searches_and_concurrent_askers(settings: Set
     assert set(paths) == {"in-process", "HTTP API"}
     assert all(0 < row["p50_ms"] <= row["p95_ms"] for row in paths.values())
     assert result["ask"]["errors"] == 0 and result["ask"]["own_answers"] == result["ask"]["askers"]
+
+
+@pytest.mark.models
+def test_quick_answer_benchmark_asks_beside_a_site_check(settings: Settings) -> None:
+    # The quality worker runs in a second process on the same library and model; the
+    # benchmark asks only once it has answered a case (it raises when none comes).
+    args = _parser().parse_args(["--corpus", str(CORPUS), "--quick", "answer", "--beside-check"])
+    result = run(args, settings)
+    json.dumps(result)
+    assert set(result["runs"]) == {"idle", "during an ingest at nice 10", "during a site check"}
+    during = result["medians"]["during a site check"]
+    assert 0 < during["quotes_s"] <= during["complete_s"]
+    assert result["check_slowdown"] > 0 and result["check_cases_answered"] >= 0

@@ -19,7 +19,7 @@ from rag_core.answers.client import ServiceGenerator, service_environment
 from rag_core.answers.generation import Generator
 from rag_core.answers.prompting import Prompt
 from rag_core.answers.service import FreeCores
-from rag_core.errors import GenerationFailed, ModelNotFound
+from rag_core.errors import GaveWay, GenerationFailed, ModelNotFound
 from rag_core.services import generation_params
 from rag_core.settings import Settings
 
@@ -141,6 +141,31 @@ def test_the_service_threads_spin_briefly_before_they_sleep(
     # An operator's own setting is passed on as it is.
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     assert service_environment(service.settings)["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_the_quality_workers_answer_gives_way_to_a_persons(service: ServiceGenerator) -> None:
+    worker = ServiceGenerator(service.settings, service.params)
+    worker.background = True  # as `eval site work` makes it
+    story = worker.stream(STORY)
+    assert next(story)  # the worker's answer is being written
+    with service.turn():  # a person's question comes
+        with pytest.raises(GaveWay):
+            for _ in story:
+                pass
+        assert worker.gave_way == 1
+        # While the person's turn lasts, the worker sends nothing more.
+        later: list[str] = []
+        waiting = threading.Thread(
+            target=lambda: later.append("".join(worker.stream(_prompt("It is 9 am.", "Time?"))))
+        )
+        waiting.start()
+        waiting.join(timeout=2.0)
+        assert waiting.is_alive() and not later
+        office = _prompt("The office is in Lyon.", "Where is the office?")
+        assert "Lyon" in "".join(service.stream(office))
+    waiting.join(timeout=120)
+    assert later and later[0]  # then it is served
+    assert worker.gave_way == 1
 
 
 def test_a_model_that_cannot_be_used_is_one_clear_line(tmp_path: Path) -> None:

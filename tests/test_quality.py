@@ -19,7 +19,7 @@ from rag_core.answers.chat import AnswerMode
 from rag_core.answers.prompting import Prompt
 from rag_core.db import Chunk, Document, QueryLog
 from rag_core.db.models import AuditEntry, QualityResult, QualityRun, Role
-from rag_core.errors import QuestionRejected
+from rag_core.errors import GaveWay, QuestionRejected
 from rag_core.eval import site
 from rag_core.quality.cases import Expected
 from rag_core.quality.generation import (
@@ -535,3 +535,59 @@ def test_the_worker_waits_while_a_person_is_being_answered(library: Services) ->
     library.chat.ask("What is the notice period?", user="nurse", mode=EXTRACTIVE).complete()
     assert runs.staff_asking(3600)  # answered just now: a next question may follow
     assert not runs.staff_asking(0)
+
+
+class YieldingWriter(Writer):
+    """A scripted model whose first writing stops for a person's question, as the
+    service client's does (`client.GaveWay`, counted in `gave_way`)."""
+
+    def __init__(self, replies: dict[str, str]) -> None:
+        super().__init__(replies)
+        self.gave_way = 0
+
+    def stream(
+        self, prompt: Prompt, *, answer: bool = False, max_tokens: int | None = None
+    ) -> Iterator[str]:
+        pieces = super().stream(prompt, answer=answer, max_tokens=max_tokens)
+        for number, piece in enumerate(pieces):
+            if number == 2 and not self.gave_way:
+                self.gave_way += 1
+                raise GaveWay("The answer gave way to a person's question.")
+            yield piece
+
+
+def test_a_generation_stopped_for_a_person_reads_its_passage_again(library: Services) -> None:
+    writer = YieldingWriter(SCRIPT)
+    waits: list[int] = []
+    made = generate(library.db, writer, 10, seed=1, give_way=lambda: waits.append(1))  # type: ignore[arg-type]
+    assert waits == [1] and writer.gave_way == 1
+    assert len(writer.prompts) == 5  # the passage stopped mid-writing was read again
+    assert made.tried == 4  # and counted once
+    assert len(made.kept) == 2 and made.dropped == {"another language": 1, "too vague": 1}
+
+
+def test_a_checked_answer_stopped_for_a_person_is_asked_again(
+    library: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    writer = YieldingWriter({"Evidence": "The notice period is ninety (90) days [1]."})
+    writer.model_path = tmp_path / "model.gguf"
+    writer.model_path.write_bytes(b"a model")
+    monkeypatch.setattr(library.chat, "generator", writer)
+    termination = passage_on(library, 2)
+    library.cases.add_generated(
+        [Generated("How much warning to end the Globex agreement?", "ninety days", termination)],
+        [],
+        0,
+    )
+    check = library.runs.queue("check", "boss", {"mode": "auto"})
+    site.work(replace(library, generator=writer), quiet_seconds=0)  # type: ignore[arg-type]
+    assert writer.gave_way == 1
+    assert len(writer.prompts) == 2  # the case was asked again, whole
+    with library.db.session() as session:
+        results = session.scalars(
+            sa.select(QualityResult).where(QualityResult.run_id == check)
+        ).all()
+    assert len(results) == 1  # stored once, from the answer that was not stopped
+    assert results[0].sentences_written == 1

@@ -31,7 +31,7 @@ from rag_core.answers.abstention import AbstentionParams, decide
 from rag_core.answers.computed import Computed, computed_figure
 from rag_core.answers.context import build_passages
 from rag_core.answers.evidence import Evidence, EvidenceParams, EvidenceSelector
-from rag_core.answers.generation import AnswerWriter
+from rag_core.answers.generation import AnswerWriter, person_turn
 from rag_core.answers.prompting import build_evidence_prompt, says_no_answer
 from rag_core.answers.verification import Verdict, Verifier, split_answer
 from rag_core.db import Database, QueryLog
@@ -396,34 +396,35 @@ class ChatService:
         to `written`).  An answer that still says the evidence does not answer ends
         there, with nothing shown."""
         prompt = build_evidence_prompt(question, passages, reading)
-        written.refusal = self.generator.refusal(prompt)
-        if written.refusal >= self.params.refusal_abstains_at:
-            written.declined = True
-            return
-        sources = [h.text for h in passages]
-        titles = [h.title for h in passages]
-        text = ""
-        checked = 0
-
-        def check(body: str, numbers: tuple[int, ...]) -> Verdict | None:
-            verdict = self.verifier.sentence(body, numbers, sources, titles, question)
-            written.verdicts.append(verdict)
-            return verdict if verdict.verified else None
-
-        for piece in self.generator.stream(prompt, answer=True):
-            text += piece
-            if not checked and says_no_answer(text):
+        with person_turn(self.generator):  # the quality worker waits
+            written.refusal = self.generator.refusal(prompt)
+            if written.refusal >= self.params.refusal_abstains_at:
+                written.declined = True
                 return
-            parts = split_answer(text)
-            for body, numbers in parts[checked : len(parts) - 1]:  # the last may go on
+            sources = [h.text for h in passages]
+            titles = [h.title for h in passages]
+            text = ""
+            checked = 0
+
+            def check(body: str, numbers: tuple[int, ...]) -> Verdict | None:
+                verdict = self.verifier.sentence(body, numbers, sources, titles, question)
+                written.verdicts.append(verdict)
+                return verdict if verdict.verified else None
+
+            for piece in self.generator.stream(prompt, answer=True):
+                text += piece
+                if not checked and says_no_answer(text):
+                    return
+                parts = split_answer(text)
+                for body, numbers in parts[checked : len(parts) - 1]:  # the last may go on
+                    if verdict := check(body, numbers):
+                        yield verdict
+                checked = max(checked, len(parts) - 1)
+            if says_no_answer(text):
+                return
+            for body, numbers in split_answer(text)[checked:]:
                 if verdict := check(body, numbers):
                     yield verdict
-            checked = max(checked, len(parts) - 1)
-        if says_no_answer(text):
-            return
-        for body, numbers in split_answer(text)[checked:]:
-            if verdict := check(body, numbers):
-                yield verdict
 
     def _audit(self, record: bool, user: str | None, question: str, sources: Sequence[Hit]) -> None:
         """Recorded when the sources are chosen, so a reader who leaves before the

@@ -7,9 +7,11 @@ sequences.  Nothing here assumes one model family's format.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -75,6 +77,14 @@ class AnswerWriter(Protocol):
 
     @property
     def uses_chat_template(self) -> bool: ...
+
+
+def person_turn(writer: AnswerWriter) -> AbstractContextManager[object]:
+    """A person's turn with the answer model, held across the calls of one answer so
+    the quality worker's requests wait (`client.ServiceGenerator.turn`); nothing for a
+    model of this process's own."""
+    turn = getattr(writer, "turn", None)
+    return turn() if turn is not None else contextlib.nullcontext()
 
 
 def guarded_stream(pieces: Iterator[str], loop_guard: bool) -> Iterator[str]:

@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     answer.add_argument(
         "--ingest-nice", default="10", help="nice levels of the ingest beside, e.g. 0,10,19"
     )
+    answer.add_argument(
+        "--beside-check",
+        action="store_true",
+        help="also ask while the site's quality worker checks cases with the model writing",
+    )
     drop = sub.add_parser("drop", help="drop-to-searchable time of PDFs")
     drop.add_argument("--pages", type=int, default=20)
     drop.add_argument("--files", type=int, default=5)
@@ -133,7 +138,10 @@ def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         )
     if name == "answer":
         nices = _ints(getattr(args, "ingest_nice", "10"))
-        return bench_answer(settings, args.corpus, 1 if quick else args.questions, nices)
+        count = 1 if quick else args.questions
+        return bench_answer(
+            settings, args.corpus, count, nices, getattr(args, "beside_check", False)
+        )
     if name == "drop":
         pages, files = (2, 1) if quick else (args.pages, args.files)
         return bench_drop(settings, args.corpus, pages, files)

@@ -6,8 +6,12 @@ in `auto` mode, the answer model in the generation service), on a library of PDF
 - complete: the whole answer, every sentence checked.
 Asked with the machine otherwise idle, then while a second process ingests a long PDF
 into the same library, at each `--ingest-nice` level (10 by default, as `make run`
-starts the watcher; 0 is no yielding at all).  A question
-whose answer has no written part counts for quotes and complete only.
+starts the watcher; 0 is no yielding at all), and with `--beside-check` while the site's
+quality worker (`eval site work`, as the Quality page starts it) checks cases with the
+model writing: each question is asked once the worker has resumed after the one before
+(`QUIET_SECONDS` and a little more), so it meets the worker mid-case, as a person's
+question would.  A question whose answer has no written part counts for quotes and
+complete only.
 """
 
 from __future__ import annotations
@@ -90,8 +94,78 @@ def _ingest_beside(settings: Settings, pdf: Path, nice: int) -> subprocess.Popen
     )
 
 
+def _cases(services: Any, count: int) -> int:
+    """`count` cases over the library's passages ("What do the documents say about …",
+    with its page), as a generation would store them; returns the run they belong to."""
+    from rag_core.quality.generation import Generated, spread
+    from rag_core.quality.questions import document_spans, passage
+
+    run_id = services.runs.queue("generate", "bench", {"questions": count})
+    made = []
+    for chunk_id in spread(document_spans(services.db), count):
+        found = passage(services.db, chunk_id)
+        if found is not None:
+            opening = " ".join(found.text.split()[:8])
+            made.append(Generated(f"What do the documents say about {opening}?", "", found))
+    services.cases.add_generated(made, [], run_id)
+    services.runs.end(run_id, "done", None, {"kept": len(made)})
+    return len(made)
+
+
+def _check_beside(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
+    """The site's quality worker in a second process, on the same library and model."""
+    from rag_core.answers.client import service_environment
+
+    env = service_environment(settings)  # its data folder: the same embedded server
+    with log_file.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "rag_core.eval", "site", "work", "--quiet"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _during_check(
+    services: Any, settings: Settings, asked: Sequence[str]
+) -> tuple[list[dict[str, Any]], int]:
+    """The questions asked while a check runs beside them, and how many cases the
+    check answered meanwhile."""
+    from rag_core.quality.runs import QUIET_SECONDS
+
+    run_id = services.runs.queue("check", "bench", {"mode": AnswerMode.AUTO.value})
+    log_file = settings.data_dir / "check-beside.log"
+    worker = _check_beside(settings, log_file)
+    rows: list[dict[str, Any]] = []
+    try:
+        deadline = time.monotonic() + 600
+        while _done(services, run_id) == 0 and worker.poll() is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the quality worker answered no case in 10 minutes")
+            time.sleep(0.5)
+        first = _done(services, run_id)
+        for question in asked:
+            time.sleep(QUIET_SECONDS + 3.0)  # the worker resumes, and is mid-case again
+            if worker.poll() is not None:
+                raise RuntimeError(f"the check ended before the questions: see {log_file}")
+            rows.append(_ask(services, question))
+        return rows, _done(services, run_id) - first
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
+def _done(services: Any, run_id: int) -> int:
+    run = services.runs.get(run_id)
+    return run.done if run is not None else 0
+
+
 def bench_answer(
-    settings: Settings, corpus: Path, questions: int, nices: Sequence[int] = (10,)
+    settings: Settings,
+    corpus: Path,
+    questions: int,
+    nices: Sequence[int] = (10,),
+    beside_check: bool = False,
 ) -> dict[str, Any]:
     from rag_core.services import build_services
 
@@ -123,11 +197,22 @@ def bench_answer(
             finally:
                 ingesting.terminate()
                 ingesting.wait(timeout=60)
+        checked: int | None = None
+        if beside_check:
+            _cases(services, 40 * max(questions, 1))
+            results["during a site check"], checked = _during_check(services, scratch, asked)
     finally:
         services.close()
         stop = getattr(services.generator, "stop", None)
         if stop is not None:
             stop()  # the service this benchmark started
+    return _report(scratch, results, still, checked)
+
+
+def _report(
+    scratch: Settings, results: dict[str, list[dict[str, Any]]], still: bool, checked: int | None
+) -> dict[str, Any]:
+    """Print the tables and medians; the figures as JSON."""
     for when, rows in results.items():
         print_table(
             f"answer ({when}): {scratch.llm_path.name}, auto mode, through the generation service",
@@ -139,4 +224,15 @@ def bench_answer(
         print(f"{when}: medians {medians}")
     if not still:
         print("note: the ingest ended before the last question; lengthen the PDF")
-    return {"benchmark": "answer", "runs": results, "medians": summary, "ingest_ran": still}
+    found: dict[str, Any] = {"benchmark": "answer", "runs": results, "medians": summary}
+    found["ingest_ran"] = still
+    if checked is not None:
+        idle = summary["idle"]["complete_s"] or 0.0
+        during = summary["during a site check"]["complete_s"] or 0.0
+        found["check_cases_answered"] = checked
+        found["check_slowdown"] = round(during / idle, 2) if idle else None
+        print(
+            f"during a site check: complete p50 {during:.2f} s against {idle:.2f} s idle "
+            f"({found['check_slowdown']}x); the check answered {checked} cases meanwhile"
+        )
+    return found

@@ -193,6 +193,7 @@ def _generate(
         seed=run.id * 1000 + made,  # a resumed run reads other passages
         known=cases.generated_questions(),
         progress=progress,
+        give_way=lambda: _give_way(runs, quiet_seconds),
     )
     summary = {
         "kept": made + len(result.kept),
@@ -237,12 +238,23 @@ def _check(
     for case in todo:
         if case.id in done:
             continue
-        _give_way(runs, quiet_seconds)
-        runs.store(run.id, ask(services, case, AnswerMode(mode)))
+        while True:
+            _give_way(runs, quiet_seconds)
+            gave_way = _gave_way(services)
+            outcome = ask(services, case, AnswerMode(mode))
+            if _gave_way(services) == gave_way:
+                break
+            # A person's question stopped the model mid-answer: asked again after it.
+        runs.store(run.id, outcome)
         done.add(case.id)
         runs.progress(run.id, len(done))
         _report(runs, run.id, report)
     runs.end(run.id, "done", None, figures(runs.outcomes(run.id)))
+
+
+def _gave_way(services: Services) -> int:
+    """How often the worker's answers have stopped for a person's (`client.GaveWay`)."""
+    return int(getattr(services.generator, "gave_way", 0))
 
 
 def _give_way(runs: Runs, quiet_seconds: float) -> None:
@@ -439,6 +451,8 @@ def _command(services: Services, args: argparse.Namespace) -> int:
         return 0
     report = (lambda run: None) if getattr(args, "quiet", False) else _reporter()
     os.nice(10)  # staff questions first
+    if hasattr(services.generator, "background"):
+        services.generator.background = True  # its answers stop for a person's
     if args.command == "work":
         work(services, report=report, waiting=_waiting)
         return 0

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from rag_core.answers.generation import AnswerWriter
 from rag_core.answers.prompting import Prompt
 from rag_core.db import Chunk, Database, Document
+from rag_core.errors import GaveWay
 from rag_core.quality.generation import (
     GENERATION_MAX_TOKENS,
     GENERATION_SYSTEM_PROMPT,
@@ -132,11 +133,14 @@ def generate(
     seed: int = 0,
     known: set[str] | None = None,
     progress: Callable[[Generation], None] = lambda g: None,
+    give_way: Callable[[], None] = lambda: None,
 ) -> Generation:
     """Up to `wanted` questions the library answers, each from its own passage, plus
     about `unanswerable_share` of that many it cannot answer.  `known`: questions
     already in the set (lower case), not made again.  The model is asked once per
-    passage; `progress` is called after each."""
+    passage; `progress` is called after each.  A writing stopped for a person's
+    question (`GaveWay`) is not judged: `give_way` waits until they are answered, and
+    the passage is read again."""
     result = Generation()
     known = set(known or ())
     rng = random.Random(seed)
@@ -149,7 +153,12 @@ def generate(
         if found is None:  # the document was replaced meanwhile
             continue
         result.tried += 1
-        text, reason = _written(writer, found, known)
+        while True:
+            try:
+                text, reason = _written(writer, found, known)
+                break
+            except GaveWay:  # a person's question came first: read it again after
+                give_way()
         parsed = parse(text)
         if reason is None:
             reason = "unreadable" if parsed is None else check(*parsed, found.text)

@@ -8,7 +8,10 @@ and models they ran under, and compared with each other.
   counted half.
 - One worker at a time holds the database lock `_WORKER_LOCK`; a second one waits for it.
 - The worker gives way to staff: it runs at a lower CPU priority and waits while a
-  person's question is being answered and for a few seconds after (`QUIET_SECONDS`).
+  person's question is being answered and for a few seconds after (`QUIET_SECONDS`);
+  its answer model client is a background one, whose answer stops at the next token
+  when a person's question reaches the model (`client.GaveWay`), and the case or
+  passage it was on is asked again afterwards (`eval.site`, `questions.generate`).
 """
 
 from __future__ import annotations
