@@ -126,6 +126,16 @@ def progress(services: Services) -> None:
     st.session_state["quality_pending"] = bool(pending)
 
 
+def first_check_text(services: Services) -> str:
+    """What the page says before any check has ended: what to do next, or that the
+    first check is under way."""
+    if any(r.kind == "check" for r in services.runs.pending()):
+        return "The first check is under way: its figures come here when it ends."
+    if not services.cases.active():
+        return "No check has run yet. Generate questions, then run the check."
+    return "No check has run yet: run the check to measure the cases above."
+
+
 def headline(run: Run, before: Run | None) -> None:
     st.subheader(f"Latest check: run {run.id}, {stamp(run.finished_at or run.created_at)}")
     # Finding first, then answering: four to a row, so no label is cut short.
@@ -298,7 +308,7 @@ def main() -> None:
     if failed is not None and (latest is None or failed.id > latest.id):
         st.warning(f"Run {failed.id} did not finish: {failed.message}")
     if latest is None:
-        st.info("No check has run yet. Generate questions, then run the check.")
+        st.info(first_check_text(services))
     else:
         before = services.runs.previous(latest)
         headline(latest, before)

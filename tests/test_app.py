@@ -628,6 +628,27 @@ def test_quality_page_shows_the_latest_check_what_fails_and_the_to_fix_list(
     assert len(started) == 1
 
 
+def test_quality_page_before_the_first_check_says_what_comes_next(
+    app: AppTest, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag_core.quality import runs as quality_runs
+    from rag_core.quality.generation import Generated, Passage
+
+    monkeypatch.setattr(quality_runs, "start_worker", lambda log_file: None)
+    app.switch_page(QUALITY).run()
+    assert not app.exception
+    assert any("Generate questions, then run the check" in i.value for i in app.info)
+    passage = Passage(0, 0, "contract.pdf", "contract.pdf", 2, 2, CONTRACT_PAGES[1])
+    case = Generated("What is the notice period?", "90 days", passage)
+    services.cases.add_generated([case], [], 0)
+    app.run()
+    assert any("run the check to measure the cases above" in i.value for i in app.info)
+    services.runs.queue("check", "boss", {"mode": "extractive"})  # a check in progress
+    app.run()
+    assert any("The first check is under way" in i.value for i in app.info)
+    assert not any("No check has run yet" in i.value for i in app.info)
+
+
 def test_staff_have_no_quality_page(
     app: AppTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
