@@ -166,6 +166,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_generation_service_left_at_the_end() -> Iterator[None]:
+    """An app's warm-up thread may still be starting a service when the last test
+    ends (it was left running for its 30 idle minutes, 1.4 GB): wait for those threads,
+    then stop what this process started."""
+    from rag_core.answers.client import STARTED
+
+    yield
+    for thread in threading.enumerate():
+        if thread.name == "warm-up":
+            thread.join(timeout=300)
+    while STARTED:
+        process = STARTED.pop()
+        process.terminate()
+        process.wait(timeout=60)
+
+
 @pytest.fixture(autouse=True)
 def _no_generation_service_left(request: pytest.FixtureRequest) -> Iterator[None]:
     """A generation service that a test's app, API or command started on demand (in the
