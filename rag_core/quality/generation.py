@@ -173,7 +173,7 @@ _SELF_REFERENCE = re.compile(
     r"\b(?:(?:the|this|that|above|given) (?:passage|text|excerpt|paragraph|section|document|"
     r"table|page)|mentioned (?:above|in)|listed (?:above|in)|(?:discussed|described|set forth) "
     r"below|according to the"
-    r"|(?:this|these) (?:\w+ )?(?:agreement|indenture|lease|contract|plan|report|filing|form"
+    r"|(?:this|these) (?:[\w-]+ )?(?:agreement|indenture|lease|contract|plan|report|filing|form"
     r"|policy|manual|guide|chapter|article|amendment|exhibit|note|statement)s?)\b",
     re.IGNORECASE,
 )
