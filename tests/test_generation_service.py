@@ -168,6 +168,15 @@ def test_the_quality_workers_answer_gives_way_to_a_persons(service: ServiceGener
     assert worker.gave_way == 1
 
 
+def test_an_answer_goes_on_where_the_persons_turn_cannot_be_taken(
+    service: ServiceGenerator,
+) -> None:
+    service.socket.parent.mkdir(parents=True, exist_ok=True)
+    (service.socket.parent / "generation.foreground").mkdir()  # cannot be opened as a file
+    office = _prompt("The office is in Lyon.", "Where is the office?")
+    assert "Lyon" in "".join(service.stream(office))
+
+
 def test_a_model_that_cannot_be_used_is_one_clear_line(tmp_path: Path) -> None:
     broken = tmp_path / "models"
     broken.mkdir()

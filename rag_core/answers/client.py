@@ -251,13 +251,23 @@ class ServiceGenerator:
     def turn(self) -> Iterator[None]:
         """A person's request: held while it waits for the model and is served, so a
         background stream gives way (nothing for a background client)."""
-        if self.background:
+        held = None if self.background else self._turn_file()
+        if held is None:
             yield
             return
-        self.socket.parent.mkdir(parents=True, exist_ok=True)
-        with (self.socket.parent / _FOREGROUND).open("a") as held:
+        with held:
             fcntl.flock(held, fcntl.LOCK_SH)  # shared: people do not wait for each other
             yield
+
+    def _turn_file(self) -> Any:
+        """The file whose lock is a person's turn, or None where this process may not
+        write it: the answer then goes on without a turn, never fails for it."""
+        try:
+            self.socket.parent.mkdir(parents=True, exist_ok=True)
+            return (self.socket.parent / _FOREGROUND).open("a")
+        except OSError as exc:
+            log.warning("no turn for people first (%s): answers are served in order", exc)
+            return None
 
     def _person_waiting(self, probe: Any) -> bool:
         """Whether a person's request holds its turn (`turn`) now."""
@@ -271,9 +281,10 @@ class ServiceGenerator:
     def _after_people(self) -> None:
         """A background request is sent once no person holds a turn (at most
         `_PEOPLE_FIRST_SECONDS` later: a turn left open does not stop the worker)."""
-        if not self.background:
+        probe = self._turn_file() if self.background else None
+        if probe is None:
             return
-        with (self.socket.parent / _FOREGROUND).open("a") as probe:
+        with probe:
             deadline = time.monotonic() + _PEOPLE_FIRST_SECONDS
             while self._person_waiting(probe) and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -344,7 +355,7 @@ class ServiceGenerator:
                 time.sleep(0.5)
 
     def _post(self, path: str, body: dict[str, Any]) -> Iterator[str]:
-        probe = (self.socket.parent / _FOREGROUND).open("a") if self.background else None
+        probe = self._turn_file() if self.background else None
         try:
             with self._client() as client, client.stream("POST", path, json=body) as response:
                 if response.status_code != 200:
