@@ -224,19 +224,20 @@ def failing(outcomes: list[Outcome]) -> None:
 
 
 def hard_documents(services: Services, run: Run) -> None:
-    rows = services.runs.hard_documents(run.id)
-    if not rows:
+    hard = services.runs.hard_documents(run.id)
+    if not hard.rows:
         return
     st.subheader("Documents nobody can find")
     st.caption(
-        "Documents whose generated questions fail most: often scans, odd layouts or "
-        "tables. Re-index them, check their text on the Documents page, or give them a "
-        "better title."
+        "Documents whose generated questions fail more often than the library's "
+        f"({hard.library_share:.0%} of {hard.questions} failed in this check): often "
+        "scans, odd layouts or tables. Re-index them, check their text on the Documents "
+        "page, or give them a better title."
     )
     st.dataframe(
         [
             {"Document": title, "File": source, "Questions": cases, "Failed": failed}
-            for title, source, cases, failed in rows
+            for title, source, cases, failed in hard.rows
         ],
         hide_index=True,
         width="stretch",

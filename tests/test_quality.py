@@ -34,7 +34,7 @@ from rag_core.quality.generation import (
     unanswerable,
 )
 from rag_core.quality.questions import generate
-from rag_core.quality.runs import Outcome, figures, ranks, worker_lock
+from rag_core.quality.runs import Outcome, figures, hard_documents, ranks, worker_lock
 from rag_core.services import Services
 from tests.helpers import CONTRACT_PAGES, make_pdf
 
@@ -593,3 +593,31 @@ def test_a_checked_answer_stopped_for_a_person_is_asked_again(
         ).all()
     assert len(results) == 1  # stored once, from the answer that was not stopped
     assert results[0].sentences_written == 1
+
+
+def test_documents_nobody_can_find_are_those_failing_more_than_the_library() -> None:
+    from rag_core.quality.cases import Case
+
+    def asked(number: int, source: str, passed: bool) -> Outcome:
+        case = Case(
+            number, "generated", f"q{number}?", None, True, (Expected(source, source, 1),), 1
+        )
+        return Outcome(case, (), 1, 1 if passed else None, not passed, 0, 0, 100.0)
+
+    outcomes, number = [], 0
+    for source, questions, failed in [
+        ("a.pdf", 10, 5),
+        ("d.pdf", 3, 2),
+        ("b.pdf", 10, 2),
+        ("c.pdf", 4, 1),
+    ]:
+        for k in range(questions):
+            number += 1
+            outcomes.append(asked(number, source, passed=k >= failed))
+    hard = hard_documents(outcomes)
+    assert hard.questions == 27 and hard.library_share == pytest.approx(10 / 27)
+    # b fails less often than the library (20 % against 37 %), c once: not listed.
+    assert [(title, questions, failed) for title, _, questions, failed in hard.rows] == [
+        ("d.pdf", 3, 2),
+        ("a.pdf", 10, 5),
+    ]
