@@ -3,6 +3,7 @@ embedder; the answer model is scripted, so what it writes is known)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from rag_core.answers.chat import ABSTAIN_MESSAGE, ABSTAIN_WITH_WORDS_MESSAGE, AnswerMode
 from rag_core.answers.expansion import ModelExpander, usable_words
 from rag_core.answers.prompting import NO_ANSWER, Prompt
-from rag_core.errors import GenerationFailed
+from rag_core.errors import GenerationFailed, QuestionRejected
 from rag_core.modelfiles.catalog import EMBEDDINGGEMMA, MINILM
 from rag_core.search.retrieval import RetrievalParams, Retriever
 from rag_core.services import Services
@@ -123,6 +124,9 @@ def test_the_same_question_asks_the_model_once(layout: Services) -> None:
     again = layout.retriever.search(SIDEWAYS, top_k=3)
     assert _pages(first) == _pages(again)
     assert len(model.prompts) == 1 and expander.asked == 1
+    expander.clear()  # forgotten: the model is asked again
+    layout.retriever.search(SIDEWAYS, top_k=3)
+    assert len(model.prompts) == 2 and expander.asked == 2
 
 
 def test_without_a_usable_model_the_search_is_as_without_one(layout: Services) -> None:
@@ -218,3 +222,48 @@ def test_the_weak_bar_is_the_embedding_models_own(
 )
 def test_usable_words(text: str, words: str | None) -> None:
     assert usable_words(text, SIDEWAYS) == words
+
+
+class _TurnTakingModel(_Model):
+    """A scripted model that also records a person's turns with it, as the service
+    client's `turn` takes them (the quality worker waits while one is held)."""
+
+    model_path = Path("scripted.gguf")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        self.events.append("turn")
+        yield
+        self.events.append("end")
+
+    def stream(
+        self, prompt: Prompt, *, answer: bool = False, max_tokens: int | None = None
+    ) -> Iterator[str]:
+        self.events.append("answer" if answer else "words")
+        yield from super().stream(prompt, answer=answer, max_tokens=max_tokens)
+
+    def refusal(self, prompt: Prompt) -> float:
+        self.events.append("refusal")
+        return 0.0
+
+
+def test_a_persons_turn_spans_the_models_words_and_the_answer(
+    layout: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One turn from the search to the answer's end: between the words and the
+    # answer a waiting worker's request would otherwise get the model first.
+    model = _TurnTakingModel()
+    layout.retriever.expand = ModelExpander(model)
+    monkeypatch.setattr(layout.chat, "generator", model)
+    stream = layout.chat.ask(SIDEWAYS, mode=AnswerMode.AUTO)
+    assert model.events == ["turn", "words"]  # held while the stream is read
+    stream.complete()
+    assert model.events == ["turn", "words", "refusal", "answer", "end"]
+    # A question refused before any work takes no turn it keeps.
+    with pytest.raises(QuestionRejected):
+        layout.chat.ask("   ")
+    assert model.events[-2:] == ["turn", "end"]

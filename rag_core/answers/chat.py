@@ -14,6 +14,7 @@ Modes (RAG_ANSWER_MODE): `extractive` quotes the evidence and calls no model;
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import time
@@ -169,12 +170,18 @@ class AnswerStream:
         self.abstained = abstained
         self.evidence = evidence
         self.answer: Answer | None = None
+        self._turn = contextlib.ExitStack()  # a person's turn with the model, if held
+
+    def hold(self, turn: contextlib.ExitStack) -> None:
+        """Keep `turn` until the stream ends (or is dropped)."""
+        self._turn = turn
 
     def __iter__(self) -> Iterator[str]:
         collected: list[str] = []
-        for piece in self._pieces:
-            collected.append(piece)
-            yield piece
+        with self._turn:
+            for piece in self._pieces:
+                collected.append(piece)
+                yield piece
         self.answer = self._finish("".join(collected).strip())
         self.abstained = self.answer.abstained  # the model may have declined
 
@@ -258,7 +265,29 @@ class ChatService:
         """Start answering.  Raises QuestionRejected before any work for a bad question
         (RateLimited when `user` asks too often).  The question and the sources shown
         for it go to the audit trail under `user`, and the answer to the history;
-        `record` False keeps both out (the site's quality check asks its own cases)."""
+        `record` False keeps both out (the site's quality check asks its own cases).
+        A person's turn with the answer model is held from the search (which may ask
+        it for words) to the answer's end, so the quality worker waits throughout
+        (`generation.person_turn`)."""
+        turn = contextlib.ExitStack()
+        turn.enter_context(person_turn(self.generator))
+        try:
+            stream = self._ask(question, top_k, filters, user, mode, record)
+        except BaseException:
+            turn.close()
+            raise
+        stream.hold(turn)
+        return stream
+
+    def _ask(
+        self,
+        question: str,
+        top_k: int | None,
+        filters: Filters,
+        user: str | None,
+        mode: AnswerMode | None,
+        record: bool,
+    ) -> AnswerStream:
         started = time.perf_counter()
         question = self.check_question(question)
         if user is not None:
@@ -396,35 +425,34 @@ class ChatService:
         to `written`).  An answer that still says the evidence does not answer ends
         there, with nothing shown."""
         prompt = build_evidence_prompt(question, passages, reading)
-        with person_turn(self.generator):  # the quality worker waits
-            written.refusal = self.generator.refusal(prompt)
-            if written.refusal >= self.params.refusal_abstains_at:
-                written.declined = True
-                return
-            sources = [h.text for h in passages]
-            titles = [h.title for h in passages]
-            text = ""
-            checked = 0
+        written.refusal = self.generator.refusal(prompt)
+        if written.refusal >= self.params.refusal_abstains_at:
+            written.declined = True
+            return
+        sources = [h.text for h in passages]
+        titles = [h.title for h in passages]
+        text = ""
+        checked = 0
 
-            def check(body: str, numbers: tuple[int, ...]) -> Verdict | None:
-                verdict = self.verifier.sentence(body, numbers, sources, titles, question)
-                written.verdicts.append(verdict)
-                return verdict if verdict.verified else None
+        def check(body: str, numbers: tuple[int, ...]) -> Verdict | None:
+            verdict = self.verifier.sentence(body, numbers, sources, titles, question)
+            written.verdicts.append(verdict)
+            return verdict if verdict.verified else None
 
-            for piece in self.generator.stream(prompt, answer=True):
-                text += piece
-                if not checked and says_no_answer(text):
-                    return
-                parts = split_answer(text)
-                for body, numbers in parts[checked : len(parts) - 1]:  # the last may go on
-                    if verdict := check(body, numbers):
-                        yield verdict
-                checked = max(checked, len(parts) - 1)
-            if says_no_answer(text):
+        for piece in self.generator.stream(prompt, answer=True):
+            text += piece
+            if not checked and says_no_answer(text):
                 return
-            for body, numbers in split_answer(text)[checked:]:
+            parts = split_answer(text)
+            for body, numbers in parts[checked : len(parts) - 1]:  # the last may go on
                 if verdict := check(body, numbers):
                     yield verdict
+            checked = max(checked, len(parts) - 1)
+        if says_no_answer(text):
+            return
+        for body, numbers in split_answer(text)[checked:]:
+            if verdict := check(body, numbers):
+                yield verdict
 
     def _audit(self, record: bool, user: str | None, question: str, sources: Sequence[Hit]) -> None:
         """Recorded when the sources are chosen, so a reader who leaves before the

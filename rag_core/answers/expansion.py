@@ -75,6 +75,11 @@ class ModelExpander:
                 self._cache.popitem(last=False)
         return words
 
+    def clear(self) -> None:
+        """Forget the words kept (a benchmark asks the same questions in each round)."""
+        with self._lock:
+            self._cache.clear()
+
     def _ask(self, question: str, titles: Sequence[str]) -> str | None:
         named = "; ".join(titles)[:_MAX_TITLES_CHARS] or "the library's documents"
         prompt = Prompt(EXPAND_SYSTEM_PROMPT.format(titles=named), f"Question: {question}", ())

@@ -45,6 +45,19 @@ def questions_about(corpus: Path, texts: int, count: int) -> list[str]:
     return picked
 
 
+def _round(services: Any, asked: Sequence[str]) -> list[dict[str, Any]]:
+    _forget_words(services)
+    return [_ask(services, q) for q in asked]
+
+
+def _forget_words(services: Any) -> None:
+    """The model's words for weak questions are asked for again in each round, not
+    taken from the round before."""
+    clear = getattr(services.retriever.expand, "clear", None)
+    if clear is not None:
+        clear()
+
+
 def _ask(services: Any, question: str) -> dict[str, Any]:
     started = time.perf_counter()
     stream = services.chat.ask(question, mode=AnswerMode.AUTO)
@@ -144,6 +157,7 @@ def _during_check(
                 raise RuntimeError("the quality worker answered no case in 10 minutes")
             time.sleep(0.5)
         first = _done(services, run_id)
+        _forget_words(services)
         for question in asked:
             time.sleep(QUIET_SECONDS + 3.0)  # the worker resumes, and is mid-case again
             if worker.poll() is not None:
@@ -184,7 +198,7 @@ def bench_answer(
         list(services.ingestor.ingest_paths([folder]))
         services.warm_up()
         services.chat.ask(asked[0], mode=AnswerMode.AUTO).complete()  # first-use costs
-        results["idle"] = [_ask(services, q) for q in asked]
+        results["idle"] = _round(services, asked)
         url = services.db.engine.url.render_as_string(hide_password=False)
         beside = scratch.model_copy(update={"database_url": url})
         still = True
@@ -192,7 +206,7 @@ def bench_answer(
             ingesting = _ingest_beside(beside, long_pdf, nice)
             try:
                 time.sleep(5.0)  # past the ingest's start-up, into its reading and embedding
-                results[f"during an ingest at nice {nice}"] = [_ask(services, q) for q in asked]
+                results[f"during an ingest at nice {nice}"] = _round(services, asked)
                 still = still and ingesting.poll() is None
             finally:
                 ingesting.terminate()
