@@ -171,12 +171,17 @@ def _no_generation_service_left_at_the_end() -> Iterator[None]:
     """An app's warm-up thread may still be starting a service when the last test
     ends (it was left running for its 30 idle minutes, 1.4 GB): wait for those threads,
     then stop what this process started."""
-    from rag_core.answers.client import STARTED
-
     yield
     for thread in threading.enumerate():
         if thread.name == "warm-up":
             thread.join(timeout=300)
+    _stop_started()
+
+
+def _stop_started() -> None:
+    """Stop the generation services this process started on demand."""
+    from rag_core.answers.client import STARTED
+
     while STARTED:
         process = STARTED.pop()
         process.terminate()
@@ -187,16 +192,11 @@ def _no_generation_service_left_at_the_end() -> Iterator[None]:
 def _no_generation_service_left(request: pytest.FixtureRequest) -> Iterator[None]:
     """A generation service that a test's app, API or command started on demand (in the
     test's data folder) is stopped with the test, not left to its idle timeout."""
-    from rag_core.answers.client import STARTED
-
     tmp: Path | None = None
     if "tmp_path" in request.fixturenames:
         tmp = request.getfixturevalue("tmp_path")  # torn down after this fixture
     yield
-    while STARTED:  # started by this process (an app or a command run in-process)
-        process = STARTED.pop()
-        process.terminate()
-        process.wait(timeout=60)
+    _stop_started()  # started by this process (an app or a command run in-process)
     for pid_file in tmp.rglob("generation.pid") if tmp else ():  # by its subprocesses
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(pid_file.read_text()), signal.SIGTERM)

@@ -269,8 +269,10 @@ class ChatService:
         A person's turn with the answer model is held from the search (which may ask
         it for words) to the answer's end, so the quality worker waits throughout
         (`generation.person_turn`)."""
+        mode = mode or self.params.mode
         turn = contextlib.ExitStack()
-        turn.enter_context(person_turn(self.generator))
+        if mode != AnswerMode.EXTRACTIVE:  # quotes alone: the model is not asked
+            turn.enter_context(person_turn(self.generator))
         try:
             stream = self._ask(question, top_k, filters, user, mode, record)
         except BaseException:
@@ -285,14 +287,13 @@ class ChatService:
         top_k: int | None,
         filters: Filters,
         user: str | None,
-        mode: AnswerMode | None,
+        mode: AnswerMode,
         record: bool,
     ) -> AnswerStream:
         started = time.perf_counter()
         question = self.check_question(question)
         if user is not None:
             self.check_rate(user)
-        mode = mode or self.params.mode
         if self.params.log_content:
             log.info("question from %s: %r", user, question)
         vector = self.retriever.embed_query(question)

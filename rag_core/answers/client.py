@@ -11,7 +11,8 @@ A person comes first.  The service answers one request at a time, so a person wh
 question arrives while the quality worker's answer is being written would wait for it
 (measured: 4.8 s for an answer of 0.7 s).  A client for a person holds a shared lock on
 `generation.foreground` (`turn`) while its request waits and is served, and the chat
-holds it from the model's first look at the evidence to the answer's end; a
+holds it from the question's search (which may ask the model for words) to the
+answer's end; a
 `background` client (the quality worker's) sends nothing while a person holds it, and
 looks at it after every piece it reads: when a person holds it, it closes its stream and
 raises `GaveWay`.  Its generation ends at the next token, the person's is served next,
@@ -269,15 +270,6 @@ class ServiceGenerator:
             log.warning("no turn for people first (%s): answers are served in order", exc)
             return None
 
-    def _person_waiting(self, probe: Any) -> bool:
-        """Whether a person's request holds its turn (`turn`) now."""
-        try:
-            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(probe, fcntl.LOCK_UN)
-        return False
-
     def _after_people(self) -> None:
         """A background request is sent once no person holds a turn (at most
         `_PEOPLE_FIRST_SECONDS` later: a turn left open does not stop the worker)."""
@@ -286,7 +278,7 @@ class ServiceGenerator:
             return
         with probe:
             deadline = time.monotonic() + _PEOPLE_FIRST_SECONDS
-            while self._person_waiting(probe) and time.monotonic() < deadline:
+            while _person_waiting(probe) and time.monotonic() < deadline:
                 time.sleep(0.05)
 
     def refusal(self, prompt: Prompt) -> float:
@@ -363,7 +355,7 @@ class ServiceGenerator:
                     log.error("generation service: %s %s", response.status_code, response.text)
                     raise GenerationFailed("The generation service refused the question.")
                 for line in response.iter_lines():
-                    if probe is not None and self._person_waiting(probe):
+                    if probe is not None and _person_waiting(probe):
                         self.gave_way += 1
                         raise GaveWay("The answer gave way to a person's question.")
                     piece = _piece(line)
@@ -379,6 +371,16 @@ class ServiceGenerator:
         finally:
             if probe is not None:
                 probe.close()
+
+
+def _person_waiting(probe: Any) -> bool:
+    """Whether a person's request holds its turn (`ServiceGenerator.turn`) now."""
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(probe, fcntl.LOCK_UN)
+    return False
 
 
 def _piece(line: str) -> str | None:

@@ -109,7 +109,7 @@ def _ingest_beside(settings: Settings, pdf: Path, nice: int) -> subprocess.Popen
 
 def _cases(services: Any, count: int) -> int:
     """`count` cases over the library's passages ("What do the documents say about …",
-    with its page), as a generation would store them; returns the run they belong to."""
+    with its page), as a generation would store them; returns how many were stored."""
     from rag_core.quality.generation import Generated, spread
     from rag_core.quality.questions import document_spans, passage
 
